@@ -1,0 +1,1 @@
+"""rectify: the record of an inspection's rectification (巡察整改), kept as immutable events."""

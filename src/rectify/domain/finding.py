@@ -1,0 +1,445 @@
+"""The Finding aggregate: one problem fed back by an inspection, and its whole rectification."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from decimal import Decimal
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from rectify.domain.errors import IllegalTransition, InvalidInput, NotFound
+from rectify.domain.values import (
+    Activity,
+    AmountInvolved,
+    CloseOut,
+    Deadline,
+    DeadlineKind,
+    Disclosure,
+    Extension,
+    FindingStatus,
+    Measure,
+    RelapseCheck,
+    RelapseOutcome,
+    Reopening,
+    Report,
+    Responsibility,
+    Verification,
+)
+
+S = FindingStatus
+
+#: Statuses in which the unit works on a finding (after assignment, before acceptance).
+WORKING = frozenset({S.ASSIGNED, S.IN_PROGRESS, S.REPORTED, S.LONG_TERM})
+#: Statuses in which measures may still be planned or completed.
+PLANNING = frozenset({S.ASSIGNED, S.IN_PROGRESS, S.LONG_TERM})
+
+
+class Finding(Aggregate):
+    """反馈问题. Commands check the lifecycle and raise; apply methods only record."""
+
+    class Event(Aggregate.Event):
+        actor: str
+
+    class Raised(Event, Aggregate.Created):
+        round_id: UUID
+        unit_id: UUID
+        code: str
+        category: tuple[int, ...]
+        ordinal: int
+        heading: str
+        problem: str
+        amounts: tuple[AmountInvolved, ...]
+        disclosure: Disclosure
+        withholding_reason: str
+
+        def apply(self, finding: Finding) -> None:
+            finding.round_id = self.round_id
+            finding.unit_id = self.unit_id
+            finding.code = self.code
+            finding.category = tuple(self.category)
+            finding.ordinal = self.ordinal
+            finding.heading = self.heading
+            finding.problem = self.problem
+            finding.amounts = tuple(self.amounts)
+            finding.disclosure = self.disclosure
+            finding.withholding_reason = self.withholding_reason
+            finding.status = S.RAISED
+            finding.responsibility = None
+            finding.original_deadline = None
+            finding.extensions = ()
+            finding.measures = ()
+            finding.activities = ()
+            finding.report = None
+            finding.long_term = None
+            finding.verifications = ()
+            finding.close_outs = ()
+            finding.relapse_checks = ()
+            finding.reopenings = ()
+
+    class ResponsibilityAssigned(Event):
+        responsibility: Responsibility
+
+        def apply(self, finding: Finding) -> None:
+            if finding.original_deadline is None:
+                finding.original_deadline = self.responsibility.deadline
+            finding.responsibility = self.responsibility
+            if finding.status is S.RAISED:
+                finding.status = S.ASSIGNED
+
+    class DeadlineExtended(Event):
+        new_deadline: Deadline
+        reason: str
+
+        def apply(self, finding: Finding) -> None:
+            assert finding.responsibility is not None
+            previous = finding.responsibility.deadline
+            finding.extensions = (
+                *finding.extensions,
+                Extension(previous, self.new_deadline, self.reason, self.actor),
+            )
+            finding.responsibility = replace(finding.responsibility, deadline=self.new_deadline)
+
+    class MeasurePlanned(Event):
+        measure_id: UUID
+        text: str
+
+        def apply(self, finding: Finding) -> None:
+            ordinal = len(finding.measures) + 1
+            finding.measures = (*finding.measures, Measure(self.measure_id, ordinal, self.text))
+
+    class MeasureCompleted(Event):
+        measure_id: UUID
+        occurred_on: date
+        note: str
+
+        def apply(self, finding: Finding) -> None:
+            finding.measures = tuple(
+                replace(m, completed_on=self.occurred_on, completion_note=self.note)
+                if m.measure_id == self.measure_id
+                else m
+                for m in finding.measures
+            )
+            finding._start_work()
+
+    class ActivityRecorded(Event):
+        """Version 2 added measure_id: version 1 activities were not linked to a measure."""
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["measure_id"] = None
+
+        activity_id: UUID
+        kind: str
+        occurred_on: date
+        unit: str
+        description: str
+        count: int | None
+        amount: Decimal | None
+        measure_id: UUID | None
+
+        def apply(self, finding: Finding) -> None:
+            activity = Activity(
+                activity_id=self.activity_id,
+                kind=self.kind,
+                occurred_on=self.occurred_on,
+                unit=self.unit,
+                description=self.description,
+                count=self.count,
+                amount=self.amount,
+                measure_id=self.measure_id,
+            )
+            finding.activities = (*finding.activities, activity)
+            finding._start_work()
+
+    class ActivityRetracted(Event):
+        activity_id: UUID
+        reason: str
+
+        def apply(self, finding: Finding) -> None:
+            finding.activities = tuple(
+                replace(a, retracted=True, retraction_reason=self.reason) if a.activity_id == self.activity_id else a
+                for a in finding.activities
+            )
+
+    class RectificationReported(Event):
+        occurred_on: date
+        summary: str
+
+        def apply(self, finding: Finding) -> None:
+            finding.report = Report(self.occurred_on, self.summary)
+            finding.status = S.REPORTED
+
+    class MarkedLongTerm(Event):
+        occurred_on: date
+        summary: str
+
+        def apply(self, finding: Finding) -> None:
+            finding.long_term = Report(self.occurred_on, self.summary)
+            finding.status = S.LONG_TERM
+
+    class VerificationRecorded(Event):
+        passed: bool
+        verified_by: str
+        occurred_on: date
+        comment: str
+
+        def apply(self, finding: Finding) -> None:
+            verification = Verification(self.passed, self.verified_by, self.occurred_on, self.comment)
+            finding.verifications = (*finding.verifications, verification)
+            finding.status = S.VERIFIED if self.passed else S.IN_PROGRESS
+
+    class Closed(Event):
+        occurred_on: date
+        comment: str
+
+        def apply(self, finding: Finding) -> None:
+            finding.close_outs = (*finding.close_outs, CloseOut(self.occurred_on, self.comment))
+            finding.status = S.CLOSED
+
+    class RelapseCheckRecorded(Event):
+        outcome: RelapseOutcome
+        checked_by: str
+        occurred_on: date
+        comment: str
+
+        def apply(self, finding: Finding) -> None:
+            check = RelapseCheck(self.outcome, self.checked_by, self.occurred_on, self.comment)
+            finding.relapse_checks = (*finding.relapse_checks, check)
+            if self.outcome is RelapseOutcome.RELAPSED:
+                finding.status = S.IN_PROGRESS
+
+    class Reopened(Event):
+        occurred_on: date
+        reason: str
+
+        def apply(self, finding: Finding) -> None:
+            finding.reopenings = (*finding.reopenings, Reopening(self.occurred_on, self.reason))
+            finding.status = S.IN_PROGRESS
+
+    def __init__(self) -> None:
+        # State comes from the created event's apply(); see the attribute list below.
+        pass
+
+    # Attributes, set by the created event's apply().
+    round_id: UUID
+    unit_id: UUID
+    code: str
+    category: tuple[int, ...]
+    ordinal: int
+    heading: str
+    problem: str
+    amounts: tuple[AmountInvolved, ...]
+    disclosure: Disclosure
+    withholding_reason: str
+    status: FindingStatus
+    responsibility: Responsibility | None
+    original_deadline: Deadline | None
+    extensions: tuple[Extension, ...]
+    measures: tuple[Measure, ...]
+    activities: tuple[Activity, ...]
+    report: Report | None
+    long_term: Report | None
+    verifications: tuple[Verification, ...]
+    close_outs: tuple[CloseOut, ...]
+    relapse_checks: tuple[RelapseCheck, ...]
+    reopenings: tuple[Reopening, ...]
+
+    @classmethod
+    def raise_finding(
+        cls,
+        *,
+        finding_id: UUID,
+        round_id: UUID,
+        unit_id: UUID,
+        code: str,
+        category: tuple[int, ...],
+        ordinal: int,
+        heading: str,
+        problem: str,
+        amounts: tuple[AmountInvolved, ...],
+        disclosure: Disclosure,
+        withholding_reason: str,
+        actor: str,
+    ) -> Finding:
+        if disclosure is Disclosure.INTERNAL and not withholding_reason.strip():
+            raise InvalidInput("withholding_reason", "an internal finding needs the reason it is withheld")
+        if disclosure is Disclosure.PUBLIC and withholding_reason.strip():
+            raise InvalidInput("withholding_reason", "only an internal finding has a withholding reason")
+        return cls._create(
+            cls.Raised,
+            id=finding_id,
+            round_id=round_id,
+            unit_id=unit_id,
+            code=code,
+            category=category,
+            ordinal=ordinal,
+            heading=heading,
+            problem=problem,
+            amounts=amounts,
+            disclosure=disclosure,
+            withholding_reason=withholding_reason,
+            actor=actor,
+        )
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def assign_responsibility(self, responsibility: Responsibility, *, actor: str) -> None:
+        self._require({S.RAISED} | WORKING, "responsibility can only be assigned to an open finding")
+        self.trigger_event(self.ResponsibilityAssigned, responsibility=responsibility, actor=actor)
+
+    def extend_deadline(self, new_deadline: Deadline, reason: str, *, actor: str) -> None:
+        self._require(WORKING, "only the deadline of a finding being worked on can be extended")
+        assert self.responsibility is not None  # every WORKING status follows an assignment
+        if new_deadline.kind is not DeadlineKind.DATE or new_deadline.due_on is None:
+            raise InvalidInput("new_deadline", "an extension moves the deadline to a date")
+        current = self.responsibility.deadline.due_on
+        if current is not None and new_deadline.due_on <= current:
+            raise InvalidInput("new_deadline", f"must be after the current deadline {current.isoformat()}")
+        self.trigger_event(self.DeadlineExtended, new_deadline=new_deadline, reason=reason, actor=actor)
+
+    def plan_measure(self, measure_id: UUID, text: str, *, actor: str) -> None:
+        self._require(PLANNING, "measures can only be planned for an assigned finding that is not reported")
+        self.trigger_event(self.MeasurePlanned, measure_id=measure_id, text=text, actor=actor)
+
+    def complete_measure(self, measure_id: UUID, occurred_on: date, note: str, *, actor: str) -> None:
+        self._require(PLANNING, "measures can only be completed on an assigned finding that is not reported")
+        measure = self.measure(measure_id)
+        if measure.is_completed:
+            raise IllegalTransition(self.status.value, f"measure {measure.ordinal} is already completed")
+        self.trigger_event(
+            self.MeasureCompleted, measure_id=measure_id, occurred_on=occurred_on, note=note, actor=actor
+        )
+
+    def record_activity(
+        self,
+        *,
+        activity_id: UUID,
+        kind: str,
+        occurred_on: date,
+        unit: str,
+        description: str,
+        count: int | None,
+        amount: Decimal | None,
+        measure_id: UUID | None,
+        actor: str,
+    ) -> None:
+        self._require(WORKING, "activities can only be recorded on a finding being worked on; reopen it first")
+        if (count is None) == (amount is None):
+            raise InvalidInput("count", "give either a count or an amount")
+        if measure_id is not None:
+            self.measure(measure_id)
+        self.trigger_event(
+            self.ActivityRecorded,
+            activity_id=activity_id,
+            kind=kind,
+            occurred_on=occurred_on,
+            unit=unit,
+            description=description,
+            count=count,
+            amount=amount,
+            measure_id=measure_id,
+            actor=actor,
+        )
+
+    def retract_activity(self, activity_id: UUID, reason: str, *, actor: str) -> None:
+        # A retraction corrects the record, so it is allowed in every status.
+        activity = self.activity(activity_id)
+        if activity.retracted:
+            raise IllegalTransition(self.status.value, f"activity {activity_id} is already retracted")
+        self.trigger_event(self.ActivityRetracted, activity_id=activity_id, reason=reason, actor=actor)
+
+    def report_rectification(self, occurred_on: date, summary: str, *, actor: str) -> None:
+        self._require(PLANNING, "only a finding being worked on can be reported rectified")
+        if not self.measures:
+            raise IllegalTransition(self.status.value, "plan at least one measure before reporting")
+        open_measures = [str(m.ordinal) for m in self.measures if not m.is_completed]
+        if open_measures:
+            raise IllegalTransition(self.status.value, f"measures {', '.join(open_measures)} are not completed yet")
+        self.trigger_event(self.RectificationReported, occurred_on=occurred_on, summary=summary, actor=actor)
+
+    def mark_long_term(self, occurred_on: date, summary: str, *, actor: str) -> None:
+        self._require({S.ASSIGNED, S.IN_PROGRESS, S.REPORTED}, "only a finding being worked on can be marked long-term")
+        if not any(m.is_completed for m in self.measures):
+            raise IllegalTransition(self.status.value, "complete at least one measure (阶段性成果) first")
+        self.trigger_event(self.MarkedLongTerm, occurred_on=occurred_on, summary=summary, actor=actor)
+
+    def record_verification(
+        self, *, passed: bool, verified_by: str, occurred_on: date, comment: str, actor: str
+    ) -> None:
+        self._require({S.REPORTED, S.LONG_TERM}, "only a reported rectification can be verified")
+        reported = self.report if self.status is S.REPORTED else self.long_term
+        assert reported is not None
+        self._not_before(occurred_on, reported.occurred_on, "the report")
+        self.trigger_event(
+            self.VerificationRecorded,
+            passed=passed,
+            verified_by=verified_by,
+            occurred_on=occurred_on,
+            comment=comment,
+            actor=actor,
+        )
+
+    def close(self, occurred_on: date, comment: str, *, actor: str) -> None:  # noqa: A003
+        self._require({S.VERIFIED}, "only a verified finding can be closed (对账销号)")
+        self._not_before(occurred_on, self.verifications[-1].occurred_on, "the verification")
+        self.trigger_event(self.Closed, occurred_on=occurred_on, comment=comment, actor=actor)
+
+    def record_relapse_check(
+        self, *, outcome: RelapseOutcome, checked_by: str, occurred_on: date, comment: str, actor: str
+    ) -> None:
+        self._require({S.CLOSED}, "a relapse check (回头看) is made on a closed finding")
+        self._not_before(occurred_on, self.close_outs[-1].occurred_on, "the close-out")
+        self.trigger_event(
+            self.RelapseCheckRecorded,
+            outcome=outcome,
+            checked_by=checked_by,
+            occurred_on=occurred_on,
+            comment=comment,
+            actor=actor,
+        )
+
+    def reopen(self, occurred_on: date, reason: str, *, actor: str) -> None:
+        self._require({S.VERIFIED, S.CLOSED}, "only a verified or closed finding can be reopened")
+        self.trigger_event(self.Reopened, occurred_on=occurred_on, reason=reason, actor=actor)
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def measure(self, measure_id: UUID) -> Measure:
+        for measure in self.measures:
+            if measure.measure_id == measure_id:
+                return measure
+        raise NotFound("measure", measure_id)
+
+    def activity(self, activity_id: UUID) -> Activity:
+        for activity in self.activities:
+            if activity.activity_id == activity_id:
+                return activity
+        raise NotFound("activity", activity_id)
+
+    @property
+    def is_public(self) -> bool:
+        return self.disclosure is Disclosure.PUBLIC
+
+    @property
+    def place(self) -> tuple[int, ...]:
+        """The finding's position in its round's category tree, for ordering."""
+        return (*self.category, self.ordinal)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _require(self, allowed: set[FindingStatus] | frozenset[FindingStatus], message: str) -> None:
+        if self.status not in allowed:
+            raise IllegalTransition(self.status.value, message)
+
+    @staticmethod
+    def _not_before(occurred_on: date, earlier: date, what: str) -> None:
+        if occurred_on < earlier:
+            raise InvalidInput("occurred_on", f"must not be before {what} ({earlier.isoformat()})")
+
+    def _start_work(self) -> None:
+        if self.status is S.ASSIGNED:
+            self.status = S.IN_PROGRESS

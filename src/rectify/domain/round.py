@@ -1,0 +1,174 @@
+"""The Round aggregate: one inspection (巡察) of one or more units, its categories and narratives."""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from rectify.domain.errors import IllegalTransition, InvalidInput, NotFound
+from rectify.domain.values import Category, Narrative, NarrativeItem, NarrativeSection
+
+#: Depth of the category tree: (一) 方面 → 1. 问题. Findings sit one level below a category.
+MAX_CATEGORY_DEPTH = 2
+
+
+class Round(Aggregate):
+    """巡察: e.g. 区委 sends 罗湖区第四巡察组 to 松园社区党委; stationed, then feedback."""
+
+    class Event(Aggregate.Event):
+        actor: str
+
+    class Opened(Event, Aggregate.Created):
+        authority: str
+        district: str
+        team: str
+        unit_ids: tuple[UUID, ...]
+        stationed_from: date
+        stationed_to: date
+
+        def apply(self, round_: Round) -> None:
+            round_.authority = self.authority
+            round_.district = self.district
+            round_.team = self.team
+            round_.unit_ids = tuple(self.unit_ids)
+            round_.stationed_from = self.stationed_from
+            round_.stationed_to = self.stationed_to
+            round_.feedback_on = None
+            round_.rectification_until = None
+            round_.categories = ()
+            round_.narratives = ()
+
+    class FeedbackDelivered(Event):
+        occurred_on: date
+        rectification_until: date
+
+        def apply(self, round_: Round) -> None:
+            round_.feedback_on = self.occurred_on
+            round_.rectification_until = self.rectification_until
+
+    class CategoryDefined(Event):
+        category: Category
+
+        def apply(self, round_: Round) -> None:
+            others = tuple(c for c in round_.categories if c.path != tuple(self.category.path))
+            category = Category(tuple(self.category.path), self.category.title)
+            round_.categories = tuple(sorted((*others, category), key=lambda c: c.path))
+
+    class NarrativeDrafted(Event):
+        narrative: Narrative
+
+        def apply(self, round_: Round) -> None:
+            drafted = self.narrative
+            others = tuple(n for n in round_.narratives if (n.unit_id, n.section) != (drafted.unit_id, drafted.section))
+            round_.narratives = (*others, drafted)
+
+    def __init__(self) -> None:
+        # State comes from the created event's apply(); see the attribute list below.
+        pass
+
+    authority: str
+    district: str
+    team: str
+    unit_ids: tuple[UUID, ...]
+    stationed_from: date
+    stationed_to: date
+    feedback_on: date | None
+    rectification_until: date | None
+    categories: tuple[Category, ...]
+    narratives: tuple[Narrative, ...]
+
+    @classmethod
+    def open(  # noqa: A003
+        cls,
+        *,
+        round_id: UUID,
+        authority: str,
+        district: str,
+        team: str,
+        unit_ids: tuple[UUID, ...],
+        stationed_from: date,
+        stationed_to: date,
+        actor: str,
+    ) -> Round:
+        if not unit_ids:
+            raise InvalidInput("unit_ids", "a round inspects at least one unit")
+        if len(set(unit_ids)) != len(unit_ids):
+            raise InvalidInput("unit_ids", "a unit is listed twice")
+        if stationed_to < stationed_from:
+            raise InvalidInput("stationed_to", "must not be before stationed_from")
+        return cls._create(
+            cls.Opened,
+            id=round_id,
+            authority=authority,
+            district=district,
+            team=team,
+            unit_ids=unit_ids,
+            stationed_from=stationed_from,
+            stationed_to=stationed_to,
+            actor=actor,
+        )
+
+    def deliver_feedback(self, occurred_on: date, rectification_until: date, *, actor: str) -> None:
+        if self.feedback_on is not None:
+            raise IllegalTransition("FEEDBACK_DELIVERED", "feedback was already delivered for this round")
+        if occurred_on < self.stationed_to:
+            raise InvalidInput("occurred_on", f"feedback comes after the stay ends ({self.stationed_to.isoformat()})")
+        if rectification_until <= occurred_on:
+            raise InvalidInput("rectification_until", "must be after the feedback date")
+        self.trigger_event(
+            self.FeedbackDelivered, occurred_on=occurred_on, rectification_until=rectification_until, actor=actor
+        )
+
+    def define_category(self, path: tuple[int, ...], title: str, *, actor: str) -> None:
+        """Defines a node of the category tree, or gives an existing node a corrected title."""
+        if not 1 <= len(path) <= MAX_CATEGORY_DEPTH:
+            raise InvalidInput("path", f"a category is 1 to {MAX_CATEGORY_DEPTH} levels deep")
+        if any(n < 1 for n in path):
+            raise InvalidInput("path", "ordinals start at 1")
+        if len(path) > 1 and not self.has_category(path[:-1]):
+            raise InvalidInput("path", f"parent category {_dotted(path[:-1])} is not defined")
+        self.trigger_event(self.CategoryDefined, category=Category(path, title), actor=actor)
+
+    def draft_narrative(
+        self,
+        *,
+        unit_id: UUID,
+        section: NarrativeSection,
+        intro: str,
+        items: tuple[NarrativeItem, ...],
+        actor: str,
+    ) -> None:
+        self.require_unit(unit_id)
+        narrative = Narrative(unit_id=unit_id, section=section, intro=intro, items=items)
+        self.trigger_event(self.NarrativeDrafted, narrative=narrative, actor=actor)
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def has_category(self, path: tuple[int, ...]) -> bool:
+        return any(c.path == tuple(path) for c in self.categories)
+
+    def require_unit(self, unit_id: UUID) -> None:
+        if unit_id not in self.unit_ids:
+            raise InvalidInput("unit_id", f"unit {unit_id} is not inspected in this round")
+
+    def require_feedback(self) -> date:
+        if self.feedback_on is None:
+            raise IllegalTransition("STATIONED", "findings are raised once the feedback is delivered")
+        return self.feedback_on
+
+    def narrative(self, unit_id: UUID, section: NarrativeSection) -> Narrative:
+        for narrative in self.narratives:
+            if (narrative.unit_id, narrative.section) == (unit_id, section):
+                return narrative
+        raise NotFound("narrative", f"{section.value} of unit {unit_id}")
+
+    @property
+    def team_name(self) -> str:
+        """The team's full name, e.g. 罗湖区第四巡察组."""
+        return f"{self.district}{self.team}"
+
+
+def _dotted(path: tuple[int, ...]) -> str:
+    return ".".join(str(n) for n in path)

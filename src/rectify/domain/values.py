@@ -1,0 +1,205 @@
+"""Value objects and enumerations of the rectification domain: immutable, comparable, no I/O."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from uuid import UUID
+
+
+class Disclosure(enum.Enum):
+    """Whether a finding may be shown to the public (不宜公开 items are INTERNAL)."""
+
+    PUBLIC = "PUBLIC"
+    INTERNAL = "INTERNAL"
+
+
+class DeadlineKind(enum.Enum):
+    """完成时限: a date, 立行立改 (immediately) or 长期坚持 (long-term)."""
+
+    DATE = "DATE"
+    IMMEDIATE = "IMMEDIATE"
+    LONG_TERM = "LONG_TERM"
+
+
+class FindingStatus(enum.Enum):
+    """Where a finding stands in its lifecycle (see DESIGN.md)."""
+
+    RAISED = "RAISED"
+    ASSIGNED = "ASSIGNED"
+    IN_PROGRESS = "IN_PROGRESS"
+    REPORTED = "REPORTED"
+    LONG_TERM = "LONG_TERM"
+    VERIFIED = "VERIFIED"
+    CLOSED = "CLOSED"
+
+
+class RelapseOutcome(enum.Enum):
+    """回头看: the rectification holds, or the problem came back."""
+
+    HOLDING = "HOLDING"
+    RELAPSED = "RELAPSED"
+
+
+class NarrativeSection(enum.Enum):
+    """The free-text parts of a notice written by the unit."""
+
+    RESPONSIBILITY = "RESPONSIBILITY"  # 一、党委履行巡察整改主体责任情况
+    NEXT_STEPS = "NEXT_STEPS"  # 三、下一步工作打算
+
+
+@dataclass(frozen=True)
+class Contact:
+    """How the public reaches a unit; printed in a notice's header and contact lines."""
+
+    address: str
+    phone: str
+    postcode: str
+    email: str = ""
+    postal_address: str = ""
+    area_code: str = ""
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """完成时限. A DATE deadline has a due date; the other kinds may have one."""
+
+    kind: DeadlineKind
+    due_on: date | None = None
+
+
+@dataclass(frozen=True)
+class Responsibility:
+    """责任分工: who answers for a finding, and by when."""
+
+    department: str
+    leader: str
+    person: str
+    deadline: Deadline
+
+
+@dataclass(frozen=True)
+class Extension:
+    """A deadline moved, with the reason; the deadline before it stays visible."""
+
+    previous: Deadline
+    new: Deadline
+    reason: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class AmountInvolved:
+    """An amount a finding concerns (e.g. 问题资金 12.50 万元), exact to the cent of its unit."""
+
+    label: str
+    amount: Decimal
+    unit: str
+
+
+@dataclass(frozen=True)
+class Measure:
+    """整改措施: one action against a finding, numbered in the order planned (一是、二是…)."""
+
+    measure_id: UUID
+    ordinal: int
+    text: str
+    completed_on: date | None = None
+    completion_note: str = ""
+
+    @property
+    def is_completed(self) -> bool:
+        return self.completed_on is not None
+
+
+@dataclass(frozen=True)
+class Activity:
+    """工作开展: a dated thing done, counted (count) or measured (amount), with its unit."""
+
+    activity_id: UUID
+    kind: str
+    occurred_on: date
+    unit: str
+    description: str
+    count: int | None = None
+    amount: Decimal | None = None
+    measure_id: UUID | None = None
+    retracted: bool = False
+    retraction_reason: str = ""
+
+    @property
+    def quantity(self) -> Decimal:
+        """The activity's figure: its count, or its amount."""
+        return Decimal(self.count) if self.count is not None else self.amount or Decimal(0)
+
+
+@dataclass(frozen=True)
+class Report:
+    """A rectification reported done, or marked long-term with phased results."""
+
+    occurred_on: date
+    summary: str
+
+
+@dataclass(frozen=True)
+class Verification:
+    """检查验收: an acceptance check, passed or failed."""
+
+    passed: bool
+    verified_by: str
+    occurred_on: date
+    comment: str
+
+
+@dataclass(frozen=True)
+class CloseOut:
+    """对账销号: the ledger line reconciled and closed."""
+
+    occurred_on: date
+    comment: str
+
+
+@dataclass(frozen=True)
+class RelapseCheck:
+    """回头看: a later check that a closed finding has not come back."""
+
+    outcome: RelapseOutcome
+    checked_by: str
+    occurred_on: date
+    comment: str
+
+
+@dataclass(frozen=True)
+class Reopening:
+    """A closed or verified finding put back in progress, with the reason."""
+
+    occurred_on: date
+    reason: str
+
+
+@dataclass(frozen=True)
+class Category:
+    """A node of a round's category tree: (一) 方面 at path (1,), 2. 问题 at path (1, 2)."""
+
+    path: tuple[int, ...]
+    title: str
+
+
+@dataclass(frozen=True)
+class NarrativeItem:
+    """One numbered paragraph of a narrative section: a lead sentence and its text."""
+
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Narrative:
+    """A narrative section of one unit's notice, as last drafted."""
+
+    unit_id: UUID
+    section: NarrativeSection
+    intro: str
+    items: tuple[NarrativeItem, ...] = field(default_factory=tuple)
