@@ -1,0 +1,792 @@
+"""The use cases: one method per command, turning a checked request into events in the store."""
+
+from __future__ import annotations
+
+import functools
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+from zoneinfo import ZoneInfo
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
+
+from rectify import idempotency
+from rectify import validation as v
+from rectify.access import Actor, authorise, authorise_role
+from rectify.domain import Finding, Round, Unit
+from rectify.domain.errors import Conflict, InvalidInput, NotFound
+from rectify.domain.figures import figures_in
+from rectify.domain.values import (
+    AmountInvolved,
+    Contact,
+    Deadline,
+    DeadlineKind,
+    Disclosure,
+    NarrativeItem,
+    NarrativeSection,
+    RelapseOutcome,
+    Responsibility,
+)
+from rectify.transcodings import register_all
+
+A = TypeVar("A", bound=Aggregate)
+F = TypeVar("F", bound=Callable[..., "Receipt"])
+
+FINDING_NAMESPACE = uuid5(NAMESPACE_URL, "urn:rectify:finding")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a command produced: the log position to read one's own write at, and the new entity."""
+
+    position: int
+    entity_id: UUID
+    replayed: bool = False
+
+
+def finding_id_for(round_id: UUID, code: str) -> UUID:
+    """A finding's id derives from its round and code, so a code is used once per round."""
+    return uuid5(FINDING_NAMESPACE, f"{round_id}/{code}")
+
+
+def code_for(category: tuple[int, ...], ordinal: int) -> str:
+    """The conventional code of a place, e.g. (2, 4) + 1 → 二-4-(1)."""
+    place = (*category, ordinal)
+    parts = [chinese_numeral(place[0])]
+    if len(place) > 1:
+        parts.append(str(place[1]))
+    parts.extend(f"({n})" for n in place[2:])
+    return "-".join(parts)
+
+
+def chinese_numeral(n: int) -> str:
+    digits = "零一二三四五六七八九"
+    if n < 10:
+        return digits[n]
+    if n < 20:
+        return "十" + (digits[n % 10] if n % 10 else "")
+    if n < 100:
+        return digits[n // 10] + "十" + (digits[n % 10] if n % 10 else "")
+    return str(n)
+
+
+def command(name: str) -> Callable[[F], F]:
+    """Marks an application method as the command `name`; refuses a role that may never give it."""
+
+    def decorate(method: F) -> F:
+        @functools.wraps(method)
+        def checked(self: RectifyApplication, actor: Actor, /, **kwargs: Any) -> Receipt:
+            authorise_role(actor, name)
+            return method(self, actor, **kwargs)
+
+        checked.command_name = name  # type: ignore[attr-defined]
+        return checked  # type: ignore[return-value]
+
+    return decorate
+
+
+class RectifyApplication(Application[UUID]):
+    """Commands of rectify. Every write goes through here; reads of current state go to views."""
+
+    name = "Rectify"
+    max_attempts = 8
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        timezone: str = "Asia/Shanghai",
+        today: Callable[[], date] | None = None,
+    ) -> None:
+        super().__init__(env)
+        zone = ZoneInfo(timezone)
+        self.today: Callable[[], date] = today or (lambda: datetime.now(zone).date())
+        self.saved_listeners: list[Callable[[int], None]] = []
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        register_all(transcoder)
+
+    def _notify(self, recordings: Sequence[Any]) -> None:
+        # Wakes in-process followers (the embedded projection runner) without waiting for a poll.
+        if recordings:
+            position = max(r.notification.id for r in recordings)
+            for listener in list(self.saved_listeners):
+                listener(position)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def head(self) -> int:
+        """The position of the last event in the log (0 when empty)."""
+        return self.recorder.max_notification_id() or 0
+
+    def unit(self, unit_id: UUID | str) -> Unit:
+        return self._get(Unit, v.identifier("unit_id", unit_id), "unit")
+
+    def round(self, round_id: UUID | str) -> Round:  # noqa: A003
+        return self._get(Round, v.identifier("round_id", round_id), "round")
+
+    def finding(self, finding_id: UUID | str) -> Finding:
+        return self._get(Finding, v.identifier("finding_id", finding_id), "finding")
+
+    # -- units -----------------------------------------------------------------------------
+
+    @command("register_unit")
+    def register_unit(
+        self,
+        actor: Actor,
+        *,
+        name: str,
+        short_name: str,
+        address: str,
+        phone: str,
+        postcode: str,
+        email: str = "",
+        postal_address: str = "",
+        area_code: str = "",
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        request = {
+            "name": v.text("name", name, max_length=v.TITLE),
+            "short_name": v.text("short_name", short_name, max_length=v.NAME),
+            "contact": _contact(address, phone, postcode, email, postal_address, area_code),
+        }
+        unit_id = uuid4()
+
+        def decide() -> tuple[list[Aggregate], UUID]:
+            return [Unit.register(unit_id=unit_id, actor=str(actor), **request)], unit_id
+
+        return self._execute("register_unit", actor, idempotency_key, request, decide)
+
+    @command("change_unit_contact")
+    def change_unit_contact(
+        self,
+        actor: Actor,
+        *,
+        unit_id: UUID | str,
+        address: str,
+        phone: str,
+        postcode: str,
+        email: str = "",
+        postal_address: str = "",
+        area_code: str = "",
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        uid = v.identifier("unit_id", unit_id)
+        authorise(actor, "change_unit_contact", uid)
+        contact = _contact(address, phone, postcode, email, postal_address, area_code)
+
+        def decide() -> tuple[list[Aggregate], UUID]:
+            unit = self._get(Unit, uid, "unit")
+            unit.change_contact(contact, actor=str(actor))
+            return [unit], uid
+
+        return self._execute(
+            "change_unit_contact", actor, idempotency_key, {"unit_id": uid, "contact": contact}, decide
+        )
+
+    # -- rounds ----------------------------------------------------------------------------
+
+    @command("open_round")
+    def open_round(
+        self,
+        actor: Actor,
+        *,
+        authority: str,
+        district: str,
+        team: str,
+        unit_ids: Iterable[UUID | str],
+        stationed_from: date | str,
+        stationed_to: date | str,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        request = {
+            "authority": v.text("authority", authority, max_length=v.NAME),
+            "district": v.text("district", district, max_length=v.NAME),
+            "team": v.text("team", team, max_length=v.TITLE),
+            "unit_ids": tuple(v.identifier("unit_ids", u) for u in unit_ids),
+            "stationed_from": v.day("stationed_from", stationed_from),
+            "stationed_to": v.day("stationed_to", stationed_to),
+        }
+        v.not_in_future("stationed_from", request["stationed_from"], self.today())
+        round_id = uuid4()
+
+        def decide() -> tuple[list[Aggregate], UUID]:
+            for unit_id in request["unit_ids"]:
+                self._get(Unit, unit_id, "unit")
+            return [Round.open(round_id=round_id, actor=str(actor), **request)], round_id
+
+        return self._execute("open_round", actor, idempotency_key, request, decide)
+
+    @command("deliver_feedback")
+    def deliver_feedback(
+        self,
+        actor: Actor,
+        *,
+        round_id: UUID | str,
+        occurred_on: date | str,
+        rectification_until: date | str,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        request = {
+            "round_id": v.identifier("round_id", round_id),
+            "occurred_on": v.not_in_future("occurred_on", v.day("occurred_on", occurred_on), self.today()),
+            "rectification_until": v.day("rectification_until", rectification_until),
+        }
+
+        def decide() -> tuple[list[Aggregate], UUID]:
+            round_ = self._get(Round, request["round_id"], "round")
+            round_.deliver_feedback(request["occurred_on"], request["rectification_until"], actor=str(actor))
+            return [round_], round_.id
+
+        return self._execute("deliver_feedback", actor, idempotency_key, request, decide)
+
+    @command("define_category")
+    def define_category(
+        self,
+        actor: Actor,
+        *,
+        round_id: UUID | str,
+        path: Sequence[int] | str,
+        title: str,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        request = {
+            "round_id": v.identifier("round_id", round_id),
+            "path": v.path("path", path),
+            "title": v.text("title", title, max_length=v.TITLE),
+        }
+
+        def decide() -> tuple[list[Aggregate], UUID]:
+            round_ = self._get(Round, request["round_id"], "round")
+            round_.define_category(request["path"], request["title"], actor=str(actor))
+            return [round_], round_.id
+
+        return self._execute("define_category", actor, idempotency_key, request, decide)
+
+    @command("draft_narrative")
+    def draft_narrative(
+        self,
+        actor: Actor,
+        *,
+        round_id: UUID | str,
+        unit_id: UUID | str,
+        section: NarrativeSection | str,
+        intro: str,
+        items: Sequence[tuple[str, str]] = (),
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        uid = v.identifier("unit_id", unit_id)
+        authorise(actor, "draft_narrative", uid)
+        if len(items) > 20:
+            raise InvalidInput("items", f"at most 20 numbered paragraphs, got {len(items)}")
+        request = {
+            "round_id": v.identifier("round_id", round_id),
+            "unit_id": uid,
+            "section": v.choice("section", NarrativeSection, section),
+            "intro": v.text("intro", intro, max_length=v.LONG_TEXT, required=False),
+            "items": tuple(
+                NarrativeItem(
+                    v.text(f"items[{i}].title", title, max_length=v.TITLE, required=False),
+                    v.text(f"items[{i}].text", body, max_length=v.LONG_TEXT),
+                )
+                for i, (title, body) in enumerate(items)
+            ),
+        }
+        if not request["intro"] and not request["items"]:
+            raise InvalidInput("intro", "a narrative needs an introduction or at least one paragraph")
+
+        def decide() -> tuple[list[Aggregate], UUID]:
+            round_ = self._get(Round, request["round_id"], "round")
+            round_.draft_narrative(actor=str(actor), **{k: x for k, x in request.items() if k != "round_id"})
+            return [round_], round_.id
+
+        return self._execute("draft_narrative", actor, idempotency_key, request, decide)
+
+    # -- findings: the inspection office ----------------------------------------------------
+
+    @command("raise_finding")
+    def raise_finding(
+        self,
+        actor: Actor,
+        *,
+        round_id: UUID | str,
+        unit_id: UUID | str,
+        category: Sequence[int] | str,
+        ordinal: int,
+        heading: str,
+        problem: str,
+        code: str | None = None,
+        amounts: Sequence[tuple[str, Decimal | str, str]] = (),
+        disclosure: Disclosure | str = Disclosure.PUBLIC,
+        withholding_reason: str = "",
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        category_path = v.path("category", category)
+        place_ordinal = v.ordinal("ordinal", ordinal)
+        request = {
+            "round_id": v.identifier("round_id", round_id),
+            "unit_id": v.identifier("unit_id", unit_id),
+            "category": category_path,
+            "ordinal": place_ordinal,
+            "code": v.text("code", code, max_length=v.CODE) if code else code_for(category_path, place_ordinal),
+            "heading": v.text("heading", heading, max_length=v.TITLE),
+            "problem": v.text("problem", problem, max_length=v.TEXT),
+            "amounts": tuple(
+                AmountInvolved(
+                    v.text(f"amounts[{i}].label", label, max_length=v.NAME),
+                    v.amount(f"amounts[{i}].amount", amount),
+                    v.text(f"amounts[{i}].unit", unit, max_length=10),
+                )
+                for i, (label, amount, unit) in enumerate(amounts)
+            ),
+            "disclosure": v.choice("disclosure", Disclosure, disclosure),
+            "withholding_reason": v.text("withholding_reason", withholding_reason, max_length=v.TEXT, required=False),
+        }
+        finding_id = finding_id_for(request["round_id"], request["code"])
+
+        def decide() -> tuple[list[Aggregate], UUID]:
+            round_ = self._get(Round, request["round_id"], "round")
+            round_.require_feedback()
+            round_.require_unit(request["unit_id"])
+            if not round_.has_category(category_path):
+                raise InvalidInput(
+                    "category", f"category {'.'.join(map(str, category_path))} is not defined in this round"
+                )
+            if finding_id in self.repository:
+                raise InvalidInput("code", f"{request['code']} is already used in this round")
+            finding = Finding.raise_finding(finding_id=finding_id, actor=str(actor), **request)
+            return [finding], finding_id
+
+        return self._execute("raise_finding", actor, idempotency_key, request, decide)
+
+    @command("extend_deadline")
+    def extend_deadline(
+        self,
+        actor: Actor,
+        *,
+        finding_id: UUID | str,
+        due_on: date | str,
+        reason: str,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        request = {
+            "finding_id": v.identifier("finding_id", finding_id),
+            "due_on": v.day("due_on", due_on),
+            "reason": v.text("reason", reason, max_length=v.TEXT),
+        }
+        return self._on_finding(
+            "extend_deadline",
+            actor,
+            idempotency_key,
+            request,
+            lambda f, who: f.extend_deadline(
+                Deadline(DeadlineKind.DATE, request["due_on"]), request["reason"], actor=who
+            ),
+        )
+
+    @command("record_verification")
+    def record_verification(
+        self,
+        actor: Actor,
+        *,
+        finding_id: UUID | str,
+        passed: bool,
+        verified_by: str,
+        occurred_on: date | str,
+        comment: str = "",
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        if not isinstance(passed, bool):
+            raise InvalidInput("passed", "must be true or false")
+        request = {
+            "finding_id": v.identifier("finding_id", finding_id),
+            "passed": passed,
+            "verified_by": v.text("verified_by", verified_by, max_length=v.NAME),
+            "occurred_on": self._past_day("occurred_on", occurred_on),
+            "comment": v.text("comment", comment, max_length=v.TEXT, required=not passed),
+        }
+        return self._on_finding(
+            "record_verification",
+            actor,
+            idempotency_key,
+            request,
+            lambda f, who: f.record_verification(actor=who, **_without(request, "finding_id")),
+        )
+
+    @command("close_finding")
+    def close_finding(
+        self,
+        actor: Actor,
+        *,
+        finding_id: UUID | str,
+        occurred_on: date | str,
+        comment: str = "",
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        request = {
+            "finding_id": v.identifier("finding_id", finding_id),
+            "occurred_on": self._past_day("occurred_on", occurred_on),
+            "comment": v.text("comment", comment, max_length=v.TEXT, required=False),
+        }
+        return self._on_finding(
+            "close_finding",
+            actor,
+            idempotency_key,
+            request,
+            lambda f, who: f.close(request["occurred_on"], request["comment"], actor=who),
+        )
+
+    @command("record_relapse_check")
+    def record_relapse_check(
+        self,
+        actor: Actor,
+        *,
+        finding_id: UUID | str,
+        outcome: RelapseOutcome | str,
+        checked_by: str,
+        occurred_on: date | str,
+        comment: str = "",
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        checked = v.choice("outcome", RelapseOutcome, outcome)
+        request = {
+            "finding_id": v.identifier("finding_id", finding_id),
+            "outcome": checked,
+            "checked_by": v.text("checked_by", checked_by, max_length=v.NAME),
+            "occurred_on": self._past_day("occurred_on", occurred_on),
+            "comment": v.text("comment", comment, max_length=v.TEXT, required=checked is RelapseOutcome.RELAPSED),
+        }
+        return self._on_finding(
+            "record_relapse_check",
+            actor,
+            idempotency_key,
+            request,
+            lambda f, who: f.record_relapse_check(actor=who, **_without(request, "finding_id")),
+        )
+
+    @command("reopen_finding")
+    def reopen_finding(
+        self,
+        actor: Actor,
+        *,
+        finding_id: UUID | str,
+        occurred_on: date | str,
+        reason: str,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        request = {
+            "finding_id": v.identifier("finding_id", finding_id),
+            "occurred_on": self._past_day("occurred_on", occurred_on),
+            "reason": v.text("reason", reason, max_length=v.TEXT),
+        }
+        return self._on_finding(
+            "reopen_finding",
+            actor,
+            idempotency_key,
+            request,
+            lambda f, who: f.reopen(request["occurred_on"], request["reason"], actor=who),
+        )
+
+    # -- findings: the unit -----------------------------------------------------------------
+
+    @command("assign_responsibility")
+    def assign_responsibility(
+        self,
+        actor: Actor,
+        *,
+        finding_id: UUID | str,
+        department: str,
+        leader: str,
+        person: str,
+        deadline_kind: DeadlineKind | str = DeadlineKind.DATE,
+        due_on: date | str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        kind = v.choice("deadline_kind", DeadlineKind, deadline_kind)
+        due = v.day("due_on", due_on) if due_on not in (None, "") else None
+        if kind is DeadlineKind.DATE and due is None:
+            raise InvalidInput("due_on", "a DATE deadline needs its due date")
+        request = {
+            "finding_id": v.identifier("finding_id", finding_id),
+            "responsibility": Responsibility(
+                department=v.text("department", department, max_length=v.NAME),
+                leader=v.text("leader", leader, max_length=v.NAME),
+                person=v.text("person", person, max_length=v.NAME),
+                deadline=Deadline(kind, due),
+            ),
+        }
+
+        def command(finding: Finding, who: str) -> None:
+            if due is not None:
+                feedback_on = self._get(Round, finding.round_id, "round").feedback_on
+                if feedback_on is not None:
+                    v.not_before("due_on", due, feedback_on, "the feedback date")
+            finding.assign_responsibility(request["responsibility"], actor=who)
+
+        return self._on_finding("assign_responsibility", actor, idempotency_key, request, command)
+
+    @command("plan_measure")
+    def plan_measure(
+        self,
+        actor: Actor,
+        *,
+        finding_id: UUID | str,
+        text: str,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        request = {
+            "finding_id": v.identifier("finding_id", finding_id),
+            "text": v.text("text", text, max_length=v.TEXT),
+        }
+        figures_in(request["text"], "text")
+        measure_id = uuid4()
+        return self._on_finding(
+            "plan_measure",
+            actor,
+            idempotency_key,
+            request,
+            lambda f, who: f.plan_measure(measure_id, request["text"], actor=who),
+            entity_id=measure_id,
+        )
+
+    @command("complete_measure")
+    def complete_measure(
+        self,
+        actor: Actor,
+        *,
+        finding_id: UUID | str,
+        measure_id: UUID | str,
+        occurred_on: date | str,
+        note: str = "",
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        request = {
+            "finding_id": v.identifier("finding_id", finding_id),
+            "measure_id": v.identifier("measure_id", measure_id),
+            "occurred_on": self._past_day("occurred_on", occurred_on),
+            "note": v.text("note", note, max_length=v.TEXT, required=False),
+        }
+        return self._on_finding(
+            "complete_measure",
+            actor,
+            idempotency_key,
+            request,
+            lambda f, who: f.complete_measure(
+                request["measure_id"], request["occurred_on"], request["note"], actor=who
+            ),
+        )
+
+    @command("record_activity")
+    def record_activity(
+        self,
+        actor: Actor,
+        *,
+        finding_id: UUID | str,
+        kind: str,
+        occurred_on: date | str,
+        count: int | None = None,
+        amount: Decimal | str | None = None,
+        unit: str | None = None,
+        description: str = "",
+        measure_id: UUID | str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        if (count is None) == (amount is None):
+            raise InvalidInput("count", "give either a count or an amount, not both")
+        request = {
+            "finding_id": v.identifier("finding_id", finding_id),
+            "kind": v.text("kind", kind, max_length=v.NAME),
+            "occurred_on": self._past_day("occurred_on", occurred_on),
+            "count": v.count("count", count) if count is not None else None,
+            "amount": v.amount("amount", amount) if amount is not None else None,
+            "unit": v.text("unit", unit if unit is not None else ("次" if count is not None else ""), max_length=10),
+            "description": v.text("description", description, max_length=v.TEXT, required=False),
+            "measure_id": v.identifier("measure_id", measure_id) if measure_id not in (None, "") else None,
+        }
+        activity_id = uuid4()
+        return self._on_finding(
+            "record_activity",
+            actor,
+            idempotency_key,
+            request,
+            lambda f, who: f.record_activity(activity_id=activity_id, actor=who, **_without(request, "finding_id")),
+            entity_id=activity_id,
+        )
+
+    @command("retract_activity")
+    def retract_activity(
+        self,
+        actor: Actor,
+        *,
+        finding_id: UUID | str,
+        activity_id: UUID | str,
+        reason: str,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        request = {
+            "finding_id": v.identifier("finding_id", finding_id),
+            "activity_id": v.identifier("activity_id", activity_id),
+            "reason": v.text("reason", reason, max_length=v.TEXT),
+        }
+        return self._on_finding(
+            "retract_activity",
+            actor,
+            idempotency_key,
+            request,
+            lambda f, who: f.retract_activity(request["activity_id"], request["reason"], actor=who),
+        )
+
+    @command("report_rectification")
+    def report_rectification(
+        self,
+        actor: Actor,
+        *,
+        finding_id: UUID | str,
+        occurred_on: date | str,
+        summary: str,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        request = {
+            "finding_id": v.identifier("finding_id", finding_id),
+            "occurred_on": self._past_day("occurred_on", occurred_on),
+            "summary": v.text("summary", summary, max_length=v.TEXT),
+        }
+        return self._on_finding(
+            "report_rectification",
+            actor,
+            idempotency_key,
+            request,
+            lambda f, who: f.report_rectification(request["occurred_on"], request["summary"], actor=who),
+        )
+
+    @command("mark_long_term")
+    def mark_long_term(
+        self,
+        actor: Actor,
+        *,
+        finding_id: UUID | str,
+        occurred_on: date | str,
+        summary: str,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        request = {
+            "finding_id": v.identifier("finding_id", finding_id),
+            "occurred_on": self._past_day("occurred_on", occurred_on),
+            "summary": v.text("summary", summary, max_length=v.TEXT),
+        }
+        return self._on_finding(
+            "mark_long_term",
+            actor,
+            idempotency_key,
+            request,
+            lambda f, who: f.mark_long_term(request["occurred_on"], request["summary"], actor=who),
+        )
+
+    # -- machinery ---------------------------------------------------------------------------
+
+    def _past_day(self, field: str, value: date | str) -> date:
+        return v.not_in_future(field, v.day(field, value), self.today())
+
+    def _get(self, cls: type[A], aggregate_id: UUID, kind: str) -> A:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(kind, aggregate_id) from None
+        if not isinstance(aggregate, cls):
+            raise NotFound(kind, aggregate_id)
+        return aggregate
+
+    def _on_finding(
+        self,
+        command: str,
+        actor: Actor,
+        key: str | None,
+        request: dict[str, Any],
+        change: Callable[[Finding, str], None],
+        *,
+        entity_id: UUID | None = None,
+    ) -> Receipt:
+        """Loads the finding, checks the actor may act on its unit, and applies the change."""
+
+        def decide() -> tuple[list[Aggregate], UUID]:
+            finding = self._get(Finding, request["finding_id"], "finding")
+            authorise(actor, command, finding.unit_id)
+            change(finding, str(actor))
+            return [finding], entity_id or finding.id
+
+        return self._execute(command, actor, key, request, decide)
+
+    def _execute(
+        self,
+        command: str,
+        actor: Actor,
+        key: str | None,
+        request: dict[str, Any],
+        decide: Callable[[], tuple[list[Aggregate], UUID]],
+    ) -> Receipt:
+        """Decides and saves, retrying on a concurrent write; a known idempotency key replays."""
+        record_id = fingerprint = None
+        if key is not None:
+            key = v.text("idempotency_key", key, max_length=200)
+            record_id = idempotency.record_id(str(actor), key)
+            fingerprint = idempotency.fingerprint(command, request)
+            if (prior := self._replay(record_id, fingerprint)) is not None:
+                return prior
+        for attempt in range(self.max_attempts):
+            aggregates, entity_id = decide()
+            if record_id is not None:
+                assert fingerprint is not None
+                aggregates.append(
+                    idempotency.CommandRecord.record(
+                        record_id=record_id,
+                        actor=str(actor),
+                        command=command,
+                        fingerprint=fingerprint,
+                        entity_id=entity_id,
+                    )
+                )
+            try:
+                recordings = self.save(*aggregates)
+            except IntegrityError:
+                if record_id is not None and (prior := self._replay(record_id, fingerprint)) is not None:
+                    return prior
+                time.sleep(random.uniform(0, 0.005 * 2**attempt))
+                continue
+            return Receipt(position=max(r.notification.id for r in recordings), entity_id=entity_id)
+        raise Conflict(f"{command}: the record kept changing under concurrent writes; tried {self.max_attempts} times")
+
+    def _replay(self, record_id: UUID, fingerprint: str | None) -> Receipt | None:
+        try:
+            record = self.repository.get(record_id)
+        except AggregateNotFoundError:
+            return None
+        if record.fingerprint != fingerprint:
+            raise InvalidInput("idempotency_key", f"was already used for a different {record.command} request")
+        return Receipt(position=self.head(), entity_id=record.entity_id, replayed=True)
+
+
+def _contact(address: str, phone: str, postcode: str, email: str, postal_address: str, area_code: str) -> Contact:
+    contact = Contact(
+        address=v.text("address", address, max_length=v.TITLE),
+        phone=v.text("phone", phone, max_length=30),
+        postcode=v.text("postcode", postcode, max_length=10),
+        email=v.text("email", email, max_length=v.NAME, required=False),
+        postal_address=v.text("postal_address", postal_address, max_length=v.TITLE, required=False),
+        area_code=v.text("area_code", area_code, max_length=10, required=False),
+    )
+    if not contact.postcode.isdigit():
+        raise InvalidInput("postcode", "must be digits")
+    if contact.email and ("@" not in contact.email or " " in contact.email):
+        raise InvalidInput("email", "is not an email address")
+    return contact
+
+
+def _without(request: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: x for k, x in request.items() if k not in keys}

@@ -1,0 +1,120 @@
+"""Settings: the only module that reads the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+DEFAULT_DATABASE_URL = "sqlite:///rectify.db"
+
+
+class SettingsError(ValueError):
+    """A setting has a value rectify cannot use."""
+
+
+@dataclass(frozen=True)
+class Database:
+    """Where the events (and the views beside them) live."""
+
+    url: str
+    kind: str  # "sqlite" or "postgresql"
+    path: Path | None = None  # sqlite
+    host: str = ""
+    port: int = 5432
+    user: str = ""
+    password: str = ""
+    name: str = ""
+    schema: str = "public"
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The eventsourcing library's persistence settings for this database."""
+        if self.kind == "sqlite":
+            assert self.path is not None
+            return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(self.path)}
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": self.name,
+            "POSTGRES_HOST": self.host,
+            "POSTGRES_PORT": str(self.port),
+            "POSTGRES_USER": self.user,
+            # The library insists on a password even with trust authentication.
+            "POSTGRES_PASSWORD": self.password or "unused",
+            "POSTGRES_SCHEMA": self.schema,
+            "POSTGRES_POOL_SIZE": "4",
+            "POSTGRES_MAX_OVERFLOW": "8",
+            "POSTGRES_CONN_MAX_AGE": "600",
+            "POSTGRES_PRE_PING": "y",
+        }
+
+    def psycopg_conninfo(self) -> str:
+        assert self.kind == "postgresql"
+        parts = {
+            "host": self.host,
+            "port": str(self.port),
+            "dbname": self.name,
+            "user": self.user,
+            "password": self.password,
+        }
+        return " ".join(f"{k}='{v}'" for k, v in parts.items() if v)
+
+
+def parse_database_url(url: str) -> Database:
+    """`sqlite:///relative.db`, `sqlite:////absolute.db`, `postgresql://user:pass@host:port/db?schema=s`."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        raw = unquote(url[len("sqlite:///") :]) if url.startswith("sqlite:///") else ""
+        if not raw or raw.startswith(":memory:") or "mode=memory" in raw:
+            raise SettingsError(
+                "RECTIFY_DATABASE_URL: give SQLite a file path, e.g. sqlite:///rectify.db "
+                "(an in-memory database is lost between connections)"
+            )
+        return Database(url=url, kind="sqlite", path=Path(raw))
+    if parts.scheme in ("postgresql", "postgres"):
+        query = parse_qs(parts.query)
+        name = parts.path.lstrip("/")
+        if not name:
+            raise SettingsError("RECTIFY_DATABASE_URL: name the PostgreSQL database, e.g. postgresql://host/rectify")
+        return Database(
+            url=url,
+            kind="postgresql",
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 5432,
+            user=unquote(parts.username or "postgres"),
+            password=unquote(parts.password or ""),
+            name=name,
+            schema=query.get("schema", ["public"])[0],
+        )
+    raise SettingsError(
+        f"RECTIFY_DATABASE_URL: unsupported scheme {parts.scheme!r}; use sqlite:///file.db or postgresql://…"
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: Database
+    timezone: str = "Asia/Shanghai"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    poll_interval: float = 0.1
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+def load(environ: Mapping[str, str] | None = None, *, database_url: str | None = None) -> Settings:
+    """Settings from the environment; a database URL given here (e.g. on the command line) wins."""
+    env = os.environ if environ is None else environ
+    database = parse_database_url(database_url or env.get("RECTIFY_DATABASE_URL", DEFAULT_DATABASE_URL))
+    try:
+        port = int(env.get("RECTIFY_PORT", "8000"))
+        poll = float(env.get("RECTIFY_POLL_INTERVAL", "0.1"))
+    except ValueError as error:
+        raise SettingsError(f"RECTIFY_PORT / RECTIFY_POLL_INTERVAL: {error}") from None
+    return Settings(
+        database=database,
+        timezone=env.get("RECTIFY_TIMEZONE", "Asia/Shanghai"),
+        host=env.get("RECTIFY_HOST", "127.0.0.1"),
+        port=port,
+        poll_interval=poll,
+    )
