@@ -1,0 +1,159 @@
+"""The `rectify` command: load the example, run the demo, print the log."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+from rectify import eventlog, settings
+from rectify.access import Actor, Role
+from rectify.application import RectifyApplication
+from rectify.bootstrap import open_application
+from rectify.domain.errors import RectifyError
+from rectify.examples import songyuan
+
+EXAMPLES = {"songyuan": songyuan}
+
+
+def operator() -> Actor:
+    """The person at the terminal: the `rectify` command is trusted with every command."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = "operator"
+    return Actor(f"cli-{name}", Role.SYSTEM)
+
+
+def load_example(app: RectifyApplication, name: str, *, force: bool = False) -> songyuan.Loaded:
+    if app.head() and not force:
+        raise RectifyError(
+            f"the store already holds {app.head()} events; load the example into an empty database "
+            "(or pass --force to add it beside them)"
+        )
+    return EXAMPLES[name].load(app, operator())
+
+
+def summary(app: RectifyApplication, loaded: songyuan.Loaded, *, cut: date = date(2025, 11, 12)) -> str:
+    unit = app.unit(loaded.unit_id)
+    round_ = app.round(loaded.round_id)
+    findings = [app.finding(f) for f in loaded.finding_ids.values()]
+    statuses = Counter(f.status.value for f in findings)
+    live = [a for f in findings for a in f.activities if not a.retracted]
+    kinds = Counter(a.kind for a in live)
+    up_to_cut = Counter(a.kind for a in live if a.occurred_on <= cut)
+    lines = [
+        f"unit      {unit.name} ({unit.short_name})",
+        f"round     {round_.team_name}, stationed {round_.stationed_from} to {round_.stationed_to}, "
+        f"feedback {round_.feedback_on}",
+        f"findings  {len(findings)} ({sum(f.is_public for f in findings)} public): "
+        + ", ".join(f"{status} {n}" for status, n in sorted(statuses.items())),
+        "activities " + ", ".join(f"{kind} {n} (up to {cut}: {up_to_cut[kind]})" for kind, n in sorted(kinds.items())),
+        f"log       {loaded.position} events",
+    ]
+    return "\n".join(lines)
+
+
+def cmd_load_example(args: argparse.Namespace, config: settings.Settings) -> int:
+    app = open_application(config)
+    loaded = load_example(app, args.name, force=args.force)
+    print(summary(app, loaded))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, config: settings.Settings) -> int:
+    path = Path(args.database)
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        leftover.unlink(missing_ok=True)
+    config = replace(config, database=settings.parse_database_url(f"sqlite:///{path}"))
+    app = open_application(config)
+    loaded = load_example(app, "songyuan")
+    print(f"demo database {path.resolve()}")
+    print(summary(app, loaded))
+    return 0
+
+
+def cmd_events(args: argparse.Namespace, config: settings.Settings) -> int:
+    app = open_application(config)
+    for logged in eventlog.read(app.recorder, app.mapper, after=args.after, limit=args.limit):
+        if args.type and logged.type != args.type and not logged.type.endswith(f".{args.type}"):
+            continue
+        if args.json:
+            record = {
+                "position": logged.position,
+                "type": logged.type,
+                "aggregate_id": str(logged.aggregate_id),
+                "version": logged.version,
+                "recorded_at": logged.recorded_at.isoformat(),
+                "actor": logged.actor,
+                "business_date": logged.business_date.isoformat() if logged.business_date else None,
+                "payload": logged.payload,
+            }
+            print(json.dumps(record, ensure_ascii=False))
+        else:
+            when = logged.business_date.isoformat() if logged.business_date else "-"
+            details = " ".join(f"{k}={_short(v)}" for k, v in logged.payload.items())
+            print(
+                f"{logged.position:>7} {logged.recorded_at:%Y-%m-%d %H:%M:%S} {logged.type:<32} "
+                f"{when:<10} {logged.actor} | {details}"
+            )
+    return 0
+
+
+def _short(value: object, width: int = 40) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="rectify", description="The record of an inspection's rectification (巡察整改).")
+    top.add_argument("--database-url", help="overrides RECTIFY_DATABASE_URL (default sqlite:///rectify.db)")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    load = commands.add_parser(
+        "load-example",
+        help="write an example scenario as events",
+        description="Writes an example scenario through the application, as events.",
+    )
+    load.add_argument("name", choices=sorted(EXAMPLES), help="which example (songyuan: the reference notice)")
+    load.add_argument("--force", action="store_true", help="load even if the store already holds events")
+    load.set_defaults(run=cmd_load_example)
+
+    demo = commands.add_parser(
+        "demo",
+        help="a fresh SQLite file with the example loaded",
+        description="Creates a fresh SQLite file, loads the songyuan example, prints a summary.",
+    )
+    demo.add_argument("--database", default="rectify-demo.db", help="the SQLite file to (re)create")
+    demo.set_defaults(run=cmd_demo)
+
+    events = commands.add_parser("events", help="print the event log", description="Prints the event log in order.")
+    events.add_argument("--after", type=int, default=0, help="start after this position")
+    events.add_argument("--limit", type=int, default=None, help="print at most this many events")
+    events.add_argument("--type", help="only events of this type, e.g. ActivityRecorded")
+    events.add_argument("--json", action="store_true", help="one JSON object per line")
+    events.set_defaults(run=cmd_events)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        config = settings.load(database_url=args.database_url)
+        return args.run(args, config)
+    except (RectifyError, settings.SettingsError) as error:
+        print(f"rectify: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # the reader (e.g. `head`) has had enough
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""The event log as records a person or a client can read: position, type, actor, dates, payload."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Mapper, Notification
+
+ENVELOPE = {"originator_id", "originator_version", "timestamp", "originator_topic", "actor"}
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    position: int
+    aggregate_id: UUID
+    version: int
+    type: str  # e.g. "Finding.ActivityRecorded"
+    recorded_at: datetime
+    actor: str
+    business_date: date | None
+    payload: dict[str, Any]
+    event: DomainEventProtocol[UUID]
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready copy of an event field: dates as ISO text, decimals as exact text, enums by value."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, (Decimal, UUID)):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    return value
+
+
+def type_name(topic: str) -> str:
+    return topic.rpartition(":")[2]
+
+
+def describe(notification: Notification, mapper: Mapper[UUID]) -> LoggedEvent:
+    event = mapper.to_domain_event(notification)
+    fields = vars(event)
+    return LoggedEvent(
+        position=notification.id,
+        aggregate_id=event.originator_id,
+        version=event.originator_version,
+        type=type_name(notification.topic),
+        recorded_at=fields["timestamp"],
+        actor=fields.get("actor", ""),
+        business_date=fields.get("occurred_on"),
+        payload={k: plain(v) for k, v in fields.items() if k not in ENVELOPE},
+        event=event,
+    )
+
+
+def read(
+    recorder: Any, mapper: Mapper[UUID], *, after: int = 0, limit: int | None = None, batch: int = 1000
+) -> Iterator[LoggedEvent]:
+    """The log after a position, in order, in batches; stops after `limit` events if given."""
+    remaining = limit
+    while remaining is None or remaining > 0:
+        size = batch if remaining is None else min(batch, remaining)
+        notifications = recorder.select_notifications(start=after, limit=size, inclusive_of_start=False)
+        if not notifications:
+            return
+        for notification in notifications:
+            yield describe(notification, mapper)
+        after = notifications[-1].id
+        if remaining is not None:
+            remaining -= len(notifications)

@@ -1,0 +1,1 @@
+"""Example scenarios, written through the application as real users would."""
