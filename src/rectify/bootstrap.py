@@ -1,11 +1,16 @@
-"""Builds and wires everything: the store, the application (and, later, views and runners)."""
+"""Builds and wires everything: the store, the application, the views, the runner and the read side."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 
 from rectify.application import RectifyApplication
+from rectify.projections import codec
+from rectify.projections.runner import Projector, Runner
+from rectify.projections.store import ViewStore, open_store
+from rectify.projections.views import ReadModels
 from rectify.settings import Database, Settings
 
 
@@ -25,3 +30,43 @@ def prepare_database(database: Database) -> None:
 def open_application(settings: Settings, *, today: Callable[[], date] | None = None) -> RectifyApplication:
     prepare_database(settings.database)
     return RectifyApplication(env=settings.database.eventsourcing_env(), timezone=settings.timezone, today=today)
+
+
+@dataclass
+class System:
+    """Everything one process needs, wired: write side, views, runner (if any) and read side."""
+
+    settings: Settings
+    app: RectifyApplication
+    store: ViewStore
+    projector: Projector
+    runner: Runner | None
+    read: ReadModels
+
+    def close(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+        self.store.close()
+        self.app.close()
+
+
+def open_system(
+    settings: Settings,
+    *,
+    run_projector: bool = True,
+    today: Callable[[], date] | None = None,
+    batch_size: int = 1000,
+) -> System:
+    """The application with its views; with `run_projector` the views are kept current in this process."""
+    app = open_application(settings, today=today)
+    store = open_store(settings.database, codec())
+    store.setup()
+    projector = Projector(app, store, batch_size=batch_size)
+    if store.is_stale():  # written by an older version of rectify: fold the log again
+        projector.rebuild()
+    runner = None
+    if run_projector:
+        poll = settings.poll_interval if settings.database.kind == "sqlite" else max(1.0, settings.poll_interval)
+        runner = Runner(projector, poll_interval=poll).start()
+    read = ReadModels(app, store, today=today, wait_for=runner.wait_for if runner else None)
+    return System(settings, app, store, projector, runner, read)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import signal
 import sys
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
@@ -15,9 +17,10 @@ from pathlib import Path
 from rectify import eventlog, settings
 from rectify.access import Actor, Role
 from rectify.application import RectifyApplication
-from rectify.bootstrap import open_application
+from rectify.bootstrap import open_application, open_system
 from rectify.domain.errors import RectifyError
 from rectify.examples import songyuan
+from rectify.projections.runner import Runner
 
 EXAMPLES = {"songyuan": songyuan}
 
@@ -106,6 +109,38 @@ def cmd_events(args: argparse.Namespace, config: settings.Settings) -> int:
     return 0
 
 
+def cmd_project(args: argparse.Namespace, config: settings.Settings) -> int:
+    system = open_system(config, run_projector=False, batch_size=args.batch_size)
+    try:
+        if args.until_caught_up:
+            position = system.projector.catch_up()
+            print(f"views at position {position}")
+            return 0
+        runner = Runner(system.projector, poll_interval=args.poll_interval or config.poll_interval)
+        runner.listeners.append(lambda advance: print(f"views at position {advance.position}", flush=True))
+        stop_signals = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # before the threads start: they inherit it
+        runner.start()
+        signal.sigwait(stop_signals)
+        runner.stop()
+        return 0
+    finally:
+        system.close()
+
+
+def cmd_rebuild(args: argparse.Namespace, config: settings.Settings) -> int:
+    system = open_system(config, run_projector=False)
+    try:
+        started = time.perf_counter()
+        generation = system.projector.rebuild(batch_size=args.batch_size)
+        seconds = time.perf_counter() - started
+        position = system.store.tracking_position()
+        print(f"rebuilt every view to position {position} as generation {generation} in {seconds:.2f} s")
+        return 0
+    finally:
+        system.close()
+
+
 def _short(value: object, width: int = 40) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -139,6 +174,31 @@ def parser() -> argparse.ArgumentParser:
     events.add_argument("--type", help="only events of this type, e.g. ActivityRecorded")
     events.add_argument("--json", action="store_true", help="one JSON object per line")
     events.set_defaults(run=cmd_events)
+
+    project = commands.add_parser(
+        "project",
+        help="keep the views current (the projection worker)",
+        description="Runs the projection worker: folds new events into the views as they "
+        "are appended (LISTEN/NOTIFY on PostgreSQL, polling on SQLite).",
+    )
+    project.add_argument("--batch-size", type=int, default=1000, help="events per transaction when catching up")
+    project.add_argument(
+        "--poll-interval",
+        type=float,
+        default=None,
+        help="seconds between polls of the log when idle (default RECTIFY_POLL_INTERVAL, 0.1)",
+    )
+    project.add_argument("--until-caught-up", action="store_true", help="catch up to the head of the log, then exit")
+    project.set_defaults(run=cmd_project)
+
+    rebuild = commands.add_parser(
+        "rebuild",
+        help="rebuild every view from zero and swap it in",
+        description="Rebuilds every view from the first event into a fresh set of tables, "
+        "then swaps it in; readers see the old views until the swap.",
+    )
+    rebuild.add_argument("--batch-size", type=int, default=10_000, help="events read per batch")
+    rebuild.set_defaults(run=cmd_rebuild)
     return top
 
 

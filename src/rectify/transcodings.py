@@ -34,7 +34,7 @@ class EnumAsValue(Transcoding):
         return obj.value
 
     def decode(self, data: Any) -> enum.Enum:
-        return self.type(data)
+        return self.type._value2member_map_[data]
 
 
 class DataclassAsDict(Transcoding):

@@ -1,0 +1,195 @@
+"""The ledger (整改台账): one row per finding, derived from the folded Finding; overdue and lights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from uuid import UUID
+
+from rectify.domain import Finding
+from rectify.domain.values import (
+    Activity,
+    AmountInvolved,
+    CloseOut,
+    Deadline,
+    DeadlineKind,
+    Disclosure,
+    Extension,
+    FindingStatus,
+    Measure,
+    RelapseCheck,
+    RelapseOutcome,
+    Verification,
+)
+
+S = FindingStatus
+
+COMPLETED = frozenset({S.VERIFIED, S.CLOSED})
+LONG_TERM = frozenset({S.LONG_TERM})
+IN_PROGRESS = frozenset({S.IN_PROGRESS, S.REPORTED})
+NOT_STARTED = frozenset({S.RAISED, S.ASSIGNED})
+#: Rectified, or carried on as a long-term obligation: no longer racing a deadline.
+DONE = frozenset({S.REPORTED, S.VERIFIED, S.CLOSED, S.LONG_TERM})
+
+#: Amount units that are money, with their value in 元: amounts involved and recovered are compared in 元.
+MONEY = {"元": Decimal(1), "万元": Decimal(10_000), "亿元": Decimal(100_000_000)}
+
+
+@dataclass(frozen=True)
+class ActivityTotal:
+    """All live (not retracted) activities of one kind and unit on a finding."""
+
+    kind: str
+    unit: str
+    records: int
+    quantity: Decimal
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    finding_id: UUID
+    round_id: UUID
+    unit_id: UUID
+    code: str
+    category: tuple[int, ...]
+    ordinal: int
+    heading: str
+    problem: str
+    disclosure: Disclosure
+    withholding_reason: str
+    amounts_involved: tuple[AmountInvolved, ...]
+    department: str | None
+    leader: str | None
+    person: str | None
+    deadline: Deadline | None
+    original_deadline: Deadline | None
+    extensions: tuple[Extension, ...]
+    status: FindingStatus
+    measures: tuple[Measure, ...]
+    activities: tuple[Activity, ...]  # retracted ones too, marked: figures skip them
+    last_verification: Verification | None
+    close_out: CloseOut | None
+    relapse_checks: tuple[RelapseCheck, ...]
+    reopenings: int
+    version: int
+    position: int
+
+    @property
+    def place(self) -> tuple[int, ...]:
+        return (*self.category, self.ordinal)
+
+    @property
+    def is_public(self) -> bool:
+        return self.disclosure is Disclosure.PUBLIC
+
+    @property
+    def due_on(self) -> date | None:
+        return self.deadline.due_on if self.deadline else None
+
+    @property
+    def amount_involved(self) -> Decimal:
+        """The finding's money amounts, in 元."""
+        return sum((money(a.amount, a.unit) for a in self.amounts_involved), Decimal(0))
+
+    @property
+    def live_activities(self) -> tuple[Activity, ...]:
+        return tuple(a for a in self.activities if not a.retracted)
+
+    @property
+    def activity_totals(self) -> tuple[ActivityTotal, ...]:
+        return activity_totals(self.activities)
+
+    @property
+    def amount_rectified(self) -> Decimal:
+        """Money recorded as rectified or recovered (live activities in 元, 万元…), in 元."""
+        return sum((money(a.amount, a.unit) for a in self.live_activities if a.amount is not None), Decimal(0))
+
+    @property
+    def relapsed(self) -> bool:
+        return any(c.outcome is RelapseOutcome.RELAPSED for c in self.relapse_checks)
+
+    def days_left(self, today: date) -> int | None:
+        due = self.due_on
+        return None if due is None else (due - today).days
+
+    def is_overdue(self, today: date) -> bool:
+        """Derived, never stored: the deadline passed and the finding is not yet rectified."""
+        due = self.due_on
+        return due is not None and due < today and self.status not in DONE
+
+
+@dataclass(frozen=True)
+class LightThresholds:
+    """红黄绿灯: yellow when `yellow_within_days` or fewer are left; red when overdue."""
+
+    yellow_within_days: int = 10
+
+
+def light(row: LedgerRow, today: date, thresholds: LightThresholds = LightThresholds()) -> str:
+    if row.status in DONE:
+        return "GREEN"
+    if row.is_overdue(today):
+        return "RED"
+    left = row.days_left(today)
+    if left is not None and left <= thresholds.yellow_within_days:
+        return "YELLOW"
+    return "GREEN"
+
+
+def money(amount: Decimal, unit: str) -> Decimal:
+    """An amount in 元, or 0 for a unit that is not money (次, 人, 项…)."""
+    return amount * MONEY[unit] if unit in MONEY else Decimal(0)
+
+
+def activity_totals(activities: tuple[Activity, ...]) -> tuple[ActivityTotal, ...]:
+    totals: dict[tuple[str, str], tuple[int, Decimal]] = {}
+    for activity in activities:
+        if activity.retracted:
+            continue
+        records, quantity = totals.get((activity.kind, activity.unit), (0, Decimal(0)))
+        totals[(activity.kind, activity.unit)] = (records + 1, quantity + activity.quantity)
+    return tuple(ActivityTotal(kind, unit, r, q) for (kind, unit), (r, q) in sorted(totals.items()))
+
+
+def ledger_row(finding: Finding, position: int) -> LedgerRow:
+    responsibility = finding.responsibility
+    return LedgerRow(
+        finding_id=finding.id,
+        round_id=finding.round_id,
+        unit_id=finding.unit_id,
+        code=finding.code,
+        category=finding.category,
+        ordinal=finding.ordinal,
+        heading=finding.heading,
+        problem=finding.problem,
+        disclosure=finding.disclosure,
+        withholding_reason=finding.withholding_reason,
+        amounts_involved=finding.amounts,
+        department=responsibility.department if responsibility else None,
+        leader=responsibility.leader if responsibility else None,
+        person=responsibility.person if responsibility else None,
+        deadline=responsibility.deadline if responsibility else None,
+        original_deadline=finding.original_deadline,
+        extensions=finding.extensions,
+        status=finding.status,
+        measures=finding.measures,
+        activities=finding.activities,
+        last_verification=finding.verifications[-1] if finding.verifications else None,
+        close_out=finding.close_outs[-1] if finding.close_outs else None,
+        relapse_checks=finding.relapse_checks,
+        reopenings=len(finding.reopenings),
+        version=finding.version,
+        position=position,
+    )
+
+
+def deadline_label(deadline: Deadline | None) -> str:
+    if deadline is None:
+        return ""
+    if deadline.kind is DeadlineKind.IMMEDIATE:
+        return "立行立改" + (f"（{deadline.due_on.isoformat()}前）" if deadline.due_on else "")
+    if deadline.kind is DeadlineKind.LONG_TERM:
+        return "长期坚持"
+    assert deadline.due_on is not None
+    return deadline.due_on.isoformat()

@@ -1,0 +1,173 @@
+"""Progress figures for a round, a unit, a category, a department or the district, from ledger rows."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from uuid import UUID
+
+from rectify.access import Actor
+from rectify.domain.values import Activity
+from rectify.projections.ledger import (
+    COMPLETED,
+    IN_PROGRESS,
+    LONG_TERM,
+    NOT_STARTED,
+    LedgerRow,
+    LightThresholds,
+    light,
+    money,
+)
+
+HUNDREDTH = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which findings a figure covers; every given filter must hold (none given: the district)."""
+
+    round_id: UUID | None = None
+    unit_id: UUID | None = None
+    category: tuple[int, ...] | None = None  # a category and everything under it
+    department: str | None = None
+
+    def matches(self, row: LedgerRow) -> bool:
+        return (
+            (self.round_id is None or row.round_id == self.round_id)
+            and (self.unit_id is None or row.unit_id == self.unit_id)
+            and (self.category is None or row.place[: len(self.category)] == self.category)
+            and (self.department is None or row.department == self.department)
+        )
+
+
+def visible_to(actor: Actor, row: LedgerRow) -> bool:
+    """A public finding is visible to all; an internal one only to who may read its unit in full."""
+    return row.is_public or actor.may_read_unit(row.unit_id)
+
+
+def percentage(part: int, whole: int) -> Decimal | None:
+    """An exact percentage rounded half-up to two decimals: 688 of 697 → 98.71."""
+    if whole == 0:
+        return None
+    return (Decimal(part) * 100 / Decimal(whole)).quantize(HUNDREDTH, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class ActivityFigure:
+    """Activities of one kind and unit: how many records, their total, and the running total by date."""
+
+    kind: str
+    unit: str
+    records: int
+    total: Decimal
+    series: tuple[tuple[date, Decimal], ...]
+
+
+@dataclass(frozen=True)
+class UnitActivities:
+    unit_id: UUID
+    figures: tuple[ActivityFigure, ...]
+
+
+@dataclass(frozen=True)
+class Progress:
+    position: int
+    today: date
+    cut: date | None
+    total: int
+    completed: int
+    long_term: int
+    in_progress: int
+    not_started: int
+    completion_rate: Decimal | None
+    overdue: int
+    green: int
+    yellow: int
+    red: int
+    undisclosed: int
+    extensions: int
+    relapse_checked: int
+    relapsed: int
+    relapse_rate: Decimal | None
+    amount_involved: Decimal
+    amount_rectified: Decimal
+    amount_remaining: Decimal
+    activities: tuple[ActivityFigure, ...]
+    activities_by_unit: tuple[UnitActivities, ...]
+
+
+def activity_figures(activities: Iterable[Activity]) -> tuple[ActivityFigure, ...]:
+    by_kind: dict[tuple[str, str], dict[date, tuple[int, Decimal]]] = defaultdict(dict)
+    for activity in activities:
+        days = by_kind[(activity.kind, activity.unit)]
+        records, total = days.get(activity.occurred_on, (0, Decimal(0)))
+        days[activity.occurred_on] = (records + 1, total + activity.quantity)
+    figures = []
+    for (kind, unit), days in sorted(by_kind.items()):
+        running = Decimal(0)
+        series = []
+        for day in sorted(days):
+            running += days[day][1]
+            series.append((day, running))
+        figures.append(ActivityFigure(kind, unit, sum(r for r, _ in days.values()), running, tuple(series)))
+    return tuple(figures)
+
+
+def progress(
+    rows: Sequence[LedgerRow],
+    *,
+    scope: Scope,
+    audience: Actor,
+    today: date,
+    position: int,
+    cut: date | None = None,
+    thresholds: LightThresholds = LightThresholds(),
+) -> Progress:
+    """The figures of the rows in scope that the audience may see; hidden ones are only counted."""
+    in_scope = [r for r in rows if scope.matches(r)]
+    shown = [r for r in in_scope if visible_to(audience, r)]
+    live_by_unit: dict[UUID, list[Activity]] = defaultdict(list)
+    for row in shown:
+        live_by_unit[row.unit_id].extend(
+            a for a in row.activities if not a.retracted and (cut is None or a.occurred_on <= cut)
+        )
+    live = [a for activities in live_by_unit.values() for a in activities]
+    lights = [light(r, today, thresholds) for r in shown]
+    statuses = [r.status for r in shown]
+    completed = sum(s in COMPLETED for s in statuses)
+    checked = [r for r in shown if r.relapse_checks]
+    relapsed = sum(r.relapsed for r in checked)
+    involved = sum((r.amount_involved for r in shown), Decimal(0))
+    rectified = sum((money(a.amount, a.unit) for a in live if a.amount is not None), Decimal(0))
+    return Progress(
+        position=position,
+        today=today,
+        cut=cut,
+        total=len(shown),
+        completed=completed,
+        long_term=sum(s in LONG_TERM for s in statuses),
+        in_progress=sum(s in IN_PROGRESS for s in statuses),
+        not_started=sum(s in NOT_STARTED for s in statuses),
+        completion_rate=percentage(completed, len(shown)),
+        overdue=sum(r.is_overdue(today) for r in shown),
+        green=lights.count("GREEN"),
+        yellow=lights.count("YELLOW"),
+        red=lights.count("RED"),
+        undisclosed=len(in_scope) - len(shown),
+        extensions=sum(len(r.extensions) for r in shown),
+        relapse_checked=len(checked),
+        relapsed=relapsed,
+        relapse_rate=percentage(relapsed, len(checked)),
+        amount_involved=involved,
+        amount_rectified=rectified,
+        amount_remaining=involved - rectified,
+        activities=activity_figures(live),
+        activities_by_unit=tuple(
+            UnitActivities(unit_id, activity_figures(activities))
+            for unit_id, activities in sorted(live_by_unit.items(), key=lambda item: str(item[0]))
+            if activities
+        ),
+    )

@@ -1,0 +1,247 @@
+"""Keeping the views current: catch-up in batches, live updates, and rebuilds from zero.
+
+On PostgreSQL the runner wakes on the events table's NOTIFY; on SQLite (whose recorder in
+eventsourcing 9.5 cannot subscribe) it polls the notification log, and in-process writes wake it
+at once. Each batch of view changes commits together with its tracking position.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Notification
+
+from rectify.application import RectifyApplication
+from rectify.projections.fold import Fold, State, scope_of
+from rectify.projections.store import PostgresViewStore, ViewStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Advance:
+    """One committed batch: the views reached `position`; these rounds (and units) changed."""
+
+    generation: int
+    position: int
+    scopes: frozenset[UUID]
+
+
+@contextmanager
+def paused_garbage_collection() -> Iterator[None]:
+    """Bulk folding keeps a large heap alive, which makes the cyclic collector rescan it again and
+    again; the fold creates no reference cycles, so the collector waits until the bulk work is done."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+class Projector:
+    """Folds the application's log into a ViewStore, exactly once per event.
+
+    A batch starts from the aggregates as they were before it: kept from earlier batches in a
+    small cache, or else loaded from the event store at the right version.
+    """
+
+    def __init__(
+        self, app: RectifyApplication, store: ViewStore, *, batch_size: int = 1000, cache_size: int = 5000
+    ) -> None:
+        self.app = app
+        self.store = store
+        self.batch_size = batch_size
+        self.cache_size = cache_size
+        self._cache: dict[int, OrderedDict[int, State]] = {}  # per generation, keyed by uuid.int
+        self._lock = threading.Lock()
+
+    def _notifications(self, after: int, limit: int) -> list[Notification]:
+        return list(self.app.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False))
+
+    def step(self, generation: int | None = None) -> Advance | None:
+        """Processes the next batch into the live (or given) generation; None when there is nothing new."""
+        with self._lock, self.store.writing() as cursor:
+            target = generation if generation is not None else self.store._live_generation(cursor)
+            assert target is not None, "set the store up first"
+            position = self.store.lock_tracking(cursor, target)
+            notifications = self._notifications(position, self.batch_size)
+            if not notifications:
+                return None
+            before = Fold.needs(notifications)
+            known = self.store.load_positions(cursor, target, before)
+            fold = Fold(self._states(target, before, known), position=position)
+            fold.apply_all(notifications, self.app.mapper)
+            scopes = frozenset(scope_of(fold.states[i].aggregate) for i in fold.changes.aggregates)
+            self.store.write_changes(cursor, target, fold, known)
+            self.store.set_tracking(cursor, target, fold.position)
+            if generation is None:
+                self.store.announce(cursor, target, fold.position)
+        self._remember(target, fold)
+        return Advance(target, fold.position, scopes)
+
+    def _states(self, generation: int, before: dict[UUID, int], known: dict[UUID, list[int]]) -> dict[int, State]:
+        """The aggregates at the versions the batch starts from."""
+        cache = self._cache.setdefault(generation, OrderedDict())
+        states: dict[int, State] = {}
+        for identifier, version in before.items():
+            if version == 0:
+                continue  # created in this batch
+            cached = cache.pop(identifier.int, None)  # taken out: the fold changes it in place
+            if cached is not None and cached.aggregate.version == version:
+                states[identifier.int] = cached
+                continue
+            aggregate = self.app.repository.get(identifier, version=version)
+            states[identifier.int] = State(aggregate, known[identifier][version - 1])
+        return states
+
+    def _remember(self, generation: int, fold: Fold) -> None:
+        """After a commit, keeps the batch's aggregates for the next batches."""
+        cache = self._cache.setdefault(generation, OrderedDict())
+        for identifier, state in fold.states.items():
+            cache[identifier] = state
+            cache.move_to_end(identifier)
+        while len(cache) > self.cache_size:
+            cache.popitem(last=False)
+        for old in [g for g in self._cache if g < generation - 1]:
+            del self._cache[old]
+
+    def catch_up(self, generation: int | None = None, on_advance: Callable[[Advance], None] | None = None) -> int:
+        """Processes batches until the views reach the head of the log; returns the position reached."""
+        reached = None
+        while (advance := self.step(generation)) is not None:
+            reached = advance
+            if on_advance:
+                on_advance(advance)
+        return reached.position if reached else self.store.tracking_position()
+
+    def rebuild(self, *, batch_size: int = 10_000, progress: Callable[[int], None] | None = None) -> int:
+        """Rebuilds every view from zero into a fresh generation, then swaps it in; returns the generation.
+
+        The log is read and folded in batches; the folded state is then written in bulk, the
+        events appended meanwhile are caught up, and the new views replace the old in one commit.
+        """
+        generation = self.store.new_generation()
+        fold = Fold()
+        position = 0
+        with paused_garbage_collection():
+            while notifications := self._notifications(position, batch_size):
+                fold.apply_all(notifications, self.app.mapper)
+                position = notifications[-1].id
+                if progress:
+                    progress(position)
+            with self.store.writing(durable=False) as cursor:
+                self.store.write_all(cursor, generation, fold)
+        self.store.finish_generation(generation, fold.position)
+        self.catch_up(generation)  # what was appended while we rebuilt
+        self.store.swap_in(generation)
+        return generation
+
+
+class Runner:
+    """A thread that keeps the live views current and tells listeners of each committed batch."""
+
+    def __init__(self, projector: Projector, *, poll_interval: float = 0.1) -> None:
+        self.projector = projector
+        self.poll_interval = poll_interval
+        self.listeners: list[Callable[[Advance], None]] = []
+        self.error: BaseException | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._listener_thread: threading.Thread | None = None
+        self._position = 0
+        self._advanced = threading.Condition()
+        projector.app.saved_listeners.append(self.wake)
+
+    def wake(self, _position: int | None = None) -> None:
+        self._wake.set()
+
+    def start(self) -> Runner:
+        self.projector.store.setup()
+        self._position = self.projector.store.tracking_position()
+        self._thread = threading.Thread(target=self._run, name="rectify-projector", daemon=True)
+        self._thread.start()
+        if isinstance(self.projector.store, PostgresViewStore):
+            self._listener_thread = threading.Thread(target=self._listen, name="rectify-listen", daemon=True)
+            self._listener_thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+        if self.wake in self.projector.app.saved_listeners:
+            self.projector.app.saved_listeners.remove(self.wake)
+
+    def wait_for(self, position: int, timeout: float = 5.0) -> bool:
+        """Blocks until the views reach `position` (read-your-writes); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._advanced:
+            while self._position < position:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.error is not None:
+                    return False
+                self._advanced.wait(remaining)
+        return True
+
+    @property
+    def position(self) -> int:
+        return self._position
+
+    def _publish(self, advance: Advance) -> None:
+        with self._advanced:
+            self._position = max(self._position, advance.position)
+            self._advanced.notify_all()
+        for listener in list(self.listeners):
+            try:
+                listener(advance)
+            except Exception:  # a listener's failure must not stop the views
+                log.exception("view listener failed")
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                self.projector.catch_up(on_advance=self._publish)
+                failures = 0
+            except Exception as error:  # noqa: BLE001 - kept for wait_for and retried with backoff
+                failures += 1
+                self.error = error
+                log.exception("projection batch failed (attempt %d)", failures)
+                if self._stop.wait(min(30.0, 0.2 * 2**failures)):
+                    return
+                continue
+            self.error = None
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
+
+    def _listen(self) -> None:
+        """Wakes the runner on the events table's NOTIFY (PostgreSQL)."""
+        import psycopg
+
+        store = self.projector.store
+        assert isinstance(store, PostgresViewStore)
+        recorder: Any = self.projector.app.recorder
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(store.database.psycopg_conninfo(), autocommit=True) as conn:
+                    conn.execute(f'LISTEN "{recorder.channel_name}"')
+                    self._wake.set()  # anything appended before LISTEN took effect
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self._wake.set()
+            except Exception:  # noqa: BLE001 - reconnect; polling still runs meanwhile
+                log.exception("LISTEN connection lost; reconnecting")
+                self._stop.wait(1.0)

@@ -1,0 +1,610 @@
+"""Where the views live: tables beside the events (SQLite file or PostgreSQL schema). All view SQL is here.
+
+Views are kept in generations: `rectify_g{N}_*` tables and one row of `rectify_views` per generation
+holding its tracking position. The runner writes a batch of view changes and the new position in one
+transaction, so a crash never double-counts or skips an event. A rebuild fills a fresh generation and
+makes it live in one small transaction: readers never see a half-built view.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import threading
+from abc import ABC, abstractmethod
+from array import array
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from rectify.domain import Finding
+from rectify.projections.fold import VIEW_FORMAT, Fold, State, StateCodec, scope_of
+from rectify.projections.ledger import LedgerRow
+from rectify.projections.progress import Scope
+from rectify.settings import Database
+
+PREFIX = "rectify_"
+META = f"{PREFIX}views"
+TABLES = ("aggregates", "ledger", "history", "timeline")
+BULK = 5000  # rows per statement when a rebuild writes everything
+
+
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive lists of at most `size` items (itertools.batched arrives with Python 3.12)."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def table(generation: int, name: str) -> str:
+    return f"{PREFIX}g{generation}_{name}"
+
+
+def place_key(place: Sequence[int]) -> str:
+    """A text key that sorts like the place: (2, 4, 1) → 002.004.001."""
+    return ".".join(f"{n:03d}" for n in place)
+
+
+def pack(positions: Sequence[int]) -> bytes:
+    """An aggregate's event positions (version n at index n-1) as little-endian 64-bit integers."""
+    packed = array("q", positions)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def unpack(data: bytes) -> list[int]:
+    packed = array("q")
+    packed.frombytes(bytes(data))
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return packed.tolist()
+
+
+def schema_statements(generation: int, blob: str) -> list[str]:
+    g = lambda name: table(generation, name)  # noqa: E731
+    return [
+        # rounds and units, folded; findings live in the ledger (keys: see index_statements)
+        f"CREATE TABLE IF NOT EXISTS {g('aggregates')} (id TEXT NOT NULL, kind TEXT NOT NULL, "
+        f"version INTEGER NOT NULL, position BIGINT NOT NULL, state {blob} NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {g('ledger')} (finding_id TEXT NOT NULL, round_id TEXT NOT NULL, "
+        "unit_id TEXT NOT NULL, place TEXT NOT NULL, department TEXT, status TEXT NOT NULL, "
+        f"disclosure TEXT NOT NULL, position BIGINT NOT NULL, row {blob} NOT NULL)",
+        # the history index: where each event of an aggregate sits in the log, by version
+        f"CREATE TABLE IF NOT EXISTS {g('history')} (aggregate_id TEXT NOT NULL, scope_id TEXT NOT NULL, "
+        f"positions {blob} NOT NULL)",
+        # record times per chunk of positions, to map a record time to a position
+        f"CREATE TABLE IF NOT EXISTS {g('timeline')} (chunk BIGINT NOT NULL, first_position BIGINT NOT NULL, "
+        "last_position BIGINT NOT NULL, earliest BIGINT NOT NULL, latest BIGINT NOT NULL)",
+    ]
+
+
+def index_statements(generation: int) -> list[str]:
+    """Keys and indexes: made after a rebuild's bulk load, which is faster than keeping them up meanwhile.
+    The unique keys are what the upserts of later batches conflict on."""
+    g = lambda name: table(generation, name)  # noqa: E731
+    return [
+        f"CREATE UNIQUE INDEX IF NOT EXISTS {g('aggregates_key')} ON {g('aggregates')} (id)",
+        f"CREATE UNIQUE INDEX IF NOT EXISTS {g('ledger_key')} ON {g('ledger')} (finding_id)",
+        f"CREATE UNIQUE INDEX IF NOT EXISTS {g('history_key')} ON {g('history')} (aggregate_id)",
+        f"CREATE UNIQUE INDEX IF NOT EXISTS {g('timeline_key')} ON {g('timeline')} (chunk)",
+        f"CREATE INDEX IF NOT EXISTS {g('ledger_round')} ON {g('ledger')} (round_id, place)",
+        f"CREATE INDEX IF NOT EXISTS {g('ledger_unit')} ON {g('ledger')} (unit_id, place)",
+        f"CREATE INDEX IF NOT EXISTS {g('history_scope')} ON {g('history')} (scope_id)",
+    ]
+
+
+class ViewStore(ABC):
+    """The views' tables and their tracking positions; subclasses speak SQLite or PostgreSQL."""
+
+    blob = "BLOB"
+
+    def __init__(self, codec: StateCodec) -> None:
+        self.codec = codec
+        self._texts: dict[UUID, str] = {}
+
+    # -- dialect ------------------------------------------------------------------------------
+
+    @abstractmethod
+    @contextmanager
+    def writing(self, *, durable: bool = True) -> Iterator[Any]:
+        """A write transaction's cursor; SQL uses `?` placeholders."""
+
+    @abstractmethod
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        """A read transaction's cursor, seeing one consistent snapshot."""
+
+    @abstractmethod
+    def lock_tracking(self, cursor: Any, generation: int) -> int:
+        """Reads a generation's tracking position, holding it against other writers until commit."""
+
+    def announce(self, cursor: Any, generation: int, position: int) -> None:
+        """Tells other processes, on commit, that the live views reached `position`."""
+
+    def bulk_insert(self, cursor: Any, name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        statement = f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+        for chunk in batched(rows, BULK):
+            cursor.executemany(statement, chunk)
+
+    def close(self) -> None:
+        """Releases connections."""
+
+    # -- generations --------------------------------------------------------------------------
+
+    def setup(self) -> int:
+        """Makes sure a live generation exists; returns it."""
+        with self.writing() as cursor:
+            cursor.execute(
+                f"CREATE TABLE IF NOT EXISTS {META} (generation INTEGER PRIMARY KEY, position BIGINT NOT NULL, "
+                "status TEXT NOT NULL, format INTEGER NOT NULL, updated_at TEXT NOT NULL)"
+            )
+            live = self._live_generation(cursor)
+            if live is not None:
+                return live
+            self._create_tables(cursor, 1, indexes=True)
+            cursor.execute(
+                f"INSERT INTO {META} (generation, position, status, format, updated_at) VALUES (1, 0, 'live', ?, ?)",
+                (VIEW_FORMAT, _now()),
+            )
+            return 1
+
+    def is_stale(self) -> bool:
+        """Whether the live views were written in an older format and must be rebuilt."""
+        with self.reading() as cursor:
+            cursor.execute(f"SELECT format FROM {META} WHERE status = 'live'")
+            return any(int(f) != VIEW_FORMAT for (f,) in cursor.fetchall())
+
+    def new_generation(self) -> int:
+        with self.writing() as cursor:
+            cursor.execute(f"SELECT COALESCE(MAX(generation), 0) FROM {META}")
+            generation = int(cursor.fetchone()[0]) + 1
+            self._create_tables(cursor, generation, indexes=False)
+            cursor.execute(
+                f"INSERT INTO {META} (generation, position, status, format, updated_at) "
+                "VALUES (?, 0, 'building', ?, ?)",
+                (generation, VIEW_FORMAT, _now()),
+            )
+        return generation
+
+    def finish_generation(self, generation: int, position: int) -> None:
+        with self.writing(durable=False) as cursor:
+            for statement in index_statements(generation):
+                cursor.execute(statement)
+            self.set_tracking(cursor, generation, position)
+
+    def swap_in(self, generation: int) -> None:
+        """Makes `generation` the live views in one transaction, and drops all but the last retired one."""
+        with self.writing() as cursor:
+            self.lock_tracking(cursor, generation)
+            cursor.execute(f"UPDATE {META} SET status = 'retired', updated_at = ? WHERE status = 'live'", (_now(),))
+            cursor.execute(
+                f"UPDATE {META} SET status = 'live', updated_at = ? WHERE generation = ?", (_now(), generation)
+            )
+            cursor.execute(f"SELECT position FROM {META} WHERE generation = ?", (generation,))
+            self.announce(cursor, generation, int(cursor.fetchone()[0]))
+        with self.writing() as cursor:
+            cursor.execute(
+                f"SELECT generation FROM {META} WHERE generation <> ? AND generation < ? "
+                f"AND NOT (status = 'retired' AND generation = (SELECT MAX(generation) FROM {META} "
+                "WHERE status = 'retired'))",
+                (generation, generation),
+            )
+            for (old,) in cursor.fetchall():
+                for name in TABLES:
+                    cursor.execute(f"DROP TABLE IF EXISTS {table(old, name)}")
+                cursor.execute(f"DELETE FROM {META} WHERE generation = ?", (old,))
+
+    def live_generation(self) -> int:
+        with self.reading() as cursor:
+            generation = self._live_generation(cursor)
+        if generation is None:
+            return self.setup()
+        return generation
+
+    def generations(self) -> list[tuple[int, int, str]]:
+        with self.reading() as cursor:
+            cursor.execute(f"SELECT generation, position, status FROM {META} ORDER BY generation")
+            return [(int(g), int(p), s) for g, p, s in cursor.fetchall()]
+
+    def _live_generation(self, cursor: Any) -> int | None:
+        cursor.execute(f"SELECT MAX(generation) FROM {META} WHERE status = 'live'")
+        found = cursor.fetchone()[0]
+        return None if found is None else int(found)
+
+    def _create_tables(self, cursor: Any, generation: int, *, indexes: bool) -> None:
+        for statement in schema_statements(generation, self.blob):
+            cursor.execute(statement)
+        if indexes:
+            for statement in index_statements(generation):
+                cursor.execute(statement)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def load_positions(self, cursor: Any, generation: int, ids: Iterable[UUID]) -> dict[UUID, list[int]]:
+        """The known event positions of these aggregates (the history index)."""
+        found: dict[UUID, list[int]] = {}
+        for chunk in batched([self._text(i) for i in ids], 500):
+            cursor.execute(
+                f"SELECT aggregate_id, positions FROM {table(generation, 'history')} "
+                f"WHERE aggregate_id IN ({', '.join('?' for _ in chunk)})",
+                chunk,
+            )
+            for identifier, positions in cursor.fetchall():
+                found[UUID(identifier)] = unpack(positions)
+        return found
+
+    def write_changes(self, cursor: Any, generation: int, fold: Fold, known: dict[UUID, list[int]]) -> None:
+        """Upserts what the fold changed; `known` holds the changed aggregates' positions before it."""
+        changes = fold.take_changes()
+        states = [fold.states[key] for key in changes.aggregates]
+        cursor.executemany(
+            f"INSERT INTO {table(generation, 'aggregates')} (id, kind, version, position, state) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version, "
+            "position = excluded.position, state = excluded.state",
+            [self._state_values(s) for s in states if not isinstance(s.aggregate, Finding)],
+        )
+        cursor.executemany(
+            f"INSERT INTO {table(generation, 'ledger')} ({', '.join(LEDGER_COLUMNS)}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (finding_id) DO UPDATE SET "
+            "department = excluded.department, status = excluded.status, position = excluded.position, "
+            "row = excluded.row",
+            [self._ledger_values(r) for r in fold.ledger_rows(changes.aggregates)],
+        )
+        cursor.executemany(
+            f"INSERT INTO {table(generation, 'history')} (aggregate_id, scope_id, positions) VALUES (?, ?, ?) "
+            "ON CONFLICT (aggregate_id) DO UPDATE SET positions = excluded.positions",
+            [
+                self._history_values(fold.states[key], known.get(fold.states[key].aggregate.id, []) + new)
+                for key, new in changes.positions.items()
+            ],
+        )
+        spans = changes.timeline
+        if spans:
+            cursor.execute(
+                f"SELECT chunk, first_position, last_position, earliest, latest FROM {table(generation, 'timeline')} "
+                f"WHERE chunk IN ({', '.join('?' for _ in spans)})",
+                list(spans),
+            )
+            for chunk, first, last, earliest, latest in cursor.fetchall():
+                span = spans[int(chunk)]
+                span.first, span.last = min(span.first, int(first)), max(span.last, int(last))
+                span.earliest, span.latest = min(span.earliest, int(earliest)), max(span.latest, int(latest))
+            cursor.executemany(
+                f"INSERT INTO {table(generation, 'timeline')} (chunk, first_position, last_position, earliest, latest) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (chunk) DO UPDATE SET first_position = excluded.first_position, "
+                "last_position = excluded.last_position, earliest = excluded.earliest, latest = excluded.latest",
+                [(c, s.first, s.last, s.earliest, s.latest) for c, s in spans.items()],
+            )
+
+    def write_all(self, cursor: Any, generation: int, fold: Fold) -> None:
+        """Writes everything a fold holds into a generation's empty tables (a rebuild's last step)."""
+        changes = fold.take_changes()
+        self.bulk_insert(
+            cursor,
+            table(generation, "aggregates"),
+            ("id", "kind", "version", "position", "state"),
+            (self._state_values(s) for s in fold.states.values() if not isinstance(s.aggregate, Finding)),
+        )
+        self.bulk_insert(
+            cursor, table(generation, "ledger"), LEDGER_COLUMNS, (self._ledger_values(r) for r in fold.ledger_rows())
+        )
+        self.bulk_insert(
+            cursor,
+            table(generation, "history"),
+            ("aggregate_id", "scope_id", "positions"),
+            (self._history_values(fold.states[key], positions) for key, positions in changes.positions.items()),
+        )
+        self.bulk_insert(
+            cursor,
+            table(generation, "timeline"),
+            ("chunk", "first_position", "last_position", "earliest", "latest"),
+            ((c, s.first, s.last, s.earliest, s.latest) for c, s in changes.timeline.items()),
+        )
+
+    def set_tracking(self, cursor: Any, generation: int, position: int) -> None:
+        cursor.execute(
+            f"UPDATE {META} SET position = ?, updated_at = ? WHERE generation = ?", (position, _now(), generation)
+        )
+
+    def _state_values(self, state: State) -> tuple[Any, ...]:
+        aggregate = state.aggregate
+        return (
+            self._text(aggregate.id),
+            type(aggregate).__name__,
+            aggregate.version,
+            state.position,
+            self.codec.encode(aggregate),
+        )
+
+    def _history_values(self, state: State, positions: list[int]) -> tuple[Any, ...]:
+        return (self._text(state.aggregate.id), self._text(scope_of(state.aggregate)), pack(positions))
+
+    def _ledger_values(self, row: LedgerRow) -> tuple[Any, ...]:
+        return (
+            self._text(row.finding_id),
+            self._text(row.round_id),
+            self._text(row.unit_id),
+            place_key(row.place),
+            row.department,
+            row.status.value,
+            row.disclosure.value,
+            row.position,
+            self.codec.encode(row),
+        )
+
+    def _text(self, identifier: UUID) -> str:
+        """str(UUID), remembered: the same ids recur on many rows of a rebuild."""
+        try:
+            return self._texts[identifier]
+        except KeyError:
+            if len(self._texts) > 200_000:
+                self._texts.clear()
+            text = self._texts[identifier] = str(identifier)
+            return text
+
+    # -- reading ------------------------------------------------------------------------------
+
+    @contextmanager
+    def snapshot(self) -> Iterator[StoredView]:
+        """The live views as one consistent snapshot, with the position they are at."""
+        with self.reading() as cursor:
+            generation = self._live_generation(cursor)
+            if generation is None:
+                raise LookupError("the views are not set up; run the projection runner or `rectify rebuild`")
+            cursor.execute(f"SELECT position FROM {META} WHERE generation = ?", (generation,))
+            yield StoredView(self, cursor, generation, int(cursor.fetchone()[0]))
+
+    def tracking_position(self) -> int:
+        with self.snapshot() as view:
+            return view.position
+
+
+LEDGER_COLUMNS = ("finding_id", "round_id", "unit_id", "place", "department", "status", "disclosure", "position", "row")
+
+
+class StoredView:
+    """The persisted read models at one position; the same questions a FoldedView answers."""
+
+    def __init__(self, store: ViewStore, cursor: Any, generation: int, position: int) -> None:
+        self.store = store
+        self.cursor = cursor
+        self.generation = generation
+        self.position = position
+
+    def _t(self, name: str) -> str:
+        return table(self.generation, name)
+
+    def ledger(self, scope: Scope = Scope()) -> list[LedgerRow]:
+        clauses, params = [], []
+        for column, value in (
+            ("round_id", scope.round_id),
+            ("unit_id", scope.unit_id),
+            ("department", scope.department),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(str(value))
+        if scope.category is not None:
+            clauses.append("(place = ? OR place LIKE ?)")
+            params += [place_key(scope.category), place_key(scope.category) + ".%"]
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        self.cursor.execute(f"SELECT row FROM {self._t('ledger')} {where} ORDER BY place, finding_id", params)
+        decode = self.store.codec.decode
+        return [decode(bytes(row)) for (row,) in self.cursor.fetchall()]
+
+    def aggregates(self, cls: type[Aggregate]) -> list[Aggregate]:
+        self.cursor.execute(f"SELECT state FROM {self._t('aggregates')} WHERE kind = ? ORDER BY id", (cls.__name__,))
+        return [self.store.codec.decode(bytes(state)) for (state,) in self.cursor.fetchall()]
+
+    def aggregate(self, identifier: UUID) -> Aggregate | None:
+        self.cursor.execute(f"SELECT state FROM {self._t('aggregates')} WHERE id = ?", (str(identifier),))
+        found = self.cursor.fetchone()
+        return None if found is None else self.store.codec.decode(bytes(found[0]))
+
+    def versions_at(self, scope_ids: Iterable[UUID], position: int) -> dict[UUID, tuple[int, list[int]]]:
+        """Per aggregate of these scopes with an event at or before `position`: its version then, and
+        the positions of its events up to it (history index)."""
+        ids = [str(i) for i in scope_ids]
+        found: dict[UUID, tuple[int, list[int]]] = {}
+        for chunk in batched(ids, 500):
+            self.cursor.execute(
+                f"SELECT aggregate_id, positions FROM {self._t('history')} "
+                f"WHERE scope_id IN ({', '.join('?' for _ in chunk)})",
+                chunk,
+            )
+            for identifier, packed in self.cursor.fetchall():
+                positions = unpack(packed)
+                version = bisect_right(positions, position)
+                if version:
+                    found[UUID(identifier)] = (version, positions[:version])
+        return found
+
+    def positions_of(self, aggregate_id: UUID) -> list[int]:
+        """The log position of each event of one aggregate, version 1 first."""
+        self.cursor.execute(f"SELECT positions FROM {self._t('history')} WHERE aggregate_id = ?", (str(aggregate_id),))
+        found = self.cursor.fetchone()
+        return [] if found is None else unpack(found[0])
+
+    def timeline(self, at: int) -> tuple[int, list[tuple[int, int]]]:
+        """For a record time (µs): the last position of chunks wholly at or before it, and the
+        ranges of chunks that straddle it (whose events must be looked at one by one)."""
+        t = self._t("timeline")
+        self.cursor.execute(f"SELECT MAX(last_position) FROM {t} WHERE latest <= ?", (at,))
+        settled = self.cursor.fetchone()[0]
+        self.cursor.execute(
+            f"SELECT first_position, last_position FROM {t} WHERE earliest <= ? AND latest > ? ORDER BY chunk", (at, at)
+        )
+        return (0 if settled is None else int(settled)), [(int(a), int(b)) for a, b in self.cursor.fetchall()]
+
+    def dump(self) -> dict[str, list[Any]]:
+        """Every row of every view, pickles decoded (for comparing generations)."""
+        decode = self.store.codec.decode
+        tables: dict[str, list[Any]] = {}
+        for name in TABLES:
+            self.cursor.execute(f"SELECT * FROM {self._t(name)}")
+            rows = [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in self.cursor.fetchall()]
+            if name in ("aggregates", "ledger"):
+                rows = [(*r[:-1], decode(r[-1])) for r in rows]
+            if name == "history":
+                rows = [(*r[:-1], unpack(r[-1])) for r in rows]
+            tables[name] = sorted(rows, key=lambda r: tuple(str(v) for v in r[:-1]))
+        return tables
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class SQLiteViewStore(ViewStore):
+    """Views in the events' SQLite file; WAL lets readers run beside the single writer."""
+
+    def __init__(self, codec: StateCodec, path: str) -> None:
+        super().__init__(codec)
+        self.path = path
+        self._readers = threading.local()
+        self._writer: sqlite3.Connection | None = None
+        self._write_lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        return conn
+
+    def close(self) -> None:
+        with self._write_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+    @contextmanager
+    def writing(self, *, durable: bool = True) -> Iterator[Any]:
+        with self._write_lock:
+            if self._writer is None:
+                self._writer = self._connect()
+            conn = self._writer
+            if not durable:
+                conn.execute("PRAGMA synchronous=OFF")
+            cursor = conn.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                conn.rollback()
+                raise
+            else:
+                conn.commit()
+            finally:
+                if not durable:
+                    conn.execute("PRAGMA synchronous=FULL")
+
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        conn = getattr(self._readers, "conn", None)
+        if conn is None:
+            conn = self._readers.conn = self._connect()
+        if conn.in_transaction:  # a read nested in another read of this thread shares its snapshot
+            yield conn.cursor()
+            return
+        cursor = conn.cursor()
+        cursor.execute("BEGIN")
+        try:
+            yield cursor
+        finally:
+            conn.commit()
+
+    def lock_tracking(self, cursor: Any, generation: int) -> int:
+        # BEGIN IMMEDIATE already holds the database's write lock.
+        cursor.execute(f"SELECT position FROM {META} WHERE generation = ?", (generation,))
+        return int(cursor.fetchone()[0])
+
+
+class PostgresViewStore(ViewStore):
+    """Views in the events' PostgreSQL schema; commits are announced with NOTIFY."""
+
+    blob = "BYTEA"
+
+    def __init__(self, codec: StateCodec, database: Database) -> None:
+        super().__init__(codec)
+        from psycopg import IsolationLevel
+        from psycopg_pool import ConnectionPool
+
+        self.database = database
+        self.channel = f"rectify_views_{database.schema}"
+        options = f"-c search_path={database.schema}"
+
+        def configure_reader(conn: Any) -> None:
+            conn.isolation_level = IsolationLevel.REPEATABLE_READ
+
+        self.readers = ConnectionPool(
+            database.psycopg_conninfo(),
+            kwargs={"options": options},
+            min_size=1,
+            max_size=8,
+            configure=configure_reader,
+            open=True,
+        )
+        self.writers = ConnectionPool(
+            database.psycopg_conninfo(), kwargs={"options": options}, min_size=1, max_size=2, open=True
+        )
+
+    def close(self) -> None:
+        self.readers.close()
+        self.writers.close()
+
+    @contextmanager
+    def writing(self, *, durable: bool = True) -> Iterator[Any]:
+        with self.writers.connection() as conn, conn.transaction():
+            if not durable:
+                conn.execute("SET LOCAL synchronous_commit = off")
+            with conn.cursor() as cursor:
+                yield _QmarkCursor(cursor)
+
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        with self.readers.connection() as conn, conn.transaction(), conn.cursor() as cursor:
+            yield _QmarkCursor(cursor)
+
+    def lock_tracking(self, cursor: Any, generation: int) -> int:
+        cursor.execute(f"SELECT position FROM {META} WHERE generation = ? FOR UPDATE", (generation,))
+        return int(cursor.fetchone()[0])
+
+    def announce(self, cursor: Any, generation: int, position: int) -> None:
+        cursor.execute("SELECT pg_notify(?, ?)", (self.channel, f"{generation}:{position}"))
+
+    def bulk_insert(self, cursor: Any, name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        with cursor.raw.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+class _QmarkCursor:
+    """A psycopg cursor that takes the `?` placeholders the shared SQL is written with."""
+
+    def __init__(self, cursor: Any) -> None:
+        self.raw = cursor
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
+        self.raw.execute(statement.replace("?", "%s"), params or None)
+
+    def executemany(self, statement: str, params: Sequence[Sequence[Any]]) -> None:
+        if params:
+            self.raw.executemany(statement.replace("?", "%s"), params)
+
+    def fetchone(self) -> Any:
+        return self.raw.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return self.raw.fetchall()
+
+
+def open_store(database: Database, codec: StateCodec) -> ViewStore:
+    if database.kind == "sqlite":
+        return SQLiteViewStore(codec, str(database.path))
+    return PostgresViewStore(codec, database)

@@ -1,0 +1,222 @@
+"""Asking the read models a question, now or as of any past point of the log.
+
+"Now" reads the persisted views. "As of position P" (or of a record time, mapped to the last
+position at or before it) folds the events again with the same fold: one round from that round's
+events alone (found through the history index), or the whole district from the log.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from rectify.access import Actor
+from rectify.application import RectifyApplication
+from rectify.domain import Finding, Round
+from rectify.projections.fold import Fold, microseconds
+from rectify.projections.ledger import LedgerRow, LightThresholds
+from rectify.projections.progress import Progress, Scope, progress, visible_to
+from rectify.projections.store import ViewStore
+
+
+class View(Protocol):
+    """What every read model answers, persisted (StoredView) or folded in memory (FoldedView)."""
+
+    position: int
+
+    def ledger(self, scope: Scope = ...) -> list[LedgerRow]: ...
+
+    def aggregates(self, cls: type[Aggregate]) -> list[Aggregate]: ...
+
+    def aggregate(self, identifier: UUID) -> Aggregate | None: ...
+
+
+class FoldedView:
+    """The read models of a fold held in memory: an as-of replay."""
+
+    def __init__(self, fold: Fold, position: int) -> None:
+        self.fold = fold
+        self.position = position
+        self._ledger = sorted(fold.ledger_rows(), key=lambda r: (r.place, str(r.finding_id)))
+
+    def ledger(self, scope: Scope = Scope()) -> list[LedgerRow]:
+        return [r for r in self._ledger if scope.matches(r)]
+
+    def aggregates(self, cls: type[Aggregate]) -> list[Aggregate]:
+        return sorted(self.fold.aggregates(cls), key=lambda a: str(a.id))
+
+    def aggregate(self, identifier: UUID) -> Aggregate | None:
+        state = self.fold.state(identifier)
+        return state.aggregate if state else None
+
+
+@dataclass(frozen=True)
+class At:
+    """A past point of the log: a position, or a record time (the last position at or before it)."""
+
+    position: int | None = None
+    recorded_at: datetime | None = None
+
+
+class ReadModels:
+    """The read side: the live views, and any past state rebuilt by the same fold."""
+
+    def __init__(
+        self,
+        app: RectifyApplication,
+        store: ViewStore,
+        *,
+        today: Callable[[], date] | None = None,
+        thresholds: LightThresholds = LightThresholds(),
+        wait_for: Callable[[int, float], bool] | None = None,
+        cache_size: int = 128,
+    ) -> None:
+        self.app = app
+        self.store = store
+        self.today = today or app.today
+        self.thresholds = thresholds
+        self._wait_for = wait_for
+        self._cache: OrderedDict[tuple[Any, ...], FoldedView] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    # -- positions --------------------------------------------------------------------------
+
+    def resolve(self, at: At) -> int:
+        """The log position `at` names, never beyond the head."""
+        head = self.app.head()
+        if at.position is not None:
+            if at.position < 0:
+                raise ValueError("a position is 0 or more")
+            return min(at.position, head)
+        assert at.recorded_at is not None
+        self._ensure_indexed(head)
+        moment = microseconds(at.recorded_at)
+        with self.store.snapshot() as view:
+            settled, straddling = view.timeline(moment)
+        found = settled
+        for first, last in straddling:
+            if last <= found:
+                continue
+            for notification in self.app.recorder.select_notifications(start=first, limit=last - first + 1, stop=last):
+                if microseconds(self.app.mapper.to_domain_event(notification).timestamp) <= moment:
+                    found = max(found, notification.id)
+        return found
+
+    def _ensure_indexed(self, position: int) -> None:
+        """The history index must cover `position` before an as-of read relies on it."""
+        if self._wait_for is not None:
+            self._wait_for(position, 10.0)
+        if self.store.tracking_position() < position:
+            raise LookupError(f"the views have not reached position {position} yet; is the runner running?")
+
+    # -- views ------------------------------------------------------------------------------
+
+    @contextmanager
+    def view(self, at: At | None = None, scope: Scope = Scope()) -> Iterator[View]:
+        """The read models now (persisted views), or as of `at` (folded again for the scope)."""
+        if at is None:
+            with self.store.snapshot() as stored:
+                yield stored
+            return
+        yield self.as_of(self.resolve(at), scope)
+
+    def as_of(self, position: int, scope: Scope = Scope()) -> FoldedView:
+        if scope.round_id is not None:
+            return self.rounds_as_of((scope.round_id,), position)
+        if scope.unit_id is not None:
+            with self.store.snapshot() as stored:
+                rounds = [r.id for r in stored.aggregates(Round) if scope.unit_id in r.unit_ids]  # type: ignore[attr-defined]
+            return self.rounds_as_of(tuple(rounds), position)
+        return self.district_as_of(position)
+
+    def district_as_of(self, position: int) -> FoldedView:
+        """Every read model as of `position`, folded from the log's first event."""
+        return self._cached(("district", position), lambda: self._replay(position))
+
+    def rounds_as_of(self, round_ids: tuple[UUID, ...], position: int) -> FoldedView:
+        """These rounds (their findings and units) as of `position`, from their own events alone."""
+        key = ("rounds", tuple(sorted(map(str, round_ids))), position)
+        return self._cached(key, lambda: self._replay_rounds(round_ids, position))
+
+    def _cached(self, key: tuple[Any, ...], build: Callable[[], FoldedView]) -> FoldedView:
+        # A past position's state never changes, so it can be kept.
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        built = build()
+        with self._lock:
+            self._cache[key] = built
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return built
+
+    def _replay(self, position: int) -> FoldedView:
+        fold = Fold()
+        after = 0
+        recorder = self.app.recorder
+        while after < position:
+            batch = recorder.select_notifications(start=after, limit=10_000, stop=position, inclusive_of_start=False)
+            if not batch:
+                break
+            fold.apply_all(batch, self.app.mapper)
+            after = batch[-1].id
+        fold.take_changes()
+        return FoldedView(fold, position)
+
+    def _replay_rounds(self, round_ids: tuple[UUID, ...], position: int) -> FoldedView:
+        self._ensure_indexed(position)
+        fold = Fold()
+        with self.store.snapshot() as stored:
+            self._fold_versions(fold, stored.versions_at(round_ids, position))
+            unit_ids = {u for r in fold.aggregates(Round) for u in r.unit_ids}  # type: ignore[attr-defined]
+            self._fold_versions(fold, stored.versions_at(unit_ids, position))
+        fold.position = position
+        fold.take_changes()
+        return FoldedView(fold, position)
+
+    def _fold_versions(self, fold: Fold, versions: dict[UUID, tuple[int, list[int]]]) -> None:
+        for aggregate_id, (version, positions) in versions.items():
+            for stored_event in self.app.recorder.select_events(aggregate_id, lte=version):
+                fold.apply(
+                    self.app.mapper.to_domain_event(stored_event), positions[stored_event.originator_version - 1]
+                )
+
+    # -- questions --------------------------------------------------------------------------
+
+    def ledger(self, scope: Scope, audience: Actor, at: At | None = None) -> tuple[int, list[LedgerRow]]:
+        with self.view(at, scope) as view:
+            return view.position, [r for r in view.ledger(scope) if visible_to(audience, r)]
+
+    def progress(self, scope: Scope, audience: Actor, at: At | None = None, cut: date | None = None) -> Progress:
+        with self.view(at, scope) as view:
+            return progress(
+                view.ledger(scope),
+                scope=scope,
+                audience=audience,
+                today=self.today(),
+                position=view.position,
+                cut=cut,
+                thresholds=self.thresholds,
+            )
+
+    def finding_state(self, finding_id: UUID, at: At | None = None) -> Finding | None:
+        with self.view(at, Scope()) if at is None else self._finding_view(finding_id, at) as view:
+            found = view.aggregate(finding_id)
+            return found if isinstance(found, Finding) else None
+
+    @contextmanager
+    def _finding_view(self, finding_id: UUID, at: At) -> Iterator[View]:
+        with self.store.snapshot() as stored:
+            current = stored.aggregate(finding_id)
+        round_id = current.round_id if isinstance(current, Finding) else None
+        yield self.as_of(self.resolve(at), Scope(round_id=round_id)) if round_id else FoldedView(Fold(), 0)

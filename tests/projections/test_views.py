@@ -1,0 +1,187 @@
+"""Persisted views and as-of replays on a real store (SQLite file and PostgreSQL schema)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from rectify import settings
+from rectify.access import Actor, Role
+from rectify.bootstrap import System, open_application, open_system
+from rectify.examples import songyuan
+from rectify.projections.progress import Scope
+from rectify.projections.views import At
+
+TODAY = date(2026, 3, 12)
+
+SYSTEM = Actor("tests", Role.SYSTEM)
+INSPECTOR = Actor("office", Role.INSPECTOR)
+
+
+@pytest.fixture
+def system(config: settings.Settings) -> Iterator[System]:
+    built = open_system(config, run_projector=False, today=lambda: TODAY)
+    yield built
+    built.close()
+
+
+def dump(system: System) -> tuple[Any, ...]:
+    with system.read.view() as view:
+        return view.position, view.ledger(), view.dump()  # type: ignore[attr-defined]
+
+
+def test_the_reference_scenario_counts_22_clean_ups_to_2025_11_12_and_5_trainings(system: System) -> None:
+    loaded = songyuan.load(system.app, SYSTEM)
+    system.projector.catch_up()
+    scope = Scope(round_id=loaded.round_id)
+    for at in (None, At(position=loaded.position)):
+        cut = system.read.progress(scope, INSPECTOR, at=at, cut=date(2025, 11, 12))
+        figures = {f.kind: f.total for f in cut.activities}
+        assert figures["大扫除"] == 22
+        assert figures["培训"] == 5
+        everything = system.read.progress(scope, INSPECTOR, at=at)
+        assert {f.kind: f.total for f in everything.activities}["大扫除"] == 28
+        assert (everything.total, everything.completed, everything.long_term) == (14, 10, 2)
+        assert everything.completion_rate is not None and str(everything.completion_rate) == "71.43"
+    district = system.read.district_as_of(loaded.position)
+    assert len(district.ledger()) == 14
+
+
+def test_incremental_views_a_rebuild_and_an_as_of_replay_agree(system: System) -> None:
+    loaded = songyuan.load(system.app, SYSTEM)
+    system.projector.batch_size = 7  # many small batches
+    system.projector.catch_up()
+    incremental = dump(system)
+    replay = system.read.district_as_of(loaded.position)
+    assert replay.ledger() == incremental[1]
+    generation = system.projector.rebuild(batch_size=50)
+    assert generation == 2
+    assert dump(system) == incremental
+
+
+def test_a_round_as_of_an_earlier_position_equals_the_view_that_existed_then(system: System) -> None:
+    loaded = songyuan.load(system.app, SYSTEM)
+    system.projector.batch_size = 13
+    seen: dict[int, Any] = {}
+    while system.projector.step() is not None:
+        with system.read.view() as view:
+            seen[view.position] = view.ledger(Scope(round_id=loaded.round_id))
+    assert len(seen) > 10
+    for position, ledger in seen.items():
+        past = system.read.rounds_as_of((loaded.round_id,), position)
+        assert past.ledger() == ledger, position
+
+
+def test_a_round_as_of_a_position_reads_only_that_rounds_events(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = songyuan.load(system.app, SYSTEM)
+    second = songyuan.load(system.app, SYSTEM)
+    system.projector.catch_up()
+    requested: list[Any] = []
+    recorder = system.app.recorder
+    original = recorder.select_events
+
+    def spy(originator_id: Any, **kwargs: Any) -> Any:
+        requested.append(originator_id)
+        return original(originator_id, **kwargs)
+
+    def forbidden(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a round's as-of replay must not scan the log")
+
+    monkeypatch.setattr(recorder, "select_events", spy)
+    monkeypatch.setattr(recorder, "select_notifications", forbidden)
+    past = system.read.rounds_as_of((first.round_id,), first.position)
+    own = {first.round_id, first.unit_id, *first.finding_ids.values()}
+    assert set(requested) == own
+    assert not own & {second.round_id, second.unit_id, *second.finding_ids.values()}
+    assert len(past.ledger()) == 14
+
+
+def test_a_record_time_names_the_last_position_at_or_before_it(system: System) -> None:
+    loaded = songyuan.load(system.app, SYSTEM)
+    system.projector.catch_up()
+    middle = system.app.recorder.select_notifications(start=80, limit=1)[0]
+    recorded_at = system.app.mapper.to_domain_event(middle).timestamp
+    assert system.read.resolve(At(recorded_at=recorded_at)) == 80
+    assert system.read.resolve(At(recorded_at=recorded_at - timedelta(days=365))) == 0
+    assert system.read.resolve(At(recorded_at=datetime.now(UTC) + timedelta(days=1))) == loaded.position
+    by_time = system.read.progress(Scope(round_id=loaded.round_id), INSPECTOR, at=At(recorded_at=recorded_at))
+    by_position = system.read.progress(Scope(round_id=loaded.round_id), INSPECTOR, at=At(position=80))
+    assert by_time == by_position
+
+
+def test_a_failed_batch_leaves_views_and_tracking_as_they_were(system: System, monkeypatch: pytest.MonkeyPatch) -> None:
+    songyuan.load(system.app, SYSTEM)
+    system.projector.batch_size = 40
+    system.projector.step()
+    before = dump(system)
+    original = system.store.write_changes
+
+    def crash_after_writing(*args: Any) -> None:
+        original(*args)
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(system.store, "write_changes", crash_after_writing)
+    with pytest.raises(RuntimeError):
+        system.projector.step()
+    assert dump(system) == before
+    monkeypatch.undo()
+    system.projector.catch_up()
+    after = dump(system)
+    system.projector.rebuild()
+    assert dump(system) == after
+
+
+def test_readers_see_the_old_views_until_a_rebuild_swaps_in_the_new(system: System) -> None:
+    loaded = songyuan.load(system.app, SYSTEM)
+    system.projector.catch_up()
+    before = dump(system)
+    halfway, resume = threading.Event(), threading.Event()
+
+    def pause(position: int) -> None:
+        halfway.set()
+        assert resume.wait(10)
+
+    rebuilding = threading.Thread(target=system.projector.rebuild, kwargs={"batch_size": 50, "progress": pause})
+    rebuilding.start()
+    assert halfway.wait(10)
+    assert dump(system) == before  # the half-built generation is invisible
+    assert [status for _, _, status in system.store.generations()] == ["live", "building"]
+    resume.set()
+    rebuilding.join(10)
+    assert dump(system) == before
+    assert [status for _, _, status in system.store.generations()] == ["retired", "live"]
+    # a second rebuild drops the older retired generation and keeps one
+    system.projector.rebuild()
+    assert [g for g, _, _ in system.store.generations()] == [2, 3]
+    assert system.read.progress(Scope(round_id=loaded.round_id), INSPECTOR).total == 14
+
+
+def test_the_runner_follows_writes_from_another_process_within_a_second(config: settings.Settings) -> None:
+    reader = open_system(config, run_projector=True, today=lambda: TODAY)
+    assert reader.runner is not None
+    if config.database.kind == "postgresql":
+        reader.runner.poll_interval = 60.0  # only NOTIFY can wake it in time
+    writer = open_application(config, today=lambda: TODAY)  # another application: its own connections
+    try:
+        time.sleep(0.3)
+        loaded = songyuan.load(writer, SYSTEM)
+        started = time.monotonic()
+        assert reader.runner.wait_for(loaded.position, timeout=5.0)
+        unit = Actor("u", Role.UNIT, loaded.unit_id)
+        finding = loaded.finding_ids["人居环境品质有效提升"]
+        receipt = writer.record_activity(unit, finding_id=finding, kind="大扫除", occurred_on="2026-03-10", count=1)
+        started = time.monotonic()
+        assert reader.runner.wait_for(receipt.position, timeout=1.0)
+        assert time.monotonic() - started < 1.0
+        progress = reader.read.progress(Scope(round_id=loaded.round_id), INSPECTOR)
+        assert {f.kind: f.total for f in progress.activities}["大扫除"] == 29
+    finally:
+        writer.close()
+        reader.close()
