@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 import random
+import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -19,10 +20,11 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from rectify import idempotency
 from rectify import validation as v
-from rectify.access import Actor, authorise, authorise_role
+from rectify.access import Actor, Role, authorise, authorise_role
 from rectify.domain import Finding, Round, Unit
 from rectify.domain.errors import Conflict, InvalidInput, NotFound
 from rectify.domain.figures import figures_in
+from rectify.domain.token import AccessToken, digest, token_id
 from rectify.domain.values import (
     AmountInvolved,
     Contact,
@@ -49,6 +51,7 @@ class Receipt:
     position: int
     entity_id: UUID
     replayed: bool = False
+    secret: str | None = None  # an issued token's secret, shown once
 
 
 def finding_id_for(round_id: UUID, code: str) -> UUID:
@@ -688,6 +691,65 @@ class RectifyApplication(Application[UUID]):
             request,
             lambda f, who: f.mark_long_term(request["occurred_on"], request["summary"], actor=who),
         )
+
+    # -- access tokens ----------------------------------------------------------------------
+
+    @command("issue_token")
+    def issue_token(
+        self,
+        actor: Actor,
+        *,
+        role: Role | str,
+        label: str,
+        unit_id: UUID | str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        """Issues a bearer token; the secret is on the receipt, once, and only its digest is stored."""
+        granted = v.choice("role", Role, role)
+        if granted in (Role.PUBLIC, Role.SYSTEM):
+            raise InvalidInput("role", "tokens are issued for the UNIT, INSPECTOR and ADMIN roles")
+        unit = v.identifier("unit_id", unit_id) if unit_id not in (None, "") else None
+        if (granted is Role.UNIT) != (unit is not None):
+            raise InvalidInput("unit_id", "a UNIT token names its unit, and only a UNIT token does")
+        request = {"role": granted, "label": v.text("label", label, max_length=v.NAME), "unit_id": unit}
+        secret = "rct_" + secrets.token_urlsafe(32)
+
+        def decide() -> tuple[list[Aggregate], UUID]:
+            if unit is not None:
+                self._get(Unit, unit, "unit")
+            token = AccessToken.issue(secret_digest=digest(secret), actor=str(actor), **request)
+            return [token], token.id
+
+        receipt = self._execute("issue_token", actor, idempotency_key, request, decide)
+        return receipt if receipt.replayed else replace(receipt, secret=secret)
+
+    @command("revoke_token")
+    def revoke_token(
+        self, actor: Actor, *, token_id: UUID | str, reason: str, idempotency_key: str | None = None
+    ) -> Receipt:
+        request = {
+            "token_id": v.identifier("token_id", token_id),
+            "reason": v.text("reason", reason, max_length=v.TEXT),
+        }
+
+        def decide() -> tuple[list[Aggregate], UUID]:
+            token = self._get(AccessToken, request["token_id"], "token")
+            token.revoke(request["reason"], actor=str(actor))
+            return [token], token.id
+
+        return self._execute("revoke_token", actor, idempotency_key, request, decide)
+
+    def authenticate(self, secret: str) -> Actor | None:
+        """The actor a bearer token stands for, or None for an unknown or revoked token."""
+        if not secret.startswith("rct_") or len(secret) > 100:
+            return None
+        try:
+            token = self.repository.get(token_id(digest(secret)))
+        except AggregateNotFoundError:
+            return None
+        if not isinstance(token, AccessToken) or token.revoked:
+            return None
+        return Actor(f"{token.label}#{str(token.id)[:8]}", token.role, token.unit_id)
 
     # -- machinery ---------------------------------------------------------------------------
 

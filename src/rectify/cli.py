@@ -74,11 +74,28 @@ def cmd_demo(args: argparse.Namespace, config: settings.Settings) -> int:
     path = Path(args.database)
     for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         leftover.unlink(missing_ok=True)
-    config = replace(config, database=settings.parse_database_url(f"sqlite:///{path}"))
+    config = replace(
+        config,
+        database=settings.parse_database_url(f"sqlite:///{path}"),
+        host=args.host or config.host,
+        port=args.port or config.port,
+    )
     app = open_application(config)
     loaded = load_example(app, "songyuan")
     print(f"demo database {path.resolve()}")
     print(summary(app, loaded))
+    tokens = {
+        role: app.issue_token(
+            operator(), role=role, label=f"demo-{role.lower()}", unit_id=loaded.unit_id if role == "UNIT" else None
+        ).secret
+        for role in ("INSPECTOR", "UNIT")
+    }
+    for role, secret in tokens.items():
+        print(f"demo {role.lower()} token: {secret}")
+    app.close()
+    if args.no_serve:
+        return 0
+    serve(config)
     return 0
 
 
@@ -106,6 +123,42 @@ def cmd_events(args: argparse.Namespace, config: settings.Settings) -> int:
                 f"{logged.position:>7} {logged.recorded_at:%Y-%m-%d %H:%M:%S} {logged.type:<32} "
                 f"{when:<10} {logged.actor} | {details}"
             )
+    return 0
+
+
+def serve(config: settings.Settings, *, run_projector: bool = True, log_level: str = "info") -> None:
+    import uvicorn
+
+    from rectify.web.app import WebSettings, create_app
+
+    web = WebSettings(allowed_origins=config.allowed_origins, limits=config.limits)
+    app = create_app(config, web, run_projector=run_projector)
+    print(f"serving on http://{config.host}:{config.port}/graphql", flush=True)
+    uvicorn.run(app, host=config.host, port=config.port, log_level=log_level, ws="websockets-sansio")
+
+
+def cmd_serve(args: argparse.Namespace, config: settings.Settings) -> int:
+    config = replace(config, host=args.host or config.host, port=args.port or config.port)
+    serve(config, run_projector=not args.no_projector, log_level=args.log_level)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace, config: settings.Settings) -> int:
+    app = open_application(config)
+    if args.action == "create":
+        receipt = app.issue_token(operator(), role=args.role, label=args.label, unit_id=args.unit)
+        print(f"token {receipt.entity_id} ({args.role.lower()}{', unit ' + args.unit if args.unit else ''})")
+        print(f"secret (shown once): {receipt.secret}")
+    elif args.action == "revoke":
+        app.revoke_token(operator(), token_id=args.token_id, reason=args.reason)
+        print(f"token {args.token_id} revoked")
+    else:
+        for logged in eventlog.read(app.recorder, app.mapper):
+            if logged.type == "AccessToken.Issued":
+                p = logged.payload
+                print(f"{logged.aggregate_id} {p['role']:<9} {p['label']} unit={p['unit_id'] or '-'} by {logged.actor}")
+            elif logged.type == "AccessToken.Revoked":
+                print(f"{logged.aggregate_id} revoked: {logged.payload['reason']}")
     return 0
 
 
@@ -162,11 +215,47 @@ def parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="a fresh SQLite file with the example loaded",
-        description="Creates a fresh SQLite file, loads the songyuan example, prints a summary.",
+        help="a fresh SQLite file with the example loaded, served",
+        description="Creates a fresh SQLite file, loads the songyuan example, issues demo tokens, "
+        "and serves the API (GraphiQL at /graphql).",
     )
     demo.add_argument("--database", default="rectify-demo.db", help="the SQLite file to (re)create")
+    demo.add_argument("--host", help="address to listen on (default RECTIFY_HOST, 127.0.0.1)")
+    demo.add_argument("--port", type=int, help="port to listen on (default RECTIFY_PORT, 8000)")
+    demo.add_argument("--no-serve", action="store_true", help="load and summarise only")
     demo.set_defaults(run=cmd_demo)
+
+    serve_parser = commands.add_parser(
+        "serve",
+        help="serve the GraphQL API with uvicorn",
+        description="Serves the GraphQL API (HTTP and graphql-transport-ws) at /graphql, keeping the "
+        "views current in this process unless --no-projector.",
+    )
+    serve_parser.add_argument("--host", help="address to listen on (default RECTIFY_HOST, 127.0.0.1)")
+    serve_parser.add_argument("--port", type=int, help="port to listen on (default RECTIFY_PORT, 8000)")
+    serve_parser.add_argument(
+        "--no-projector", action="store_true", help="leave the views to a separate `rectify project` worker"
+    )
+    serve_parser.add_argument("--log-level", default="info", help="uvicorn's log level")
+    serve_parser.set_defaults(run=cmd_serve)
+
+    token = commands.add_parser(
+        "token",
+        help="create, revoke or list access tokens",
+        description="Bearer tokens for the API; only a digest of each secret is stored.",
+    )
+    token_actions = token.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = token_actions.add_parser(
+        "create", help="issue a token and print its secret once", description="Issues a token for a role."
+    )
+    create.add_argument("--role", required=True, choices=["UNIT", "INSPECTOR", "ADMIN"], type=str.upper)
+    create.add_argument("--unit", help="the unit id a UNIT token acts for")
+    create.add_argument("--label", required=True, help="who holds it, e.g. 松园社区党委-张某")
+    revoke = token_actions.add_parser("revoke", help="revoke a token", description="Revokes a token by its id.")
+    revoke.add_argument("token_id")
+    revoke.add_argument("--reason", required=True)
+    token_actions.add_parser("list", help="list issued and revoked tokens", description="Lists tokens (no secrets).")
+    token.set_defaults(run=cmd_token)
 
     events = commands.add_parser("events", help="print the event log", description="Prints the event log in order.")
     events.add_argument("--after", type=int, default=0, help="start after this position")

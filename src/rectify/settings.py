@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -93,13 +93,24 @@ def parse_database_url(url: str) -> Database:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """How much one GraphQL document may ask for."""
+
+    max_depth: int = 10
+    max_aliases: int = 20
+    max_tokens: int = 2000
+    introspection: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     database: Database
     timezone: str = "Asia/Shanghai"
     host: str = "127.0.0.1"
     port: int = 8000
     poll_interval: float = 0.1
-    extra: Mapping[str, str] = field(default_factory=dict)
+    allowed_origins: tuple[str, ...] = ()
+    limits: Limits = Limits()
 
 
 def load(environ: Mapping[str, str] | None = None, *, database_url: str | None = None) -> Settings:
@@ -109,12 +120,21 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
     try:
         port = int(env.get("RECTIFY_PORT", "8000"))
         poll = float(env.get("RECTIFY_POLL_INTERVAL", "0.1"))
+        limits = Limits(
+            max_depth=int(env.get("RECTIFY_MAX_DEPTH", "10")),
+            max_aliases=int(env.get("RECTIFY_MAX_ALIASES", "20")),
+            max_tokens=int(env.get("RECTIFY_MAX_TOKENS", "2000")),
+            introspection=env.get("RECTIFY_INTROSPECTION", "true").lower() in ("1", "true", "yes"),
+        )
     except ValueError as error:
-        raise SettingsError(f"RECTIFY_PORT / RECTIFY_POLL_INTERVAL: {error}") from None
+        raise SettingsError(f"a RECTIFY_ number setting is not a number: {error}") from None
+    origins = tuple(o.strip() for o in env.get("RECTIFY_ALLOWED_ORIGINS", "").split(",") if o.strip())
     return Settings(
         database=database,
         timezone=env.get("RECTIFY_TIMEZONE", "Asia/Shanghai"),
         host=env.get("RECTIFY_HOST", "127.0.0.1"),
         port=port,
         poll_interval=poll,
+        allowed_origins=origins,
+        limits=limits,
     )

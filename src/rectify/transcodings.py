@@ -9,6 +9,7 @@ from typing import Any
 
 from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, Transcoding, UUIDAsHex
 
+from rectify.access import Role
 from rectify.domain import values
 
 
@@ -53,6 +54,7 @@ class DataclassAsDict(Transcoding):
 
 
 ENUMS: tuple[type[enum.Enum], ...] = (
+    Role,
     values.Disclosure,
     values.DeadlineKind,
     values.FindingStatus,

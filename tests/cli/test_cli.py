@@ -53,7 +53,7 @@ def test_load_example_refuses_a_store_that_already_holds_events(tmp_path: Path) 
 
 def test_demo_creates_a_fresh_file_each_time(tmp_path: Path) -> None:
     for _ in range(2):
-        demo = rectify("demo", "--database", "demo.db", cwd=tmp_path)
+        demo = rectify("demo", "--database", "demo.db", "--no-serve", cwd=tmp_path)
         assert demo.returncode == 0, demo.stderr
         assert "大扫除 28 (up to 2025-11-12: 22)" in demo.stdout
 

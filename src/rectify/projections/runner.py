@@ -86,7 +86,7 @@ class Projector:
             self.store.write_changes(cursor, target, fold, known)
             self.store.set_tracking(cursor, target, fold.position)
             if generation is None:
-                self.store.announce(cursor, target, fold.position)
+                self.store.announce(cursor, target, fold.position, scopes)
         self._remember(target, fold)
         return Advance(target, fold.position, scopes)
 
@@ -201,14 +201,15 @@ class Runner:
         return self._position
 
     def _publish(self, advance: Advance) -> None:
-        with self._advanced:
-            self._position = max(self._position, advance.position)
-            self._advanced.notify_all()
+        # Listeners first: whoever waits for this position may rely on what they record (caches).
         for listener in list(self.listeners):
             try:
                 listener(advance)
             except Exception:  # a listener's failure must not stop the views
                 log.exception("view listener failed")
+        with self._advanced:
+            self._position = max(self._position, advance.position)
+            self._advanced.notify_all()
 
     def _run(self) -> None:
         failures = 0

@@ -125,8 +125,9 @@ class ViewStore(ABC):
     def lock_tracking(self, cursor: Any, generation: int) -> int:
         """Reads a generation's tracking position, holding it against other writers until commit."""
 
-    def announce(self, cursor: Any, generation: int, position: int) -> None:
-        """Tells other processes, on commit, that the live views reached `position`."""
+    def announce(self, cursor: Any, generation: int, position: int, scopes: Iterable[UUID] | None = None) -> None:
+        """Tells other processes, on commit, that the live views reached `position` (and which
+        rounds and units changed; None: any)."""
 
     def bulk_insert(self, cursor: Any, name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         statement = f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
@@ -399,6 +400,11 @@ class StoredView:
         decode = self.store.codec.decode
         return [decode(bytes(row)) for (row,) in self.cursor.fetchall()]
 
+    def finding(self, finding_id: UUID) -> LedgerRow | None:
+        self.cursor.execute(f"SELECT row FROM {self._t('ledger')} WHERE finding_id = ?", (str(finding_id),))
+        found = self.cursor.fetchone()
+        return None if found is None else self.store.codec.decode(bytes(found[0]))
+
     def aggregates(self, cls: type[Aggregate]) -> list[Aggregate]:
         self.cursor.execute(f"SELECT state FROM {self._t('aggregates')} WHERE kind = ? ORDER BY id", (cls.__name__,))
         return [self.store.codec.decode(bytes(state)) for (state,) in self.cursor.fetchall()]
@@ -575,8 +581,11 @@ class PostgresViewStore(ViewStore):
         cursor.execute(f"SELECT position FROM {META} WHERE generation = ? FOR UPDATE", (generation,))
         return int(cursor.fetchone()[0])
 
-    def announce(self, cursor: Any, generation: int, position: int) -> None:
-        cursor.execute("SELECT pg_notify(?, ?)", (self.channel, f"{generation}:{position}"))
+    def announce(self, cursor: Any, generation: int, position: int, scopes: Iterable[UUID] | None = None) -> None:
+        listed = "*" if scopes is None else ",".join(str(s) for s in scopes)
+        if len(listed) > 7000:  # NOTIFY payloads stop at 8000 bytes
+            listed = "*"
+        cursor.execute("SELECT pg_notify(?, ?)", (self.channel, f"{generation}:{position}:{listed}"))
 
     def bulk_insert(self, cursor: Any, name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         with cursor.raw.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:

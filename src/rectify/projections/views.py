@@ -20,7 +20,7 @@ from eventsourcing.domain import Aggregate
 
 from rectify.access import Actor
 from rectify.application import RectifyApplication
-from rectify.domain import Finding, Round
+from rectify.domain import Round
 from rectify.projections.fold import Fold, microseconds
 from rectify.projections.ledger import LedgerRow, LightThresholds
 from rectify.projections.progress import Progress, Scope, progress, visible_to
@@ -33,6 +33,8 @@ class View(Protocol):
     position: int
 
     def ledger(self, scope: Scope = ...) -> list[LedgerRow]: ...
+
+    def finding(self, finding_id: UUID) -> LedgerRow | None: ...
 
     def aggregates(self, cls: type[Aggregate]) -> list[Aggregate]: ...
 
@@ -49,6 +51,9 @@ class FoldedView:
 
     def ledger(self, scope: Scope = Scope()) -> list[LedgerRow]:
         return [r for r in self._ledger if scope.matches(r)]
+
+    def finding(self, finding_id: UUID) -> LedgerRow | None:
+        return next((r for r in self._ledger if r.finding_id == finding_id), None)
 
     def aggregates(self, cls: type[Aggregate]) -> list[Aggregate]:
         return sorted(self.fold.aggregates(cls), key=lambda a: str(a.id))
@@ -208,15 +213,3 @@ class ReadModels:
                 cut=cut,
                 thresholds=self.thresholds,
             )
-
-    def finding_state(self, finding_id: UUID, at: At | None = None) -> Finding | None:
-        with self.view(at, Scope()) if at is None else self._finding_view(finding_id, at) as view:
-            found = view.aggregate(finding_id)
-            return found if isinstance(found, Finding) else None
-
-    @contextmanager
-    def _finding_view(self, finding_id: UUID, at: At) -> Iterator[View]:
-        with self.store.snapshot() as stored:
-            current = stored.aggregate(finding_id)
-        round_id = current.round_id if isinstance(current, Finding) else None
-        yield self.as_of(self.resolve(at), Scope(round_id=round_id)) if round_id else FoldedView(Fold(), 0)

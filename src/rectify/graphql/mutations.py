@@ -1,0 +1,327 @@
+"""Mutations: one per application command, each answering with a result union.
+
+Inputs take ids, dates and amounts as text, so that a malformed value is answered like any other
+bad input: an InvalidInput naming the field, and nothing appended.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from typing import Any
+
+import strawberry
+
+from rectify import domain
+from rectify.application import Receipt
+from rectify.graphql.resolvers import blocking, context
+from rectify.graphql.types import (
+    Accepted,
+    CommandResult,
+    DeadlineKind,
+    Disclosure,
+    IssueTokenResult,
+    NarrativeSection,
+    RelapseOutcome,
+    Role,
+    TokenIssued,
+    problem_of,
+)
+
+log = logging.getLogger(__name__)
+
+
+@strawberry.input
+class AmountInput:
+    label: str
+    amount: str
+    unit: str
+
+
+@strawberry.input
+class NarrativeItemInput:
+    title: str
+    text: str
+
+
+@strawberry.input
+class RegisterUnitInput:
+    name: str
+    short_name: str
+    address: str
+    phone: str
+    postcode: str
+    email: str = ""
+    postal_address: str = ""
+    area_code: str = ""
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class ChangeUnitContactInput:
+    unit_id: strawberry.ID
+    address: str
+    phone: str
+    postcode: str
+    email: str = ""
+    postal_address: str = ""
+    area_code: str = ""
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class OpenRoundInput:
+    authority: str
+    district: str
+    team: str
+    unit_ids: list[strawberry.ID]
+    stationed_from: str
+    stationed_to: str
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class DeliverFeedbackInput:
+    round_id: strawberry.ID
+    occurred_on: str
+    rectification_until: str
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class DefineCategoryInput:
+    round_id: strawberry.ID
+    path: list[int]
+    title: str
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class DraftNarrativeInput:
+    round_id: strawberry.ID
+    unit_id: strawberry.ID
+    section: NarrativeSection
+    intro: str = ""
+    items: list[NarrativeItemInput] = strawberry.field(default_factory=list)
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class RaiseFindingInput:
+    round_id: strawberry.ID
+    unit_id: strawberry.ID
+    category: list[int]
+    ordinal: int
+    heading: str
+    problem: str
+    code: str | None = None
+    amounts: list[AmountInput] = strawberry.field(default_factory=list)
+    disclosure: Disclosure = Disclosure.PUBLIC
+    withholding_reason: str = ""
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class AssignResponsibilityInput:
+    finding_id: strawberry.ID
+    department: str
+    leader: str
+    person: str
+    deadline_kind: DeadlineKind = DeadlineKind.DATE
+    due_on: str | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class ExtendDeadlineInput:
+    finding_id: strawberry.ID
+    due_on: str
+    reason: str
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class PlanMeasureInput:
+    finding_id: strawberry.ID
+    text: str
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class CompleteMeasureInput:
+    finding_id: strawberry.ID
+    measure_id: strawberry.ID
+    occurred_on: str
+    note: str = ""
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class RecordActivityInput:
+    finding_id: strawberry.ID
+    kind: str
+    occurred_on: str
+    count: int | None = None
+    amount: str | None = None
+    unit: str | None = None
+    description: str = ""
+    measure_id: strawberry.ID | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class RetractActivityInput:
+    finding_id: strawberry.ID
+    activity_id: strawberry.ID
+    reason: str
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class ReportInput:
+    finding_id: strawberry.ID
+    occurred_on: str
+    summary: str
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class RecordVerificationInput:
+    finding_id: strawberry.ID
+    passed: bool
+    verified_by: str
+    occurred_on: str
+    comment: str = ""
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class CloseFindingInput:
+    finding_id: strawberry.ID
+    occurred_on: str
+    comment: str = ""
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class RecordRelapseCheckInput:
+    finding_id: strawberry.ID
+    outcome: RelapseOutcome
+    checked_by: str
+    occurred_on: str
+    comment: str = ""
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class ReopenFindingInput:
+    finding_id: strawberry.ID
+    occurred_on: str
+    reason: str
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class IssueTokenInput:
+    role: Role
+    label: str
+    unit_id: strawberry.ID | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class RevokeTokenInput:
+    token_id: strawberry.ID
+    reason: str
+    idempotency_key: str | None = None
+
+
+def camel(field: str) -> str:
+    """The GraphQL spelling of an application field name: occurred_on → occurredOn."""
+    return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), field)
+
+
+def _arguments(value: Any) -> Any:
+    """An input object as the application's keyword arguments (nested inputs as tuples)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if isinstance(value, AmountInput):
+            return (value.label, value.amount, value.unit)
+        if isinstance(value, NarrativeItemInput):
+            return (value.title, value.text)
+        return {f.name: _arguments(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list):
+        return [_arguments(v) for v in value]
+    return value
+
+
+async def run_command(info: strawberry.Info, method: str, input_object: Any) -> Receipt | Any:
+    """Carries out one command as the caller; a Receipt, or the typed problem if it was refused."""
+    ctx = context(info)
+    command = getattr(ctx.system.app, method)
+    try:
+        receipt = await blocking(command, ctx.actor, **_arguments(input_object))
+    except domain.RectifyError as error:
+        problem = problem_of(error)
+        if hasattr(problem, "field"):
+            problem.field = camel(problem.field)
+            problem.message = f"{problem.field}: {problem.reason}"
+        return problem
+    if ctx.system.runner is not None:  # read-your-writes: the views include this write when we answer
+        await blocking(ctx.system.runner.wait_for, receipt.position, 2.0)
+    return receipt
+
+
+def _command_mutation(method: str, input_type: type, description: str) -> Any:
+    async def resolve(info: strawberry.Info, input: Any) -> Any:  # noqa: A002
+        outcome = await run_command(info, method, input)
+        return Accepted.of(outcome) if isinstance(outcome, Receipt) else outcome
+
+    resolve.__annotations__ = {"info": strawberry.Info, "input": input_type, "return": CommandResult}
+    resolve.__name__ = method
+    return strawberry.mutation(resolver=resolve, description=description)
+
+
+COMMANDS: dict[str, tuple[type, str]] = {
+    "register_unit": (RegisterUnitInput, "Admin: register an inspected unit and its contact data."),
+    "change_unit_contact": (ChangeUnitContactInput, "Admin or the unit: correct a unit's contact data."),
+    "open_round": (OpenRoundInput, "Inspection office: a team was stationed at one or more units."),
+    "deliver_feedback": (DeliverFeedbackInput, "Inspection office: the round's feedback (反馈) was delivered."),
+    "define_category": (DefineCategoryInput, "Inspection office: a node of the round's category tree."),
+    "draft_narrative": (DraftNarrativeInput, "The unit: a narrative section of its notice (latest draft counts)."),
+    "raise_finding": (RaiseFindingInput, "Inspection office: a problem fed back."),
+    "assign_responsibility": (AssignResponsibilityInput, "The unit: department, leader, person and deadline."),
+    "extend_deadline": (ExtendDeadlineInput, "Inspection office: move a deadline later, with the reason."),
+    "plan_measure": (PlanMeasureInput, "The unit: a measure (一是、二是…), figures as placeholders."),
+    "complete_measure": (CompleteMeasureInput, "The unit: a measure was completed."),
+    "record_activity": (RecordActivityInput, "The unit: a dated activity, counted or measured."),
+    "retract_activity": (RetractActivityInput, "The unit: a wrongly recorded activity is retracted."),
+    "report_rectification": (ReportInput, "The unit: the rectification is reported done."),
+    "mark_long_term": (ReportInput, "The unit: 基本完成，取得阶段性成果并持续整改."),
+    "record_verification": (RecordVerificationInput, "Inspection office: 检查验收, passed or failed."),
+    "close_finding": (CloseFindingInput, "Inspection office: 对账销号."),
+    "record_relapse_check": (RecordRelapseCheckInput, "Inspection office: 回头看; a relapse reopens the finding."),
+    "reopen_finding": (ReopenFindingInput, "Inspection office: put a verified or closed finding back in progress."),
+    "revoke_token": (RevokeTokenInput, "Admin: revoke an access token."),
+}
+
+
+async def _issue_token(info: strawberry.Info, input: IssueTokenInput) -> IssueTokenResult:  # noqa: A002
+    outcome = await run_command(info, "issue_token", input)
+    if isinstance(outcome, Receipt):
+        return TokenIssued(position=outcome.position, id=strawberry.ID(str(outcome.entity_id)), secret=outcome.secret)
+    return outcome  # type: ignore[no-any-return]
+
+
+Mutation = strawberry.type(
+    type(
+        "Mutation",
+        (),
+        {
+            **{camel(name): _command_mutation(name, kind, text) for name, (kind, text) in COMMANDS.items()},
+            "issueToken": strawberry.mutation(
+                resolver=_issue_token, description="Admin: issue a bearer token (the secret is shown once)."
+            ),
+        },
+    )
+)

@@ -1,0 +1,53 @@
+"""The schema: queries, mutations, subscriptions, and the extensions that guard and speed them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+
+from rectify.domain import RectifyError
+from rectify.graphql.mutations import Mutation
+from rectify.graphql.resolvers import Query, Subscription
+from rectify.settings import Limits
+
+log = logging.getLogger(__name__)
+
+
+def should_mask(error: GraphQLError) -> bool:
+    """Expected failures keep their message; anything unexpected is masked, and logged here."""
+    original = error.original_error
+    if original is None or isinstance(original, RectifyError):
+        return False  # syntax and validation errors, and our own typed failures
+    log.error("unexpected error in %s", error.path, exc_info=original)
+    return True
+
+
+def build_schema(limits: Limits = Limits()) -> strawberry.Schema:
+    # Factories, not instances: each request gets its own extension objects.
+    extensions: list[Callable[[], SchemaExtension]] = [
+        lambda: QueryDepthLimiter(max_depth=limits.max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
+        lambda: MaskErrors(should_mask_error=should_mask, error_message="Unexpected error."),
+    ]
+    if not limits.introspection:
+        extensions.append(DisableIntrospection)
+    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)
+
+
+schema = build_schema()

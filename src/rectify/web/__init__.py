@@ -1,0 +1,1 @@
+"""The Starlette app: GraphQL, notices, dashboard, health."""

@@ -1,0 +1,293 @@
+"""The Starlette app served by uvicorn: /graphql (HTTP and graphql-transport-ws), assets, health."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from graphql import GraphQLError, OperationType, parse
+from graphql.language import OperationDefinitionNode
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from rectify.access import PUBLIC, Actor
+from rectify.bootstrap import System, open_system
+from rectify.graphql.context import Context
+from rectify.graphql.schema import build_schema
+from rectify.settings import Limits, Settings
+from rectify.web.feed import Feed
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    max_body_bytes: int = 64 * 1024
+    allowed_origins: tuple[str, ...] = ()
+    connection_init_timeout: float = 5.0
+    max_subscriptions: int = 10
+    token_cache_seconds: float = 5.0
+    response_cache_entries: int = 2048
+    limits: Limits = field(default_factory=Limits)
+    assets: Path | None = None  # node_modules with graphiql, react, react-dom
+
+
+class Tokens:
+    """Bearer tokens to actors, remembered for a few seconds (a revocation takes effect within them)."""
+
+    def __init__(self, system: System, ttl: float) -> None:
+        self.system = system
+        self.ttl = ttl
+        self._known: OrderedDict[str, tuple[float, Actor | None]] = OrderedDict()
+
+    def lookup(self, secret: str) -> Actor | None:
+        now = time.monotonic()
+        hit = self._known.get(secret)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        actor = self.system.app.authenticate(secret)
+        self._known[secret] = (now + self.ttl, actor)
+        while len(self._known) > 10_000:
+            self._known.popitem(last=False)
+        return actor
+
+
+def bearer(value: str | None) -> str | None:
+    if not value:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+class GraphQLView(GraphQL):
+    """Strawberry's ASGI view, with our context, token check on connection_init, and our IDE page."""
+
+    def __init__(self, state: AppState, **kwargs: Any) -> None:
+        super().__init__(state.schema, **kwargs)
+        self.state = state
+
+    async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
+        actor = request.scope.get("state", {}).get("actor", PUBLIC)
+        return Context(system=self.state.system, feed=self.state.feed, actor=actor, request=request, response=response)
+
+    async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
+        params = context.connection_params or {}
+        secret = bearer(str(params.get("authorization") or params.get("Authorization") or "")) or params.get("token")
+        secret = secret or bearer(context.request.headers.get("authorization"))
+        if secret:
+            actor = await run_in_threadpool(self.state.tokens.lookup, str(secret))
+            if actor is None:
+                raise ConnectionRejectionError({"message": "invalid or revoked token"})
+            context.actor = actor
+        return {"role": context.actor.role.value}
+
+    def encode_json(self, data: object) -> str:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+    async def render_graphql_ide(self, request: Any) -> HTMLResponse:  # type: ignore[override]
+        return HTMLResponse((HERE / "static" / "graphiql.html").read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1024)
+def operation_type(query: str, operation_name: str | None) -> OperationType | None:
+    """The type of the operation a request would run, or None if it cannot be told (then: not cached)."""
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return None
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = [o for o in operations if operation_name is None or (o.name and o.name.value == operation_name)]
+    return chosen[0].operation if len(chosen) == 1 else None
+
+
+class Endpoint:
+    """/graphql: body cap, bearer token, and the response cache in front of Strawberry.
+
+    A query's answer depends on its document and variables, the caller's role and unit, the
+    log position of the views and today's date (for lights): with all of these in the key, a
+    cached answer is the answer. A past position's answer never changes.
+    """
+
+    def __init__(self, state: AppState, view: ASGIApp) -> None:
+        self.state = state
+        self.view = view
+        self.cache: OrderedDict[tuple[Any, ...], tuple[int, list[tuple[bytes, bytes]], bytes]] = OrderedDict()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.view(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        state = scope.setdefault("state", {})
+        secret = bearer(headers.get(b"authorization", b"").decode("latin-1"))
+        if secret:
+            actor = self.state.tokens.lookup(secret)
+            if actor is None:
+                await JSONResponse({"errors": [{"message": "invalid or revoked token"}]}, 401)(scope, receive, send)
+                return
+            state["actor"] = actor
+        if scope["method"] != "POST":
+            await self.view(scope, receive, send)
+            return
+        body = await self._body(scope, receive, send, headers)
+        if body is None:
+            return
+        actor = state.get("actor", PUBLIC)
+        key = (body, actor.role, actor.unit_id, self.state.feed.position, self.state.system.read.today())
+        cached = self.cache.get(key)
+        if cached is not None:
+            self.cache.move_to_end(key)
+            status, response_headers, content = cached
+            await send({"type": "http.response.start", "status": status, "headers": response_headers})
+            await send({"type": "http.response.body", "body": content})
+            return
+        captured: dict[str, Any] = {"chunks": []}
+
+        async def replay() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                captured["status"], captured["headers"] = message["status"], message["headers"]
+            elif message["type"] == "http.response.body":
+                captured["chunks"].append(message.get("body", b""))
+            await send(message)
+
+        await self.view(scope, replay, capture)
+        content = b"".join(captured["chunks"])
+        if captured.get("status") == 200 and self._cacheable(body, content):
+            self.cache[key] = (200, captured["headers"], content)
+            while len(self.cache) > self.state.web.response_cache_entries:
+                self.cache.popitem(last=False)
+
+    async def _body(self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes]) -> bytes | None:
+        limit = self.state.web.max_body_bytes
+        declared = headers.get(b"content-length")
+        too_large = PlainTextResponse(f"request body over {limit} bytes", 413)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await too_large(scope, receive, send)
+            return None
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await too_large(scope, receive, send)
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    @staticmethod
+    def _cacheable(body: bytes, content: bytes) -> bool:
+        try:
+            request = json.loads(body)
+        except ValueError:
+            return False
+        if not isinstance(request, dict) or not isinstance(request.get("query"), str):
+            return False
+        if operation_type(request["query"], request.get("operationName")) is not OperationType.QUERY:
+            return False
+        return b'"errors"' not in content
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    web: WebSettings
+    system: System
+    feed: Feed
+    tokens: Tokens
+    schema: Any
+
+
+def create_app(
+    settings: Settings,
+    web: WebSettings = WebSettings(),
+    *,
+    run_projector: bool = True,
+    today: Callable[[], date] | None = None,
+) -> Starlette:
+    """The app; the system (store, views, runner, feed) is opened at startup and closed at shutdown."""
+    holder: dict[str, AppState] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        system = await run_in_threadpool(open_system, settings, run_projector=run_projector, today=today)
+        feed = Feed(system).start()
+        state = AppState(settings, web, system, feed, Tokens(system, web.token_cache_seconds), build_schema(web.limits))
+        holder["state"] = state
+        app.state.rectify = state
+        view = GraphQLView(
+            state,
+            graphql_ide="graphiql",
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=web.connection_init_timeout),
+            max_subscriptions_per_connection=web.max_subscriptions,
+            allowed_origins=web.allowed_origins,
+        )
+        holder["endpoint"] = Endpoint(state, view)  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            feed.stop()
+            await run_in_threadpool(system.close)
+
+    class GraphQLRoute:
+        """The endpoint, built at startup (it needs the opened system)."""
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            await holder["endpoint"](scope, receive, send)  # type: ignore[operator]
+
+    graphql = GraphQLRoute()
+
+    async def health(request: Request) -> Response:
+        state = holder["state"]
+        head, views = await run_in_threadpool(lambda: (state.system.app.head(), state.system.store.tracking_position()))
+        runner = state.system.runner
+        healthy = runner is None or runner.error is None
+        return JSONResponse({"ok": healthy, "head": head, "views": views}, status_code=200 if healthy else 503)
+
+    async def home(request: Request) -> Response:
+        return RedirectResponse("/graphql")
+
+    routes: list[Any] = [
+        Route("/", home),
+        Route("/health", health),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+    ]
+    assets = web.assets or default_assets()
+    if assets is not None and assets.is_dir():
+        routes.append(Mount("/assets", app=StaticFiles(directory=assets), name="assets"))
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def default_assets() -> Path | None:
+    """The front-end packages the project declares in package.json, installed by `npm ci`."""
+    for candidate in (HERE.parents[2] / "node_modules", Path.cwd() / "node_modules"):
+        if candidate.is_dir():
+            return candidate
+    return None
