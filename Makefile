@@ -1,4 +1,5 @@
-# The two quick-start commands: `make demo` and `make test`. Both set up .venv from pyproject.toml.
+# The two quick-start commands: `make demo` and `make test`. Both set up .venv from pyproject.toml
+# (and node_modules from package-lock.json: the front-end libraries the app serves itself).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -8,11 +9,15 @@ BIN := $(VENV)/bin
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test,pdf]"
 	touch $@
 
-demo: $(VENV)/.installed
+node_modules/.installed: package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: $(VENV)/.installed node_modules/.installed
 	$(BIN)/rectify demo
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed node_modules/.installed
 	$(BIN)/pytest

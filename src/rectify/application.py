@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import random
 import secrets
 import time
@@ -21,12 +22,15 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from rectify import idempotency
 from rectify import validation as v
 from rectify.access import Actor, Role, authorise, authorise_role
-from rectify.domain import Finding, Round, Unit
+from rectify.domain import Finding, Round, Unit, chinese
 from rectify.domain.errors import Conflict, InvalidInput, NotFound
 from rectify.domain.figures import figures_in
 from rectify.domain.token import AccessToken, digest, token_id
+from rectify.notice.model import DEFAULT_WINDOW_DAYS, window_end
 from rectify.domain.values import (
     AmountInvolved,
+    Edition,
+    Publication,
     Contact,
     Deadline,
     DeadlineKind,
@@ -62,22 +66,11 @@ def finding_id_for(round_id: UUID, code: str) -> UUID:
 def code_for(category: tuple[int, ...], ordinal: int) -> str:
     """The conventional code of a place, e.g. (2, 4) + 1 → 二-4-(1)."""
     place = (*category, ordinal)
-    parts = [chinese_numeral(place[0])]
+    parts = [chinese.numeral(place[0])]
     if len(place) > 1:
         parts.append(str(place[1]))
     parts.extend(f"({n})" for n in place[2:])
     return "-".join(parts)
-
-
-def chinese_numeral(n: int) -> str:
-    digits = "零一二三四五六七八九"
-    if n < 10:
-        return digits[n]
-    if n < 20:
-        return "十" + (digits[n % 10] if n % 10 else "")
-    if n < 100:
-        return digits[n // 10] + "十" + (digits[n % 10] if n % 10 else "")
-    return str(n)
 
 
 def command(name: str) -> Callable[[F], F]:
@@ -112,6 +105,9 @@ class RectifyApplication(Application[UUID]):
         zone = ZoneInfo(timezone)
         self.today: Callable[[], date] = today or (lambda: datetime.now(zone).date())
         self.saved_listeners: list[Callable[[int], None]] = []
+        #: (round, unit, edition, position, published_on, window_until) → (text, title, template version);
+        #: wired by rectify.bootstrap to the notice read model.
+        self.notice_renderer: Callable[[UUID, UUID, Edition, int, date, date], tuple[str, str, str]] | None = None
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         register_all(transcoder)
@@ -691,6 +687,72 @@ class RectifyApplication(Application[UUID]):
             request,
             lambda f, who: f.mark_long_term(request["occurred_on"], request["summary"], actor=who),
         )
+
+    # -- notices ----------------------------------------------------------------------------
+
+    @command("publish_notice")
+    def publish_notice(
+        self,
+        actor: Actor,
+        *,
+        round_id: UUID | str,
+        unit_id: UUID | str,
+        edition: Edition | str = Edition.PUBLIC,
+        published_on: date | str | None = None,
+        window_days: int = DEFAULT_WINDOW_DAYS,
+        position: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        """Publishes a unit's notice as it stands at `position` (default: the head of the log).
+
+        The notice is rendered here, once, and the digest of its text is recorded with the
+        position and the template version, so that it can be rendered again byte for byte.
+        """
+        uid = v.identifier("unit_id", unit_id)
+        authorise(actor, "publish_notice", uid)
+        rid = v.identifier("round_id", round_id)
+        chosen = v.choice("edition", Edition, edition)
+        first_day = self._past_day("published_on", published_on if published_on not in (None, "") else self.today())
+        if isinstance(window_days, bool) or not isinstance(window_days, int) or not 1 <= window_days <= 366:
+            raise InvalidInput("window_days", f"a publicity window lasts 1 to 366 days, got {window_days!r}")
+        head = self.head()
+        at = head if position is None else position
+        if isinstance(at, bool) or not isinstance(at, int) or not 1 <= at <= head:
+            raise InvalidInput("position", f"must be a position of the log, 1 to {head}")
+        if self.notice_renderer is None:
+            raise RuntimeError("publishing needs the notice renderer (see rectify.bootstrap)")
+        round_ = self._get(Round, rid, "round")
+        round_.require_unit(uid)
+        round_.require_narratives(uid)
+        until = window_end(first_day, window_days)
+        text, title, version = self.notice_renderer(rid, uid, chosen, at, first_day, until)
+        publication = Publication(
+            notice_id=uuid4(),
+            unit_id=uid,
+            edition=chosen,
+            position=at,
+            published_on=first_day,
+            window_until=until,
+            sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            template_version=version,
+            title=title,
+            actor=str(actor),
+        )
+        request = {
+            "round_id": rid,
+            "unit_id": uid,
+            "edition": chosen,
+            "published_on": first_day,
+            "window_days": window_days,
+            "position": at,
+        }
+
+        def decide() -> tuple[list[Aggregate], UUID]:
+            round_ = self._get(Round, rid, "round")
+            round_.publish_notice(publication, actor=str(actor))
+            return [round_], publication.notice_id
+
+        return self._execute("publish_notice", actor, idempotency_key, request, decide)
 
     # -- access tokens ----------------------------------------------------------------------
 

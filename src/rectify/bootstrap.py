@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from rectify.application import RectifyApplication
+from rectify.notice.service import Notices
 from rectify.projections import codec
 from rectify.projections.runner import Projector, Runner
 from rectify.projections.store import ViewStore, open_store
@@ -42,6 +43,7 @@ class System:
     projector: Projector
     runner: Runner | None
     read: ReadModels
+    notices: Notices
 
     def close(self) -> None:
         if self.runner is not None:
@@ -69,4 +71,6 @@ def open_system(
         poll = settings.poll_interval if settings.database.kind == "sqlite" else max(1.0, settings.poll_interval)
         runner = Runner(projector, poll_interval=poll).start()
     read = ReadModels(app, store, today=today, wait_for=runner.wait_for if runner else None)
-    return System(settings, app, store, projector, runner, read)
+    notices = Notices(read)
+    app.notice_renderer = notices.for_publication
+    return System(settings, app, store, projector, runner, read, notices)

@@ -60,6 +60,7 @@ ENUMS: tuple[type[enum.Enum], ...] = (
     values.FindingStatus,
     values.RelapseOutcome,
     values.NarrativeSection,
+    values.Edition,
 )
 
 VALUES: tuple[type, ...] = (
@@ -78,6 +79,7 @@ VALUES: tuple[type, ...] = (
     values.Category,
     values.NarrativeItem,
     values.Narrative,
+    values.Publication,
 )
 
 

@@ -80,3 +80,14 @@ def fill(text: str, value_of: Callable[[Figure], str]) -> str:
         return value_of(parse_figure(match.group(1)))
 
     return PLACEHOLDER.sub(replace, text)
+
+
+def number(value: Decimal) -> str:
+    """A figure as printed: whole numbers without decimals, others with two (66.57)."""
+    return str(int(value)) if value == value.to_integral_value() else f"{value:.2f}"
+
+
+def filled(text: str, activities: Iterable[Activity]) -> str:
+    """A measure's text with every placeholder replaced by its figure from these activities."""
+    kept = tuple(activities)
+    return fill(text, lambda figure: number(figure.value(kept)))

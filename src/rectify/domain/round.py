@@ -8,7 +8,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from rectify.domain.errors import IllegalTransition, InvalidInput, NotFound
-from rectify.domain.values import Category, Narrative, NarrativeItem, NarrativeSection
+from rectify.domain.values import Category, Narrative, NarrativeItem, NarrativeSection, Publication
 
 #: Depth of the category tree: (一) 方面 → 1. 问题. Findings sit one level below a category.
 MAX_CATEGORY_DEPTH = 2
@@ -39,6 +39,7 @@ class Round(Aggregate):
             round_.rectification_until = None
             round_.categories = ()
             round_.narratives = ()
+            round_.publications = ()
 
     class FeedbackDelivered(Event):
         occurred_on: date
@@ -68,6 +69,12 @@ class Round(Aggregate):
         # State comes from the created event's apply(); see the attribute list below.
         pass
 
+    class NoticePublished(Event):
+        publication: Publication
+
+        def apply(self, round_: Round) -> None:
+            round_.publications = (*round_.publications, self.publication)
+
     authority: str
     district: str
     team: str
@@ -78,6 +85,7 @@ class Round(Aggregate):
     rectification_until: date | None
     categories: tuple[Category, ...]
     narratives: tuple[Narrative, ...]
+    publications: tuple[Publication, ...]
 
     @classmethod
     def open(  # noqa: A003
@@ -144,6 +152,23 @@ class Round(Aggregate):
         narrative = Narrative(unit_id=unit_id, section=section, intro=intro, items=items)
         self.trigger_event(self.NarrativeDrafted, narrative=narrative, actor=actor)
 
+    def publish_notice(self, publication: Publication, *, actor: str) -> None:
+        self.require_unit(publication.unit_id)
+        if self.feedback_on is None:
+            raise IllegalTransition("STATIONED", "a notice reports on rectification, which follows the feedback")
+        if publication.published_on < self.feedback_on:
+            raise InvalidInput("published_on", f"must not be before the feedback date {self.feedback_on.isoformat()}")
+        if publication.window_until < publication.published_on:
+            raise InvalidInput("window_days", "the publicity window must last at least one day")
+        self.require_narratives(publication.unit_id)
+        self.trigger_event(self.NoticePublished, publication=publication, actor=actor)
+
+    def require_narratives(self, unit_id: UUID) -> None:
+        """A notice prints both narrative sections: they must be drafted before it is published."""
+        for section in NarrativeSection:
+            if not any(n.unit_id == unit_id and n.section is section for n in self.narratives):
+                raise IllegalTransition("NOT_DRAFTED", f"draft the {section.value} narrative before publishing")
+
     # -- queries ----------------------------------------------------------------------------
 
     def has_category(self, path: tuple[int, ...]) -> bool:
@@ -157,6 +182,12 @@ class Round(Aggregate):
         if self.feedback_on is None:
             raise IllegalTransition("STATIONED", "findings are raised once the feedback is delivered")
         return self.feedback_on
+
+    def publication(self, notice_id: UUID) -> Publication:
+        for publication in self.publications:
+            if publication.notice_id == notice_id:
+                return publication
+        raise NotFound("notice", notice_id)
 
     def narrative(self, unit_id: UUID, section: NarrativeSection) -> Narrative:
         for narrative in self.narratives:

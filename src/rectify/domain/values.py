@@ -43,6 +43,13 @@ class RelapseOutcome(enum.Enum):
     RELAPSED = "RELAPSED"
 
 
+class Edition(enum.Enum):
+    """社会通报 for the public (internal items left out), or 党内通报 (internal items included)."""
+
+    PUBLIC = "PUBLIC"
+    INTERNAL = "INTERNAL"
+
+
 class NarrativeSection(enum.Enum):
     """The free-text parts of a notice written by the unit."""
 
@@ -203,3 +210,19 @@ class Narrative:
     section: NarrativeSection
     intro: str
     items: tuple[NarrativeItem, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Publication:
+    """A notice as published: what it was built from, and the digest of its text."""
+
+    notice_id: UUID
+    unit_id: UUID
+    edition: Edition
+    position: int  # the log position the notice was built at
+    published_on: date  # the first day of the publicity window (公开期限)
+    window_until: date  # the last day of the window
+    sha256: str  # of the rendered Markdown text
+    template_version: str
+    title: str
+    actor: str

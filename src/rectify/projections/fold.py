@@ -219,4 +219,4 @@ class StateCodec:
 
 #: Bump when the pickled classes (aggregates, LedgerRow, …) or the tables change shape:
 #: views in an older format are rebuilt from the log when rectify starts.
-VIEW_FORMAT = 4
+VIEW_FORMAT = 5
