@@ -14,6 +14,7 @@ import threading
 from abc import ABC, abstractmethod
 from array import array
 from bisect import bisect_right
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -100,6 +101,31 @@ def index_statements(generation: int) -> list[str]:
     ]
 
 
+class KeptRows:
+    """A bounded, thread-safe cache of decoded ledger rows keyed by (finding id, position)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._rows: OrderedDict[tuple[str, int], LedgerRow] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._rows
+
+    def get(self, key: tuple[str, int]) -> LedgerRow | None:
+        with self._lock:
+            row = self._rows.get(key)
+            if row is not None:
+                self._rows.move_to_end(key)
+            return row
+
+    def put(self, key: tuple[str, int], row: LedgerRow) -> None:
+        with self._lock:
+            self._rows[key] = row
+            while len(self._rows) > self.size:
+                self._rows.popitem(last=False)
+
+
 class ViewStore(ABC):
     """The views' tables and their tracking positions; subclasses speak SQLite or PostgreSQL."""
 
@@ -108,6 +134,7 @@ class ViewStore(ABC):
     def __init__(self, codec: StateCodec) -> None:
         self.codec = codec
         self._texts: dict[UUID, str] = {}
+        self.kept_rows = KeptRows(20_000)
 
     # -- dialect ------------------------------------------------------------------------------
 
@@ -396,14 +423,37 @@ class StoredView:
             clauses.append("(place = ? OR place LIKE ?)")
             params += [place_key(scope.category), place_key(scope.category) + ".%"]
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        self.cursor.execute(f"SELECT row FROM {self._t('ledger')} {where} ORDER BY place, finding_id", params)
-        decode = self.store.codec.decode
-        return [decode(bytes(row)) for (row,) in self.cursor.fetchall()]
+        self.cursor.execute(
+            f"SELECT finding_id, position FROM {self._t('ledger')} {where} ORDER BY place, finding_id", params
+        )
+        return self._rows([(f, int(p)) for f, p in self.cursor.fetchall()])
 
     def finding(self, finding_id: UUID) -> LedgerRow | None:
-        self.cursor.execute(f"SELECT row FROM {self._t('ledger')} WHERE finding_id = ?", (str(finding_id),))
+        self.cursor.execute(
+            f"SELECT finding_id, position FROM {self._t('ledger')} WHERE finding_id = ?", (str(finding_id),)
+        )
         found = self.cursor.fetchone()
-        return None if found is None else self.store.codec.decode(bytes(found[0]))
+        return None if found is None else self._rows([(found[0], int(found[1]))])[0]
+
+    def _rows(self, keys: list[tuple[str, int]]) -> list[LedgerRow]:
+        """Ledger rows by (finding, position of its last event): a row at a position never changes,
+        so rows decoded once are kept and only the others are read and decoded."""
+        kept = self.store.kept_rows
+        missing = [key[0] for key in keys if key not in kept]
+        for chunk in batched(missing, 500):
+            self.cursor.execute(
+                f"SELECT finding_id, position, row FROM {self._t('ledger')} "
+                f"WHERE finding_id IN ({', '.join('?' for _ in chunk)})",
+                chunk,
+            )
+            for finding_id, position, row in self.cursor.fetchall():
+                kept.put((finding_id, int(position)), self.store.codec.decode(bytes(row)))
+        return [kept.get(key) or self._reread(key) for key in keys]
+
+    def _reread(self, key: tuple[str, int]) -> LedgerRow:
+        # evicted between reading and returning (a small cache under heavy use): decode it again
+        self.cursor.execute(f"SELECT row FROM {self._t('ledger')} WHERE finding_id = ?", (key[0],))
+        return self.store.codec.decode(bytes(self.cursor.fetchone()[0]))  # type: ignore[no-any-return]
 
     def aggregates(self, cls: type[Aggregate]) -> list[Aggregate]:
         self.cursor.execute(f"SELECT state FROM {self._t('aggregates')} WHERE kind = ? ORDER BY id", (cls.__name__,))
