@@ -26,20 +26,20 @@ from rectify.domain import Finding, Round, Unit, chinese
 from rectify.domain.errors import Conflict, InvalidInput, NotFound
 from rectify.domain.figures import figures_in
 from rectify.domain.token import AccessToken, digest, token_id
-from rectify.notice.model import DEFAULT_WINDOW_DAYS, window_end
 from rectify.domain.values import (
     AmountInvolved,
-    Edition,
-    Publication,
     Contact,
     Deadline,
     DeadlineKind,
     Disclosure,
+    Edition,
     NarrativeItem,
     NarrativeSection,
+    Publication,
     RelapseOutcome,
     Responsibility,
 )
+from rectify.notice.model import DEFAULT_WINDOW_DAYS, window_end
 from rectify.transcodings import register_all
 
 A = TypeVar("A", bound=Aggregate)
@@ -380,15 +380,12 @@ class RectifyApplication(Application[UUID]):
             "due_on": v.day("due_on", due_on),
             "reason": v.text("reason", reason, max_length=v.TEXT),
         }
-        return self._on_finding(
-            "extend_deadline",
-            actor,
-            idempotency_key,
-            request,
-            lambda f, who: f.extend_deadline(
-                Deadline(DeadlineKind.DATE, request["due_on"]), request["reason"], actor=who
-            ),
-        )
+
+        def command(finding: Finding, who: str) -> None:
+            self._due_after_feedback(finding, request["due_on"])
+            finding.extend_deadline(Deadline(DeadlineKind.DATE, request["due_on"]), request["reason"], actor=who)
+
+        return self._on_finding("extend_deadline", actor, idempotency_key, request, command)
 
     @command("record_verification")
     def record_verification(
@@ -524,9 +521,7 @@ class RectifyApplication(Application[UUID]):
 
         def command(finding: Finding, who: str) -> None:
             if due is not None:
-                feedback_on = self._get(Round, finding.round_id, "round").feedback_on
-                if feedback_on is not None:
-                    v.not_before("due_on", due, feedback_on, "the feedback date")
+                self._due_after_feedback(finding, due)
             finding.assign_responsibility(request["responsibility"], actor=who)
 
         return self._on_finding("assign_responsibility", actor, idempotency_key, request, command)
@@ -814,6 +809,11 @@ class RectifyApplication(Application[UUID]):
         return Actor(f"{token.label}#{str(token.id)[:8]}", token.role, token.unit_id)
 
     # -- machinery ---------------------------------------------------------------------------
+
+    def _due_after_feedback(self, finding: Finding, due: date) -> None:
+        feedback_on = self._get(Round, finding.round_id, "round").feedback_on
+        if feedback_on is not None:
+            v.not_before("due_on", due, feedback_on, "the feedback date")
 
     def _past_day(self, field: str, value: date | str) -> date:
         return v.not_in_future(field, v.day(field, value), self.today())

@@ -283,7 +283,7 @@ def test_an_extension_must_move_the_deadline_later() -> None:
     finding = finding_in(S.IN_PROGRESS)
     with pytest.raises(InvalidInput) as refused:
         finding.extend_deadline(Deadline(DeadlineKind.DATE, date(2025, 11, 12)), "无", actor=WHO)
-    assert refused.value.field == "new_deadline"
+    assert refused.value.field == "due_on"
     assert finding.collect_events() == []
 
 
@@ -302,6 +302,14 @@ def test_an_activity_is_a_count_or_an_amount_not_both() -> None:
             actor=WHO,
         )
     assert refused.value.field == "count"
+
+
+def test_a_long_term_deadline_has_no_date_to_extend() -> None:
+    finding = raised()
+    finding.assign_responsibility(Responsibility("党建办", "书记", "张某", Deadline(DeadlineKind.LONG_TERM)), actor=WHO)
+    with pytest.raises(InvalidInput, match="长期坚持") as refused:
+        finding.extend_deadline(Deadline(DeadlineKind.DATE, date(2026, 1, 1)), "改为固定时限", actor=WHO)
+    assert refused.value.field == "due_on"
 
 
 def test_a_retraction_corrects_an_activity_in_any_status_but_only_once() -> None:

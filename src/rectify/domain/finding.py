@@ -295,10 +295,14 @@ class Finding(Aggregate):
         self._require(WORKING, "only the deadline of a finding being worked on can be extended")
         assert self.responsibility is not None  # every WORKING status follows an assignment
         if new_deadline.kind is not DeadlineKind.DATE or new_deadline.due_on is None:
-            raise InvalidInput("new_deadline", "an extension moves the deadline to a date")
+            raise InvalidInput("due_on", "an extension moves the deadline to a date")
+        if self.responsibility.deadline.kind is DeadlineKind.LONG_TERM:
+            raise InvalidInput(
+                "due_on", "a 长期坚持 deadline has no date to extend; assign the responsibility again to change it"
+            )
         current = self.responsibility.deadline.due_on
         if current is not None and new_deadline.due_on <= current:
-            raise InvalidInput("new_deadline", f"must be after the current deadline {current.isoformat()}")
+            raise InvalidInput("due_on", f"must be after the current deadline {current.isoformat()}")
         self.trigger_event(self.DeadlineExtended, new_deadline=new_deadline, reason=reason, actor=actor)
 
     def plan_measure(self, measure_id: UUID, text: str, *, actor: str) -> None:

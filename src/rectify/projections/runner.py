@@ -186,15 +186,25 @@ class Runner:
             self.projector.app.saved_listeners.remove(self.wake)
 
     def wait_for(self, position: int, timeout: float = 5.0) -> bool:
-        """Blocks until the views reach `position` (read-your-writes); False on timeout."""
+        """Blocks until the views reach `position` (read-your-writes); False on timeout.
+
+        Another process's runner may fold the batch first (they share the tracking row), so the
+        stored tracking position is also read while waiting, not only this runner's own advances.
+        """
         deadline = time.monotonic() + timeout
-        with self._advanced:
-            while self._position < position:
+        while True:
+            with self._advanced:
+                if self._position >= position:
+                    return True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self.error is not None:
                     return False
-                self._advanced.wait(remaining)
-        return True
+                self._advanced.wait(min(remaining, 0.05))
+                if self._position >= position:
+                    return True
+            stored = self.projector.store.tracking_position()
+            with self._advanced:
+                self._position = max(self._position, stored)
 
     @property
     def position(self) -> int:
