@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 
 import psycopg
@@ -42,17 +44,32 @@ def postgres_base() -> str:
     return POSTGRES_URL
 
 
-@pytest.fixture
-def postgres_url(postgres_base: str) -> Iterator[str]:
-    """A fresh schema in the test database, dropped afterwards."""
+@contextlib.contextmanager
+def fresh_postgres_schema(postgres_base: str) -> Iterator[str]:
+    """The URL of a fresh schema in the test database, dropped afterwards."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     database = settings.parse_database_url(postgres_base)
     with psycopg.connect(database.psycopg_conninfo(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     separator = "&" if "?" in postgres_base else "?"
-    yield f"{postgres_base}{separator}schema={schema}"
-    with psycopg.connect(database.psycopg_conninfo(), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    try:
+        yield f"{postgres_base}{separator}schema={schema}"
+    finally:
+        with psycopg.connect(database.psycopg_conninfo(), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+def postgres_url(postgres_base: str) -> Iterator[str]:
+    """A fresh schema in the test database, dropped afterwards."""
+    with fresh_postgres_schema(postgres_base) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_schemas(postgres_base: str) -> Callable[[], contextlib.AbstractContextManager[str]]:
+    """Fresh schemas on demand, for fixtures of a wider scope than `postgres_url`."""
+    return functools.partial(fresh_postgres_schema, postgres_base)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

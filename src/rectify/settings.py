@@ -111,6 +111,7 @@ class Settings:
     poll_interval: float = 0.1
     allowed_origins: tuple[str, ...] = ()
     limits: Limits = Limits()
+    ws_init_timeout: float = 5.0  # seconds a WebSocket may take to send connection_init
 
 
 def load(environ: Mapping[str, str] | None = None, *, database_url: str | None = None) -> Settings:
@@ -120,6 +121,7 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
     try:
         port = int(env.get("RECTIFY_PORT", "8000"))
         poll = float(env.get("RECTIFY_POLL_INTERVAL", "0.1"))
+        ws_init_timeout = float(env.get("RECTIFY_WS_INIT_TIMEOUT", "5"))
         limits = Limits(
             max_depth=int(env.get("RECTIFY_MAX_DEPTH", "10")),
             max_aliases=int(env.get("RECTIFY_MAX_ALIASES", "20")),
@@ -128,6 +130,8 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
         )
     except ValueError as error:
         raise SettingsError(f"a RECTIFY_ number setting is not a number: {error}") from None
+    if not 0 < ws_init_timeout <= 300:
+        raise SettingsError(f"RECTIFY_WS_INIT_TIMEOUT: give seconds above 0 and at most 300, not {ws_init_timeout}")
     origins = tuple(o.strip() for o in env.get("RECTIFY_ALLOWED_ORIGINS", "").split(",") if o.strip())
     return Settings(
         database=database,
@@ -137,4 +141,5 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
         poll_interval=poll,
         allowed_origins=origins,
         limits=limits,
+        ws_init_timeout=ws_init_timeout,
     )

@@ -21,8 +21,11 @@ from rectify.graphql.types import (
     CommandResult,
     DeadlineKind,
     Disclosure,
+    Edition,
     IssueTokenResult,
     NarrativeSection,
+    NoticePublished,
+    PublishNoticeResult,
     RelapseOutcome,
     Role,
     TokenIssued,
@@ -223,6 +226,17 @@ class ReopenFindingInput:
 
 
 @strawberry.input
+class PublishNoticeInput:
+    round_id: strawberry.ID
+    unit_id: strawberry.ID
+    edition: Edition = Edition.PUBLIC
+    published_on: str | None = strawberry.field(default=None, description="Default: today.")
+    window_days: int = strawberry.field(default=30, description="The publicity window (公开期限), in days.")
+    position: int | None = strawberry.field(default=None, description="The log position to build at; default: now.")
+    idempotency_key: str | None = None
+
+
+@strawberry.input
 class IssueTokenInput:
     role: Role
     label: str
@@ -268,7 +282,7 @@ async def run_command(info: strawberry.Info, method: str, input_object: Any) -> 
             problem.message = f"{problem.field}: {problem.reason}"
         return problem
     if ctx.system.runner is not None:  # read-your-writes: the views include this write when we answer
-        await blocking(ctx.system.runner.wait_for, receipt.position, 2.0)
+        await ctx.feed.reached(receipt.position, 2.0)
     return receipt
 
 
@@ -313,12 +327,33 @@ async def _issue_token(info: strawberry.Info, input: IssueTokenInput) -> IssueTo
     return outcome  # type: ignore[no-any-return]
 
 
+async def _publish_notice(info: strawberry.Info, input: PublishNoticeInput) -> PublishNoticeResult:  # noqa: A002
+    ctx = context(info)
+    if input.position is None:
+        # Build from everything the views know once they have caught up with the log.
+        await ctx.feed.reached(await blocking(ctx.system.app.head), 5.0)
+    outcome = await run_command(info, "publish_notice", input)
+    if not isinstance(outcome, Receipt):
+        return outcome  # type: ignore[no-any-return]
+    _, publication = await blocking(ctx.system.notices.find, outcome.entity_id)
+    return NoticePublished(
+        position=outcome.position,
+        id=strawberry.ID(str(outcome.entity_id)),
+        sha256=publication.sha256,
+        url=f"/notices/{outcome.entity_id}",
+    )
+
+
 Mutation = strawberry.type(
     type(
         "Mutation",
         (),
         {
             **{camel(name): _command_mutation(name, kind, text) for name, (kind, text) in COMMANDS.items()},
+            "publishNotice": strawberry.mutation(
+                resolver=_publish_notice,
+                description="The unit or the inspection office: publish a notice as of a position, with its SHA-256.",
+            ),
             "issueToken": strawberry.mutation(
                 resolver=_issue_token, description="Admin: issue a bearer token (the secret is shown once)."
             ),

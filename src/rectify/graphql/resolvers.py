@@ -16,18 +16,23 @@ from rectify import validation as v
 from rectify.access import Actor, Role
 from rectify.domain import Round as RoundAggregate
 from rectify.domain import Unit as UnitAggregate
+from rectify.domain.values import Edition
 from rectify.graphql.context import Context
 from rectify.graphql.types import (
     AsOf,
+    CategoryProgress,
     EventPage,
     Finding,
     FindingFilter,
     FindingPage,
     LoggedEvent,
+    NoticeText,
     Progress,
+    Publication,
     Round,
     ScopeInput,
     Unit,
+    UnitProgress,
     after_cursor,
     at_of,
     cursor_of,
@@ -40,6 +45,9 @@ from rectify.projections.views import At
 T = TypeVar("T")
 MAX_PAGE = 100
 MAX_EVENTS_PAGE = 500
+#: Root query fields that read the log or a live position rather than the views: an answer
+#: cached by the views' position could be stale, so the response cache leaves them alone.
+LOG_FIELDS = frozenset({"head", "viewPosition", "events"})
 
 
 def context(info: strawberry.Info) -> Context:
@@ -56,9 +64,15 @@ def scope_of(actor: Actor, scope: ScopeInput | None) -> Scope:
         return Scope()
     if scope.department is not None and actor.role is Role.PUBLIC:
         raise domain.Forbidden("department: responsibilities are not shown to the public")
+    unit_id = v.identifier("scope.unitId", scope.unit_id) if scope.unit_id else None
+    if scope.department is not None and actor.role is Role.UNIT and unit_id != actor.unit_id:
+        # Another unit's responsibilities are not the caller's to see, nor to count.
+        raise domain.Forbidden(
+            "department: a unit token sees the departments of its own unit only (scope it with unitId)"
+        )
     return Scope(
         round_id=v.identifier("scope.roundId", scope.round_id) if scope.round_id else None,
-        unit_id=v.identifier("scope.unitId", scope.unit_id) if scope.unit_id else None,
+        unit_id=unit_id,
         category=tuple(v.ordinal("scope.category", n) for n in scope.category) if scope.category else None,
         department=scope.department,
     )
@@ -82,6 +96,7 @@ def _matches(
     row: ledger.LedgerRow,
     wanted: FindingFilter | None,
     unit: UUID | None,
+    actor: Actor,
     today: date,
     thresholds: ledger.LightThresholds,
 ) -> bool:
@@ -91,7 +106,8 @@ def _matches(
         (unit is None or row.unit_id == unit)
         and (wanted.status is None or row.status in wanted.status)
         and (wanted.category is None or row.place[: len(wanted.category)] == tuple(wanted.category))
-        and (wanted.department is None or row.department == wanted.department)
+        # A department is restricted: a row the caller may not read in full matches no department.
+        and (wanted.department is None or (actor.may_read_unit(row.unit_id) and row.department == wanted.department))
         and (wanted.overdue is None or row.is_overdue(today) == wanted.overdue)
         and (wanted.light is None or ledger.light(row, today, thresholds) == wanted.light.value)
         and (wanted.disclosure is None or row.disclosure is wanted.disclosure)
@@ -117,7 +133,7 @@ async def finding_page(
     position, rows = await blocking(ctx.system.read.ledger, view_scope, actor, at)
     read = ctx.system.read
     today = read.today()
-    matching = [r for r in rows if _matches(r, wanted, unit, today, read.thresholds)]
+    matching = [r for r in rows if _matches(r, wanted, unit, actor, today, read.thresholds)]
     if start is not None:
         matching_after = [r for r in matching if (place_key(r.place), str(r.finding_id)) > start]
     else:
@@ -136,6 +152,49 @@ async def progress_of(info: strawberry.Info, scope: ScopeInput | None, at: At | 
     ctx = context(info)
     figures = await blocking(ctx.system.read.progress, scope_of(ctx.actor, scope), ctx.actor, at, until)
     return Progress.of(figures)
+
+
+async def progress_by_unit(
+    info: strawberry.Info, round_: RoundAggregate, at: At | None, until: date | None
+) -> list[UnitProgress]:
+    ctx = context(info)
+
+    def load() -> list[UnitProgress]:
+        with ctx.system.read.view(at, Scope(round_id=round_.id)) as view:
+            units = [view.aggregate(u) for u in round_.unit_ids]
+        return [
+            UnitProgress(
+                unit=Unit.of(unit),
+                progress=Progress.of(
+                    ctx.system.read.progress(Scope(round_id=round_.id, unit_id=unit.id), ctx.actor, at, until)
+                ),
+            )
+            for unit in units
+            if isinstance(unit, UnitAggregate)
+        ]
+
+    return await blocking(load)
+
+
+async def progress_by_category(
+    info: strawberry.Info, round_: RoundAggregate, at: At | None, until: date | None
+) -> list[CategoryProgress]:
+    ctx = context(info)
+    tops = [c for c in round_.categories if len(c.path) == 1]
+
+    def load() -> list[CategoryProgress]:
+        return [
+            CategoryProgress(
+                path=list(c.path),
+                title=c.title,
+                progress=Progress.of(
+                    ctx.system.read.progress(Scope(round_id=round_.id, category=c.path), ctx.actor, at, until)
+                ),
+            )
+            for c in tops
+        ]
+
+    return await blocking(load)
 
 
 def _visible_round(ctx: Context, found: Any) -> RoundAggregate | None:
@@ -274,6 +333,34 @@ class Query:
         until: date | None = None,
     ) -> Progress:
         return await progress_of(info, scope, at_of(as_of), until)
+
+    @strawberry.field(
+        description="A published notice's text, rebuilt from the log at its position, if the caller may see it."
+    )
+    async def notice(self, info: strawberry.Info, id: strawberry.ID) -> NoticeText | None:  # noqa: A002
+        ctx = context(info)
+        notice_id = v.identifier("id", id)
+
+        def load() -> NoticeText | None:
+            try:
+                check = ctx.system.notices.rebuild(notice_id)
+            except domain.NotFound:
+                return None
+            p = check.publication
+            today = ctx.system.read.today()
+            if ctx.actor.may_read_unit(p.unit_id) or (
+                p.edition is Edition.PUBLIC and p.published_on <= today <= p.window_until
+            ):
+                round_, _ = ctx.system.notices.find(notice_id)
+                return NoticeText(
+                    publication=Publication.of(round_.id, p),
+                    markdown=check.rendered.markdown,
+                    html=check.rendered.html(),
+                    verified=check.ok,
+                )
+            return None  # the same answer as for no such notice
+
+        return await blocking(load)
 
     @strawberry.field(description="The event log after a position (audit, replication). Inspection office and admin.")
     async def events(self, info: strawberry.Info, after: int = 0, first: int = 100) -> EventPage:

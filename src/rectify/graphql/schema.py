@@ -8,6 +8,7 @@ from collections.abc import Callable
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
@@ -27,19 +28,29 @@ log = logging.getLogger(__name__)
 
 
 def should_mask(error: GraphQLError) -> bool:
-    """Expected failures keep their message; anything unexpected is masked, and logged here."""
+    """Expected failures keep their message; anything unexpected is masked, and logged here.
+
+    Expected are our own typed failures and the errors of the request itself: syntax, validation
+    and variable values (a string where a number goes, a date that is not one). The last come
+    before any field runs, so they have no path, and they name the variable and field at fault.
+    """
     original = error.original_error
-    if original is None or isinstance(original, RectifyError):
-        return False  # syntax and validation errors, and our own typed failures
+    if original is None or error.path is None or isinstance(original, RectifyError):
+        return False
     log.error("unexpected error in %s", error.path, exc_info=original)
     return True
 
 
 def build_schema(limits: Limits = Limits()) -> strawberry.Schema:
+    # The limiters' validation rules are classes made when a limiter is built: made once here, so
+    # that the validation cache (keyed by the rules too) hits from one request to the next.
+    rules = [
+        *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
+    ]
     # Factories, not instances: each request gets its own extension objects.
     extensions: list[Callable[[], SchemaExtension]] = [
-        lambda: QueryDepthLimiter(max_depth=limits.max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+        lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),

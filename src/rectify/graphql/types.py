@@ -19,6 +19,7 @@ from rectify.domain import figures
 from rectify.domain.values import (
     DeadlineKind,
     Disclosure,
+    Edition,
     FindingStatus,
     NarrativeSection,
     RelapseOutcome,
@@ -34,6 +35,7 @@ strawberry.enum(DeadlineKind, description="完成时限: a date, 立行立改 (I
 strawberry.enum(RelapseOutcome, description="回头看: HOLDING, or RELAPSED (which reopens the finding).")
 strawberry.enum(NarrativeSection, description="The notice's free-text sections written by the unit.")
 strawberry.enum(Role, description="Who a token stands for.")
+strawberry.enum(Edition, description="社会通报 (PUBLIC, internal items left out) or 党内通报 (INTERNAL).")
 
 
 @strawberry.enum(description="红黄绿灯: RED overdue, YELLOW close to the deadline, GREEN otherwise or done.")
@@ -189,14 +191,6 @@ class EventPage:
 # -- findings -------------------------------------------------------------------------------
 
 
-def fill(text: str, activities: Any) -> str:
-    return figures.fill(text, lambda figure: _number(figure.value(activities)))
-
-
-def _number(value: Decimal) -> str:
-    return str(value.normalize()) if value == value.to_integral() else str(value)
-
-
 @strawberry.type(description="One finding's ledger line (整改台账). Fields marked restricted are null for the public.")
 class Finding:
     row: strawberry.Private[ledger.LedgerRow]
@@ -247,7 +241,7 @@ class Finding:
                 id=strawberry.ID(str(m.measure_id)),
                 ordinal=m.ordinal,
                 text=m.text,
-                filled_text=fill(m.text, self.row.activities),
+                filled_text=figures.filled(m.text, self.row.activities),
                 completed_on=m.completed_on,
             )
             for m in self.row.measures
@@ -509,6 +503,58 @@ class Narrative:
     items: list[NarrativeItem]
 
 
+@strawberry.type(description="A published notice (通报): what it was built from, and the digest of its text.")
+class Publication:
+    id: strawberry.ID
+    round_id: strawberry.ID
+    unit_id: strawberry.ID
+    edition: Edition
+    title: str
+    position: int = strawberry.field(description="The log position the notice was built at.")
+    published_on: date = strawberry.field(description="The first day of the publicity window (公开期限).")
+    window_until: date
+    sha256: str = strawberry.field(description="SHA-256 of the Markdown text as published.")
+    template_version: str
+    url: str = strawberry.field(description="The public page (public edition, within its window).")
+
+    @staticmethod
+    def of(round_id: Any, p: Any) -> Publication:
+        return Publication(
+            id=strawberry.ID(str(p.notice_id)),
+            round_id=strawberry.ID(str(round_id)),
+            unit_id=strawberry.ID(str(p.unit_id)),
+            edition=p.edition,
+            title=p.title,
+            position=p.position,
+            published_on=p.published_on,
+            window_until=p.window_until,
+            sha256=p.sha256,
+            template_version=p.template_version,
+            url=f"/notices/{p.notice_id}",
+        )
+
+
+@strawberry.type
+class NoticeText:
+    publication: Publication
+    markdown: str
+    html: str
+    verified: bool = strawberry.field(description="Rebuilt from the log at its position, its digest matches.")
+
+
+@strawberry.type
+class UnitProgress:
+    unit: Unit
+    progress: Progress
+
+
+@strawberry.type
+class CategoryProgress:
+    path: list[int]
+    title: str
+    progress: Progress
+
+
 @strawberry.type
 class Round:
     aggregate: strawberry.Private[domain.Round]
@@ -595,6 +641,27 @@ class Round:
 
         return await progress_of(info, ScopeInput(round_id=strawberry.ID(str(self.aggregate.id))), self.at, until)
 
+    @strawberry.field(description="Progress of each unit inspected in this round.")
+    async def unit_progress(self, info: strawberry.Info, until: date | None = None) -> list[UnitProgress]:
+        from rectify.graphql.resolvers import progress_by_unit
+
+        return await progress_by_unit(info, self.aggregate, self.at, until)
+
+    @strawberry.field(description="Progress of each top-level category (方面) of this round.")
+    async def category_progress(self, info: strawberry.Info, until: date | None = None) -> list[CategoryProgress]:
+        from rectify.graphql.resolvers import progress_by_category
+
+        return await progress_by_category(info, self.aggregate, self.at, until)
+
+    @strawberry.field(description="Notices published for this round that the caller may see.")
+    def publications(self, info: strawberry.Info) -> list[Publication]:
+        actor = info.context.actor
+        return [
+            Publication.of(self.aggregate.id, p)
+            for p in self.aggregate.publications
+            if p.edition is Edition.PUBLIC or actor.may_read_unit(p.unit_id)
+        ]
+
 
 # -- command results ------------------------------------------------------------------------
 
@@ -608,6 +675,14 @@ class Accepted:
     @staticmethod
     def of(receipt: Receipt) -> Accepted:
         return Accepted(position=receipt.position, id=strawberry.ID(str(receipt.entity_id)), replayed=receipt.replayed)
+
+
+@strawberry.type(description="A notice was published; it can be rebuilt byte for byte from the log.")
+class NoticePublished:
+    position: int
+    id: strawberry.ID
+    sha256: str
+    url: str
 
 
 @strawberry.type(description="A token was issued. The secret is shown this once; only its digest is kept.")
@@ -650,6 +725,7 @@ class Forbidden:
 Problem = NotFound | InvalidInput | IllegalTransition | Conflict | Forbidden
 CommandResult = Annotated[Accepted | Problem, strawberry.union("CommandResult")]
 IssueTokenResult = Annotated[TokenIssued | Problem, strawberry.union("IssueTokenResult")]
+PublishNoticeResult = Annotated[NoticePublished | Problem, strawberry.union("PublishNoticeResult")]
 
 
 def problem_of(error: domain.RectifyError) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
@@ -15,11 +16,26 @@ from pathlib import Path
 from typing import Any
 
 from graphql import GraphQLError, OperationType, parse
-from graphql.language import OperationDefinitionNode
+from graphql.language import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+)
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,9 +46,11 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from rectify.access import PUBLIC, Actor
 from rectify.bootstrap import System, open_system
 from rectify.graphql.context import Context
+from rectify.graphql.resolvers import LOG_FIELDS
 from rectify.graphql.schema import build_schema
 from rectify.settings import Limits, Settings
 from rectify.web.feed import Feed
+from rectify.web.notices import NoticePages
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +61,7 @@ HERE = Path(__file__).parent
 class WebSettings:
     max_body_bytes: int = 64 * 1024
     allowed_origins: tuple[str, ...] = ()
-    connection_init_timeout: float = 5.0
+    connection_init_timeout: float | None = None  # None: the RECTIFY_WS_INIT_TIMEOUT setting
     max_subscriptions: int = 10
     token_cache_seconds: float = 5.0
     response_cache_entries: int = 2048
@@ -58,16 +76,30 @@ class Tokens:
         self.system = system
         self.ttl = ttl
         self._known: OrderedDict[str, tuple[float, Actor | None]] = OrderedDict()
+        self._lock = threading.Lock()  # lookups run in the thread pool
+
+    MISS = object()
+
+    def remembered(self, secret: str) -> Actor | None | object:
+        """The actor of a token looked up in the last few seconds, or MISS (no store access)."""
+        with self._lock:
+            hit = self._known.get(secret)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else self.MISS
+
+    async def resolve(self, secret: str) -> Actor | None:
+        """The token's actor; only a token not remembered is looked up in the store, in a thread."""
+        actor = self.remembered(secret)
+        if actor is self.MISS:
+            return await run_in_threadpool(self.lookup, secret)
+        return actor  # type: ignore[return-value]
 
     def lookup(self, secret: str) -> Actor | None:
         now = time.monotonic()
-        hit = self._known.get(secret)
-        if hit is not None and hit[0] > now:
-            return hit[1]
         actor = self.system.app.authenticate(secret)
-        self._known[secret] = (now + self.ttl, actor)
-        while len(self._known) > 10_000:
-            self._known.popitem(last=False)
+        with self._lock:
+            self._known[secret] = (now + self.ttl, actor)
+            while len(self._known) > 10_000:
+                self._known.popitem(last=False)
         return actor
 
 
@@ -94,7 +126,7 @@ class GraphQLView(GraphQL):
         secret = bearer(str(params.get("authorization") or params.get("Authorization") or "")) or params.get("token")
         secret = secret or bearer(context.request.headers.get("authorization"))
         if secret:
-            actor = await run_in_threadpool(self.state.tokens.lookup, str(secret))
+            actor = await self.state.tokens.resolve(str(secret))
             if actor is None:
                 raise ConnectionRejectionError({"message": "invalid or revoked token"})
             context.actor = actor
@@ -107,24 +139,50 @@ class GraphQLView(GraphQL):
         return HTMLResponse((HERE / "static" / "graphiql.html").read_text(encoding="utf-8"))
 
 
+@dataclass(frozen=True)
+class Operation:
+    type: OperationType
+    root_fields: frozenset[str]  # the top-level fields it selects, through fragments too
+
+
 @lru_cache(maxsize=1024)
-def operation_type(query: str, operation_name: str | None) -> OperationType | None:
-    """The type of the operation a request would run, or None if it cannot be told (then: not cached)."""
+def operation_of(query: str, operation_name: str | None) -> Operation | None:
+    """The operation a request would run, or None if it cannot be told (then: not cached)."""
     try:
         document = parse(query)
     except GraphQLError:
         return None
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     chosen = [o for o in operations if operation_name is None or (o.name and o.name.value == operation_name)]
-    return chosen[0].operation if len(chosen) == 1 else None
+    if len(chosen) != 1:
+        return None
+    return Operation(chosen[0].operation, frozenset(root_fields(document, chosen[0].selection_set)))
+
+
+def root_fields(
+    document: DocumentNode, selection_set: SelectionSetNode, seen: frozenset[str] = frozenset()
+) -> set[str]:
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    names: set[str] = set()
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            names.add(selection.name.value)
+        elif isinstance(selection, InlineFragmentNode):
+            names |= root_fields(document, selection.selection_set, seen)
+        elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+            fragment = fragments.get(selection.name.value)
+            if fragment is not None:
+                names |= root_fields(document, fragment.selection_set, seen | {selection.name.value})
+    return names
 
 
 class Endpoint:
     """/graphql: body cap, bearer token, and the response cache in front of Strawberry.
 
-    A query's answer depends on its document and variables, the caller's role and unit, the
-    log position of the views and today's date (for lights): with all of these in the key, a
-    cached answer is the answer. A past position's answer never changes.
+    A query's answer depends on its document and variables, the caller (role, unit, and the
+    name `me` shows), the log position of the views and today's date (for lights): with all of
+    these in the key, a cached answer is the answer. Answers that read the log itself rather than
+    the views (the head, the event pages) move without the views and are never cached.
     """
 
     def __init__(self, state: AppState, view: ASGIApp) -> None:
@@ -140,7 +198,7 @@ class Endpoint:
         state = scope.setdefault("state", {})
         secret = bearer(headers.get(b"authorization", b"").decode("latin-1"))
         if secret:
-            actor = self.state.tokens.lookup(secret)
+            actor = await self.state.tokens.resolve(secret)
             if actor is None:
                 await JSONResponse({"errors": [{"message": "invalid or revoked token"}]}, 401)(scope, receive, send)
                 return
@@ -152,7 +210,7 @@ class Endpoint:
         if body is None:
             return
         actor = state.get("actor", PUBLIC)
-        key = (body, actor.role, actor.unit_id, self.state.feed.position, self.state.system.read.today())
+        key = (body, actor, self.state.feed.position, self.state.system.read.today())
         cached = self.cache.get(key)
         if cached is not None:
             self.cache.move_to_end(key)
@@ -208,7 +266,8 @@ class Endpoint:
             return False
         if not isinstance(request, dict) or not isinstance(request.get("query"), str):
             return False
-        if operation_type(request["query"], request.get("operationName")) is not OperationType.QUERY:
+        operation = operation_of(request["query"], request.get("operationName"))
+        if operation is None or operation.type is not OperationType.QUERY or operation.root_fields & LOG_FIELDS:
             return False
         return b'"errors"' not in content
 
@@ -244,7 +303,11 @@ def create_app(
             state,
             graphql_ide="graphiql",
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
-            connection_init_wait_timeout=timedelta(seconds=web.connection_init_timeout),
+            connection_init_wait_timeout=timedelta(
+                seconds=web.connection_init_timeout
+                if web.connection_init_timeout is not None
+                else settings.ws_init_timeout
+            ),
             max_subscriptions_per_connection=web.max_subscriptions,
             allowed_origins=web.allowed_origins,
         )
@@ -271,18 +334,38 @@ def create_app(
         return JSONResponse({"ok": healthy, "head": head, "views": views}, status_code=200 if healthy else 503)
 
     async def home(request: Request) -> Response:
-        return RedirectResponse("/graphql")
+        return RedirectResponse("/dashboard")
 
+    async def dashboard(request: Request) -> Response:
+        return FileResponse(HERE / "static" / "dashboard.html", media_type="text/html; charset=utf-8")
+
+    pages = NoticePages(lambda: holder["state"].system.notices, lambda: holder["state"].system.read.today())
     routes: list[Any] = [
         Route("/", home),
         Route("/health", health),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
+        Route("/dashboard", dashboard),
+        Mount("/dashboard", app=StaticFiles(directory=HERE / "static"), name="dashboard-files"),
+        Route("/assets/plotly.min.js", plotly_bundle),
+        *pages.routes(),
     ]
     assets = web.assets or default_assets()
     if assets is not None and assets.is_dir():
         routes.append(Mount("/assets", app=StaticFiles(directory=assets), name="assets"))
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def plotly_bundle(request: Request) -> Response:
+    """plotly.js, as the plotly Python package ships it (a declared dependency; no CDN)."""
+    return FileResponse(plotly_js(), media_type="application/javascript", headers={"Cache-Control": "max-age=86400"})
+
+
+@lru_cache(maxsize=1)
+def plotly_js() -> Path:
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
 def default_assets() -> Path | None:

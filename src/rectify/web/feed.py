@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from starlette.concurrency import run_in_threadpool
+
 from rectify.bootstrap import System
 from rectify.projections.runner import Advance
 from rectify.projections.store import PostgresViewStore
@@ -65,18 +67,45 @@ class Feed:
         for thread in self._threads:
             thread.join(timeout=5)
 
-    async def signals(self, max_backlog: int = 256) -> AsyncIterator[Signal]:
-        """Signals from now on, for one subscriber; a slow one gets a catch-all signal instead of many."""
-        queue: asyncio.Queue[Signal] = asyncio.Queue(maxsize=max_backlog)
-        entry = (asyncio.get_running_loop(), queue)
+    def signals(self, max_backlog: int = 256) -> Signals:
+        """Signals from this call on, for one subscriber (call from its event loop; close with aclose()).
+
+        The subscriber is registered here, not at its first iteration: a subscription reads the
+        current state after this call, so whatever is committed after that read is still signalled.
+        """
+        return Signals(self, max_backlog)
+
+    async def reached(self, position: int, timeout: float) -> bool:
+        """Waits until the views include `position`, whichever process projected it; False on timeout.
+
+        Read-your-writes for a command. Another process's runner may fold the event first: on
+        PostgreSQL its announcement reaches this feed; on SQLite nothing announces it, so the
+        views' position is also read now and then while waiting.
+        """
+        deadline = asyncio.get_running_loop().time() + timeout
+        signals = self.signals()
+        try:
+            while self.position < position:
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    return False
+                try:
+                    async with asyncio.timeout(min(remaining, self.poll_interval)):
+                        await anext(signals)
+                except TimeoutError:
+                    stored = await run_in_threadpool(self.system.store.tracking_position)
+                    self.position = max(self.position, stored)
+            return True
+        finally:
+            await signals.aclose()
+
+    def _register(self, entry: tuple[asyncio.AbstractEventLoop, asyncio.Queue[Signal]]) -> None:
         with self._lock:
             self._subscribers.add(entry)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            with self._lock:
-                self._subscribers.discard(entry)
+
+    def _unregister(self, entry: tuple[asyncio.AbstractEventLoop, asyncio.Queue[Signal]]) -> None:
+        with self._lock:
+            self._subscribers.discard(entry)
 
     # -- sources (any thread) -----------------------------------------------------------------
 
@@ -133,6 +162,25 @@ class Feed:
             except Exception:  # noqa: BLE001 - reconnect
                 log.exception("feed LISTEN connection lost; reconnecting")
                 self._stop.wait(1.0)
+
+
+class Signals:
+    """One subscriber's signals; a slow one gets a catch-all signal instead of many."""
+
+    def __init__(self, feed: Feed, max_backlog: int) -> None:
+        self._feed = feed
+        self._queue: asyncio.Queue[Signal] = asyncio.Queue(maxsize=max_backlog)
+        self._entry = (asyncio.get_running_loop(), self._queue)
+        feed._register(self._entry)
+
+    def __aiter__(self) -> AsyncIterator[Signal]:
+        return self
+
+    async def __anext__(self) -> Signal:
+        return await self._queue.get()
+
+    async def aclose(self) -> None:
+        self._feed._unregister(self._entry)
 
 
 def parse_views_payload(payload: str) -> Signal:

@@ -1,0 +1,123 @@
+"""The public notice pages: what is within its publicity window, each at a stable URL (HTML, Markdown, PDF).
+
+A published notice never changes, so each rendering is kept once made; every answer carries the
+SHA-256 recorded at publication and whether the rebuilt text still matches it.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from rectify.domain import NotFound
+from rectify.domain.values import Edition
+from rectify.notice.service import Check, Notices
+
+PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>巡察整改进展情况通报</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+ body {{ font-family: "Noto Sans CJK SC", "Source Han Sans SC", sans-serif; max-width: 52em; margin: 2em auto;
+        padding: 0 1em; color: #111; line-height: 1.6; }}
+ h1 {{ font-size: 1.5em; border-bottom: 2px solid #b00; padding-bottom: .3em; }}
+ li {{ margin: .8em 0; }} .meta {{ color: #555; font-size: .9em; }} a {{ color: #0645ad; }}
+</style></head><body>
+<h1>巡察整改进展情况通报</h1>
+<p class="meta">以下通报在公开期限内向社会公开。今日：{today}</p>
+<ul>{items}</ul>
+{empty}
+</body></html>"""
+
+
+class NoticePages:
+    def __init__(self, notices: Callable[[], Notices], today: Callable[[], Any]) -> None:
+        self.notices = notices
+        self.today = today
+        self._kept: OrderedDict[UUID, Check] = OrderedDict()
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/notices", self.index),
+            Route("/notices/{notice_id}.md", self.markdown),
+            Route("/notices/{notice_id}.pdf", self.pdf),
+            Route("/notices/{notice_id}", self.page),
+        ]
+
+    async def index(self, request: Request) -> Response:
+        today = self.today()
+        current = await run_in_threadpool(self.notices().public_now, today)
+        items = "".join(
+            f'<li><a href="/notices/{p.notice_id}">{html.escape(p.title)}</a>'
+            f'<div class="meta">公开期限：{p.published_on.isoformat()} 至 {p.window_until.isoformat()}　'
+            f'<a href="/notices/{p.notice_id}.md">Markdown</a>　<a href="/notices/{p.notice_id}.pdf">PDF</a>　'
+            f"SHA-256 {p.sha256[:16]}…</div></li>"
+            for _, p in current
+        )
+        empty = "" if current else "<p>当前没有处于公开期限内的通报。</p>"
+        return HTMLResponse(PAGE.format(today=today.isoformat(), items=items, empty=empty))
+
+    async def _public(self, request: Request) -> Check | Response:
+        try:
+            notice_id = UUID(request.path_params["notice_id"])
+        except ValueError:
+            return PlainTextResponse("没有这份通报。", 404)
+        check = self._kept.get(notice_id)
+        if check is None:
+            try:
+                check = await run_in_threadpool(self.notices().rebuild, notice_id)
+            except NotFound:
+                return PlainTextResponse("没有这份通报。", 404)
+            self._kept[notice_id] = check
+            while len(self._kept) > 256:
+                self._kept.popitem(last=False)
+        publication = check.publication
+        if publication.edition is not Edition.PUBLIC:
+            return PlainTextResponse("没有这份通报。", 404)  # the internal edition is never shown here
+        today = self.today()
+        if today < publication.published_on:
+            return PlainTextResponse("这份通报尚未公开。", 404)
+        if today > publication.window_until:
+            return PlainTextResponse(f"这份通报的公开期限已于 {publication.window_until.isoformat()} 结束。", 410)
+        return check
+
+    def _headers(self, check: Check) -> dict[str, str]:
+        return {
+            "X-Notice-SHA256": check.publication.sha256,
+            "X-Notice-Verified": "true" if check.ok else "false",
+            "X-Notice-Position": str(check.publication.position),
+            "Cache-Control": "public, max-age=300",
+        }
+
+    async def page(self, request: Request) -> Response:
+        found = await self._public(request)
+        if isinstance(found, Response):
+            return found
+        return HTMLResponse(found.rendered.html(), headers=self._headers(found))
+
+    async def markdown(self, request: Request) -> Response:
+        found = await self._public(request)
+        if isinstance(found, Response):
+            return found
+        return Response(
+            found.rendered.markdown, media_type="text/markdown; charset=utf-8", headers=self._headers(found)
+        )
+
+    async def pdf(self, request: Request) -> Response:
+        found = await self._public(request)
+        if isinstance(found, Response):
+            return found
+        try:
+            data = await run_in_threadpool(found.rendered.pdf)
+        except RuntimeError as error:
+            return PlainTextResponse(str(error), 501)
+        name = f"notice-{found.publication.published_on.isoformat()}.pdf"
+        headers = {**self._headers(found), "Content-Disposition": f'inline; filename="{name}"'}
+        return Response(data, media_type="application/pdf", headers=headers)

@@ -1,0 +1,218 @@
+"""Who may do what: every mutation of the schema × every role, as DESIGN.md's table and access.py say."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from api_documents import root_fields
+
+from rectify.access import ADMIN_COMMANDS, INSPECTOR_COMMANDS, UNIT_COMMANDS
+
+ROLES = ("PUBLIC", "OTHER_UNIT", "UNIT", "INSPECTOR", "ADMIN")
+MUTATIONS = root_fields("mutation")
+
+INSPECTOR = frozenset({"INSPECTOR"})
+UNIT = frozenset({"UNIT"})  # a unit token, for its own unit only: OTHER_UNIT acts on another unit's data
+ADMIN = frozenset({"ADMIN"})
+
+#: Who may give each mutation (DESIGN.md, "Who may do what"). The inspection office opens rounds
+#: (with their feedback and category tree), raises findings, extends deadlines, verifies, closes,
+#: checks relapses and reopens; the unit works its own findings, drafts its narrative and publishes
+#: its notice (as the inspection office may too); an admin
+#: registers units and issues and revokes tokens. A unit's contact data: the admin or the unit itself.
+MAY: dict[str, frozenset[str]] = {
+    "registerUnit": ADMIN,
+    "changeUnitContact": ADMIN | UNIT,
+    "issueToken": ADMIN,
+    "revokeToken": ADMIN,
+    "openRound": INSPECTOR,
+    "deliverFeedback": INSPECTOR,
+    "defineCategory": INSPECTOR,
+    "raiseFinding": INSPECTOR,
+    "extendDeadline": INSPECTOR,
+    "recordVerification": INSPECTOR,
+    "closeFinding": INSPECTOR,
+    "recordRelapseCheck": INSPECTOR,
+    "reopenFinding": INSPECTOR,
+    "draftNarrative": UNIT,
+    "assignResponsibility": UNIT,
+    "planMeasure": UNIT,
+    "completeMeasure": UNIT,
+    "recordActivity": UNIT,
+    "retractActivity": UNIT,
+    "reportRectification": UNIT,
+    "markLongTerm": UNIT,
+    "publishNotice": INSPECTOR | UNIT,
+}
+
+Ids = dict[str, str]
+
+#: A well-formed input for each mutation, on the reference unit's data: a refusal cannot hide behind
+#: a malformed id or an unknown finding.
+INPUTS: dict[str, Callable[[Ids], dict[str, Any]]] = {
+    "registerUnit": lambda ids: {
+        "name": "中共深圳市罗湖区桂园街道新社区委员会",
+        "shortName": "新社区党委",
+        "address": "地址",
+        "phone": "1",
+        "postcode": "518000",
+    },
+    "changeUnitContact": lambda ids: {
+        "unitId": ids["unit"],
+        "address": "宝安南路 3029 号国速荟二楼 215-216",
+        "phone": "25469657",
+        "postcode": "518000",
+    },
+    "issueToken": lambda ids: {"role": "UNIT", "label": "松园社区-新", "unitId": ids["unit"]},
+    "revokeToken": lambda ids: {"tokenId": str(uuid.uuid4()), "reason": "离岗"},
+    "openRound": lambda ids: {
+        "authority": "区委",
+        "district": "罗湖区",
+        "team": "第六巡察组",
+        "unitIds": [ids["unit"]],
+        "stationedFrom": "2025-09-01",
+        "stationedTo": "2025-10-01",
+    },
+    "deliverFeedback": lambda ids: {
+        "roundId": ids["round"],
+        "occurredOn": "2025-08-12",
+        "rectificationUntil": "2025-11-12",
+    },
+    "defineCategory": lambda ids: {"roundId": ids["round"], "path": [4], "title": "新的问题类别"},
+    "raiseFinding": lambda ids: {
+        "roundId": ids["round"],
+        "unitId": ids["unit"],
+        "category": [1],
+        "ordinal": 9,
+        "heading": "新的反馈问题",
+        "problem": "问题表现",
+    },
+    "extendDeadline": lambda ids: {"findingId": ids["finding"], "dueOn": "2026-06-30", "reason": "需延期复核"},
+    "recordVerification": lambda ids: {
+        "findingId": ids["finding"],
+        "passed": True,
+        "verifiedBy": "区委巡察办",
+        "occurredOn": "2025-11-15",
+    },
+    "closeFinding": lambda ids: {"findingId": ids["finding"], "occurredOn": "2025-11-20"},
+    "recordRelapseCheck": lambda ids: {
+        "findingId": ids["finding"],
+        "outcome": "HOLDING",
+        "checkedBy": "区委巡察办",
+        "occurredOn": "2026-01-10",
+    },
+    "reopenFinding": lambda ids: {"findingId": ids["finding"], "occurredOn": "2026-01-10", "reason": "复查发现问题"},
+    "draftNarrative": lambda ids: {
+        "roundId": ids["round"],
+        "unitId": ids["unit"],
+        "section": "NEXT_STEPS",
+        "intro": "继续抓好整改。",
+    },
+    "assignResponsibility": lambda ids: {
+        "findingId": ids["finding"],
+        "department": "环境办",
+        "leader": "社区党委书记",
+        "person": "环境办负责人",
+        "deadlineKind": "LONG_TERM",
+    },
+    "planMeasure": lambda ids: {"findingId": ids["finding"], "text": "建立常态化巡查机制。"},
+    "completeMeasure": lambda ids: {
+        "findingId": ids["finding"],
+        "measureId": ids["measure"],
+        "occurredOn": "2025-10-01",
+    },
+    "recordActivity": lambda ids: {
+        "findingId": ids["finding"],
+        "kind": "大扫除",
+        "occurredOn": "2025-10-01",
+        "count": 1,
+    },
+    "retractActivity": lambda ids: {"findingId": ids["finding"], "activityId": ids["activity"], "reason": "重复录入"},
+    "reportRectification": lambda ids: {"findingId": ids["finding"], "occurredOn": "2025-11-10", "summary": "已整改"},
+    "markLongTerm": lambda ids: {"findingId": ids["finding"], "occurredOn": "2025-11-10", "summary": "持续整改"},
+    "publishNotice": lambda ids: {"roundId": ids["round"], "unitId": ids["unit"], "publishedOn": "2026-03-12"},
+}
+
+
+def snake(name: str) -> str:
+    return re.sub(r"[A-Z]", lambda m: "_" + m.group(0).lower(), name)
+
+
+@pytest.fixture(scope="module")
+def ids(shared_world) -> Ids:
+    """The reference unit, round, a public finding of it, one of its measures and one of its activities."""
+    finding_id = shared_world.finding_ids["人居环境品质有效提升"]
+    found = shared_world.client("INSPECTOR").data(
+        "query($id: ID!) { finding(id: $id) { measures { id } history { type payload } } }", {"id": finding_id}
+    )["finding"]
+    activity = next(e["payload"]["activity_id"] for e in found["history"] if e["type"] == "Finding.ActivityRecorded")
+    return {
+        "unit": str(shared_world.loaded.unit_id),
+        "round": str(shared_world.loaded.round_id),
+        "finding": finding_id,
+        "measure": found["measures"][0]["id"],
+        "activity": activity,
+    }
+
+
+@pytest.fixture(scope="module")
+def clients(shared_world) -> dict[str, Any]:
+    return {role: shared_world.client(role) for role in ROLES}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("mutation", MUTATIONS)
+def test_each_mutation_is_allowed_or_refused_for_each_role_as_the_design_says(clients, ids, mutation, role) -> None:
+    if mutation not in MAY or mutation not in INPUTS:
+        pytest.fail(f"{mutation} has no entry in the authorisation matrix: say who may give it, and with what input")
+    before = clients["INSPECTOR"].head()
+    result = clients[role].mutate(mutation, INPUTS[mutation](ids))
+    if role in MAY[mutation]:
+        assert result["__typename"] != "Forbidden", result
+    else:
+        assert result["__typename"] == "Forbidden", result
+        assert result["message"]
+        assert clients["INSPECTOR"].head() == before  # a refusal appends nothing
+
+
+def test_the_matrix_names_only_mutations_the_schema_has() -> None:
+    assert sorted(MAY) == MUTATIONS
+    assert sorted(INPUTS) == MUTATIONS
+
+
+def test_the_matrix_agrees_with_the_access_policy_in_the_code() -> None:
+    for mutation, roles in MAY.items():
+        command = snake(mutation)
+        assert ("UNIT" in roles) == (command in UNIT_COMMANDS), mutation
+        assert ("INSPECTOR" in roles) == (command in INSPECTOR_COMMANDS), mutation
+        assert ("ADMIN" in roles) == (command in ADMIN_COMMANDS), mutation
+        assert "PUBLIC" not in roles and "OTHER_UNIT" not in roles
+
+
+def test_a_unit_token_cannot_touch_another_units_finding(shared_world, clients, ids) -> None:
+    question = "query($id: ID!) { finding(id: $id) { position activityTotals { kind records } } }"
+    before = clients["INSPECTOR"].data(question, {"id": ids["finding"]})["finding"]
+    head = clients["INSPECTOR"].head()
+    result = clients["OTHER_UNIT"].mutate("recordActivity", INPUTS["recordActivity"](ids))
+    assert result == {"__typename": "Forbidden", "message": "record_activity: a unit token acts only on its own unit"}
+    assert clients["INSPECTOR"].head() == head
+    assert clients["INSPECTOR"].data(question, {"id": ids["finding"]})["finding"] == before
+
+
+def test_a_unit_token_cannot_draft_another_units_narrative(clients, ids) -> None:
+    head = clients["INSPECTOR"].head()
+    result = clients["OTHER_UNIT"].mutate("draftNarrative", INPUTS["draftNarrative"](ids))
+    assert result["__typename"] == "Forbidden"
+    assert clients["INSPECTOR"].head() == head
+
+
+def test_an_unknown_bearer_token_is_refused_before_anything_runs(shared_world) -> None:
+    response = shared_world.client("PUBLIC").http.post(
+        "/graphql", json={"query": "{ me { role } }"}, headers={"Authorization": "Bearer rct_not-a-token"}
+    )
+    assert response.status_code == 401
+    assert response.json() == {"errors": [{"message": "invalid or revoked token"}]}

@@ -1,0 +1,230 @@
+"""An internal finding (不宜公开) never reaches the public: not through any query, filter, error or subscription."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from api_documents import everything, root_fields
+
+from rectify.domain.values import Disclosure
+from rectify.examples import songyuan
+
+INTERNAL = next(plan for plan in songyuan.FINDINGS if plan.disclosure is Disclosure.INTERNAL)
+#: What the public must never read: the internal finding's heading, problem, reason, measures and
+#: the activity recorded only against it.
+SECRETS = (INTERNAL.heading, INTERNAL.problem, INTERNAL.withholding_reason, *INTERNAL.measures, songyuan.REFUND)
+
+ROUND = everything("Round")
+FINDING = everything("Finding")
+PAGE = everything("FindingPage")
+PROGRESS = everything("Progress")
+
+#: Every query field, asked every way that could let an internal item through.
+DOCUMENTS: dict[str, list[str]] = {
+    "head": ["{ head }"],
+    "viewPosition": ["{ viewPosition }"],
+    "me": ["{ me { name role unitId } }"],
+    "units": [
+        "{ units " + everything("Unit") + " }",
+        "query($position: Int!) { units(asOf: {position: $position}) " + everything("Unit") + " }",
+    ],
+    "rounds": [
+        "{ rounds " + ROUND + " }",
+        "query($position: Int!) { rounds(asOf: {position: $position}) " + ROUND + " }",
+        "{ rounds { findings(filter: {disclosure: INTERNAL}) " + PAGE + " } }",
+        "{ rounds { findings(filter: {status: [IN_PROGRESS], category: [2]}, first: 100) " + PAGE + " } }",
+        '{ rounds { progress(until: "2025-11-12") ' + PROGRESS + " } }",
+    ],
+    "round": [
+        "query($round: ID!) { round(id: $round) " + ROUND + " }",
+        "query($round: ID!, $position: Int!) { round(id: $round, asOf: {position: $position}) " + ROUND + " }",
+        "query($round: ID!, $unit: ID!) { round(id: $round) "
+        "{ findings(filter: {unitId: $unit, disclosure: INTERNAL, overdue: false}) " + PAGE + " } }",
+    ],
+    "finding": [
+        "query($internal: ID!) { finding(id: $internal) " + FINDING + " }",
+        "query($internal: ID!, $position: Int!) { finding(id: $internal, asOf: {position: $position}) "
+        + FINDING
+        + " }",
+        "query($public: ID!) { finding(id: $public) " + FINDING + " }",
+    ],
+    "ledger": [
+        "{ ledger(first: 100) " + PAGE + " }",
+        "{ ledger(filter: {disclosure: INTERNAL}) " + PAGE + " }",
+        "query($unit: ID!) { ledger(filter: {unitId: $unit, status: [IN_PROGRESS]}) " + PAGE + " }",
+        "query($round: ID!, $unit: ID!) { ledger(scope: {roundId: $round, unitId: $unit, category: [2]}) "
+        + PAGE
+        + " }",
+        "{ ledger(filter: {light: GREEN}) " + PAGE + " }",
+        "{ ledger(filter: {light: RED}) " + PAGE + " }",
+        "query($position: Int!) { ledger(asOf: {position: $position}) " + PAGE + " }",
+        '{ ledger(filter: {department: "' + INTERNAL.department + '"}) ' + PAGE + " }",
+    ],
+    "progress": [
+        "{ progress " + PROGRESS + " }",
+        "query($round: ID!) { progress(scope: {roundId: $round}) " + PROGRESS + " }",
+        "query($unit: ID!) { progress(scope: {unitId: $unit, category: [2]}) " + PROGRESS + " }",
+        "query($position: Int!) { progress(asOf: {position: $position}) " + PROGRESS + " }",
+        'query($round: ID!) { progress(scope: {roundId: $round}, until: "2025-11-12") ' + PROGRESS + " }",
+    ],
+    "events": ["{ events(first: 500) " + everything("EventPage") + " }"],
+    "notice": [
+        "query($publicNotice: ID!) { notice(id: $publicNotice) " + everything("NoticeText") + " }",
+        "query($internalNotice: ID!) { notice(id: $internalNotice) " + everything("NoticeText") + " }",
+    ],
+}
+
+
+def readable(body: str) -> str:
+    """A JSON text with every escape undone, so that a secret cannot hide as \\uXXXX."""
+    return json.dumps(json.loads(body), ensure_ascii=False)
+
+
+@pytest.fixture(scope="module")
+def variables(shared_world) -> dict[str, Any]:
+    public = next(i for heading, i in shared_world.finding_ids.items() if heading != INTERNAL.heading)
+    inspector = shared_world.client("INSPECTOR")
+    notices = {}
+    for edition in ("PUBLIC", "INTERNAL"):  # published today: the public edition is within its window
+        published = inspector.mutate(
+            "publishNotice",
+            {
+                "roundId": str(shared_world.loaded.round_id),
+                "unitId": str(shared_world.loaded.unit_id),
+                "edition": edition,
+            },
+        )
+        assert published["__typename"] == "NoticePublished", published
+        notices[edition] = published["id"]
+    return {
+        "round": str(shared_world.loaded.round_id),
+        "unit": str(shared_world.loaded.unit_id),
+        "internal": shared_world.finding_ids[INTERNAL.heading],
+        "public": public,
+        "position": shared_world.loaded.position,
+        "publicNotice": notices["PUBLIC"],
+        "internalNotice": notices["INTERNAL"],
+    }
+
+
+def answers(client: Any, variables: dict[str, Any]) -> list[str]:
+    """Every document's answer, as the raw text of the response."""
+    bodies = []
+    for field, documents in DOCUMENTS.items():
+        for document in documents:
+            response = client.post(document, variables)
+            assert response.status_code == 200, (field, response.text)
+            answer = json.loads(response.text)
+            assert field in (answer.get("data") or {}) or answer.get("errors"), (field, response.text)
+            bodies.append(readable(response.text))
+    return bodies
+
+
+def test_every_query_field_is_asked_as_the_public() -> None:
+    assert sorted(DOCUMENTS) == root_fields("query"), "add the new query field's documents to DOCUMENTS"
+
+
+@pytest.mark.parametrize("role", ["PUBLIC", "OTHER_UNIT"])
+def test_an_internal_findings_text_reaches_no_answer_to_the_public_or_another_unit(
+    shared_world, variables, role
+) -> None:
+    for body in answers(shared_world.client(role), variables):
+        for secret in SECRETS:
+            assert secret not in body, (secret, body[:500])
+        assert variables["internal"] not in body
+
+
+@pytest.mark.parametrize("role", ["UNIT", "INSPECTOR", "ADMIN"])
+def test_the_units_own_token_and_the_inspection_office_do_see_the_internal_finding(
+    shared_world, variables, role
+) -> None:
+    everything_seen = "\n".join(answers(shared_world.client(role), variables))
+    for secret in SECRETS:
+        assert secret in everything_seen, secret
+    found = shared_world.client(role).data(
+        "query($internal: ID!) { finding(id: $internal) { heading problem withholdingReason disclosure } }", variables
+    )["finding"]
+    assert found == {
+        "heading": INTERNAL.heading,
+        "problem": INTERNAL.problem,
+        "withholdingReason": INTERNAL.withholding_reason,
+        "disclosure": "INTERNAL",
+    }
+
+
+def test_public_progress_counts_the_internal_finding_as_undisclosed_and_nothing_more(shared_world, variables) -> None:
+    question = "query($round: ID!) { progress(scope: {roundId: $round}) { total undisclosed amountInvolved } }"
+    public = shared_world.client().data(question, variables)["progress"]
+    inspector = shared_world.client("INSPECTOR").data(question, variables)["progress"]
+    assert public["undisclosed"] == 1
+    assert inspector["undisclosed"] == 0
+    assert public["total"] == inspector["total"] - 1
+    assert public["amountInvolved"] == "0"  # the only amount involved is the internal finding's
+    assert shared_world.client().data("query($internal: ID!) { finding(id: $internal) { id } }", variables) == {
+        "finding": None
+    }
+
+
+def test_a_public_progress_subscription_hears_of_internal_work_without_learning_anything_of_it(
+    shared_world, variables
+) -> None:
+    subscription = "subscription($round: ID!) { progressChanged(roundId: $round) " + PROGRESS + " }"
+
+    async def scenario() -> list[str]:
+        async with shared_world.ws() as session:
+            operation = await session.subscribe(subscription, {"round": variables["round"]})
+            before = (await session.next(operation))["progressChanged"]
+            recorded = await asyncio.to_thread(
+                shared_world.client("UNIT").mutate,
+                "recordActivity",
+                {
+                    "findingId": variables["internal"],
+                    "kind": songyuan.REFUND,
+                    "occurredOn": "2025-12-01",
+                    "amount": "5.00",
+                    "unit": "万元",
+                    "description": INTERNAL.heading,
+                },
+            )
+            assert recorded["__typename"] == "Accepted", recorded
+            after = (await session.next(operation))["progressChanged"]
+            assert after["position"] == recorded["position"]
+            assert after["undisclosed"] == before["undisclosed"] == 1
+            assert (after["activities"], after["amountRectified"]) == (before["activities"], before["amountRectified"])
+            return session.transcript
+
+    transcript = asyncio.run(scenario())
+    assert len(transcript) >= 2
+    for message in transcript:
+        for secret in SECRETS:
+            assert secret not in readable(message), secret
+
+
+def test_another_unit_cannot_learn_a_units_departments_by_filtering_or_scoping(shared_world, variables) -> None:
+    department = songyuan.FINDINGS[0].department
+    by_filter = "query($d: String!) { ledger(filter: {department: $d}) { total items { id department } } }"
+    by_scope = "query($d: String!) { progress(scope: {department: $d}) { total } }"
+    asked = {**variables, "d": department}
+    assert shared_world.client("INSPECTOR").data(by_filter, asked)["ledger"]["total"] > 0
+    assert shared_world.client("OTHER_UNIT").data(by_filter, asked)["ledger"] == {"total": 0, "items": []}
+    refused = shared_world.client("OTHER_UNIT").errors(by_scope, asked)
+    assert refused == ["department: a unit token sees the departments of its own unit only (scope it with unitId)"]
+    for role in ("PUBLIC", "OTHER_UNIT"):
+        ledger_scope = "query($d: String!) { ledger(scope: {department: $d}) { total } }"
+        assert shared_world.client(role).errors(ledger_scope, asked)
+
+
+def test_a_unit_filters_and_scopes_its_own_findings_by_department(shared_world, variables) -> None:
+    department = songyuan.FINDINGS[0].department
+    asked = {**variables, "d": department}
+    unit = shared_world.client("UNIT")
+    page = unit.data("query($d: String!) { ledger(filter: {department: $d}) { total items { department } } }", asked)
+    assert page["ledger"]["total"] > 0
+    assert {item["department"] for item in page["ledger"]["items"]} == {department}
+    scoped = unit.data(
+        "query($unit: ID!, $d: String!) { progress(scope: {unitId: $unit, department: $d}) { total } }", asked
+    )
+    assert scoped["progress"]["total"] == page["ledger"]["total"]
