@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from rectify.application import RectifyApplication
+from rectify.eventlog import Owners
 from rectify.notice.service import Notices
 from rectify.projections import codec
 from rectify.projections.runner import Projector, Runner
@@ -44,6 +45,7 @@ class System:
     runner: Runner | None
     read: ReadModels
     notices: Notices
+    owners: Owners
 
     def close(self) -> None:
         if self.runner is not None:
@@ -73,4 +75,4 @@ def open_system(
     read = ReadModels(app, store, today=today, wait_for=runner.wait_for if runner else None)
     notices = Notices(read)
     app.notice_renderer = notices.for_publication
-    return System(settings, app, store, projector, runner, read, notices)
+    return System(settings, app, store, projector, runner, read, notices, Owners(app.recorder, app.mapper))

@@ -82,3 +82,45 @@ def read(
         after = notifications[-1].id
         if remaining is not None:
             remaining -= len(notifications)
+
+
+class Owners:
+    """Which units an event concerns, so that a unit may read its own part of the log.
+
+    A finding's unit and a round's units are fixed when they are created: the created event is
+    read once per aggregate and kept.
+    """
+
+    def __init__(self, recorder: Any, mapper: Mapper[UUID], size: int = 50_000) -> None:
+        self.recorder = recorder
+        self.mapper = mapper
+        self.size = size
+        self._created: dict[UUID, Any] = {}
+
+    def units(self, logged: LoggedEvent) -> frozenset[UUID]:
+        from rectify.domain import Finding, Round, Unit
+
+        event = logged.event
+        if isinstance(event, Unit.Event):
+            return frozenset({event.originator_id})
+        if isinstance(event, Round.NarrativeDrafted):
+            return frozenset({event.narrative.unit_id})
+        if isinstance(event, Round.NoticePublished):
+            return frozenset({event.publication.unit_id})
+        if isinstance(event, Finding.Event):
+            return frozenset({self._created_event(event).unit_id})
+        if isinstance(event, Round.Event):
+            return frozenset(self._created_event(event).unit_ids)
+        return frozenset()  # access tokens, idempotency records: nobody's part of the log
+
+    def _created_event(self, event: Any) -> Any:
+        if event.originator_version == 1:
+            return event
+        found = self._created.get(event.originator_id)
+        if found is None:
+            stored = self.recorder.select_events(event.originator_id, lte=1)
+            found = self.mapper.to_domain_event(stored[0])
+            if len(self._created) >= self.size:
+                self._created.clear()
+            self._created[event.originator_id] = found
+        return found

@@ -109,7 +109,9 @@ def test_the_public_may_not_stream_the_event_log(store_world) -> None:
             return message["payload"]["errors"] if message["type"] == "next" else message["payload"]
 
     errors = asyncio.run(scenario())
-    assert [e["message"] for e in errors] == ["the event log is open to the inspection office and admins"]
+    assert [e["message"] for e in errors] == [
+        "the event log is open to the inspection office, admins, and a unit for its own part"
+    ]
 
 
 @pytest.mark.postgres

@@ -362,10 +362,13 @@ class Query:
 
         return await blocking(load)
 
-    @strawberry.field(description="The event log after a position (audit, replication). Inspection office and admin.")
+    @strawberry.field(
+        description="The event log after a position (audit, replication): all of it for the inspection office "
+        "and admins, a unit's own part for a unit token."
+    )
     async def events(self, info: strawberry.Info, after: int = 0, first: int = 100) -> EventPage:
         ctx = context(info)
-        require_log_reader(ctx.actor)
+        readable = log_reader(ctx)
         size = page_size(first, MAX_EVENTS_PAGE)
         if after < 0:
             raise domain.InvalidInput("after", "a position is 0 or more")
@@ -373,15 +376,37 @@ class Query:
 
         def load() -> EventPage:
             head = app.head()
-            records = [LoggedEvent.of(r) for r in eventlog.read(app.recorder, app.mapper, after=after, limit=size)]
-            return EventPage(events=records, next_cursor=records[-1].position if records else after, head=head)
+            records, cursor = read_log(ctx, readable, after, size)
+            return EventPage(events=[LoggedEvent.of(r) for r in records], next_cursor=cursor, head=head)
 
         return await blocking(load)
 
 
-def require_log_reader(actor: Actor) -> None:
-    if actor.role not in (Role.INSPECTOR, Role.ADMIN, Role.SYSTEM):
-        raise domain.Forbidden("the event log is open to the inspection office and admins")
+def log_reader(ctx: Context) -> Callable[[eventlog.LoggedEvent], bool]:
+    """Which events of the log the caller may read; the public may read none."""
+    actor = ctx.actor
+    if actor.role in (Role.INSPECTOR, Role.ADMIN, Role.SYSTEM):
+        return lambda record: True
+    if actor.role is Role.UNIT and actor.unit_id is not None:
+        owners, unit_id = ctx.system.owners, actor.unit_id
+        return lambda record: unit_id in owners.units(record)
+    raise domain.Forbidden("the event log is open to the inspection office, admins, and a unit for its own part")
+
+
+def read_log(
+    ctx: Context, readable: Callable[[eventlog.LoggedEvent], bool], after: int, size: int
+) -> tuple[list[eventlog.LoggedEvent], int]:
+    """Up to `size` readable events after `after`, and the position read up to (the next cursor)."""
+    app = ctx.system.app
+    found: list[eventlog.LoggedEvent] = []
+    cursor = after
+    for record in eventlog.read(app.recorder, app.mapper, after=after):
+        cursor = record.position
+        if readable(record):
+            found.append(record)
+            if len(found) == size:
+                break
+    return found, cursor
 
 
 # -- subscriptions --------------------------------------------------------------------------
@@ -410,20 +435,16 @@ class Subscription:
     @strawberry.subscription(description="The log from a position on, every event in order, then live.")
     async def event_appended(self, info: strawberry.Info, after: int = 0) -> AsyncGenerator[LoggedEvent, None]:
         ctx = context(info)
-        require_log_reader(ctx.actor)
-        app = ctx.system.app
+        readable = log_reader(ctx)
         cursor = after
         signals = ctx.feed.signals()
         try:
             while True:
-                batch = await blocking(
-                    lambda start: list(eventlog.read(app.recorder, app.mapper, after=start, limit=MAX_EVENTS_PAGE)),
-                    cursor,
-                )
+                batch, read_to = await blocking(read_log, ctx, readable, cursor, MAX_EVENTS_PAGE)
                 for record in batch:
                     yield LoggedEvent.of(record)
-                    cursor = record.position
-                if len(batch) < MAX_EVENTS_PAGE:
-                    await anext(signals)  # wait until something was appended somewhere
+                if read_to == cursor:
+                    await anext(signals)  # nothing new: wait until something is appended somewhere
+                cursor = read_to
         finally:
             await signals.aclose()

@@ -247,8 +247,8 @@ async function renderRound(roundId, renderId) {
 
 async function renderFeed(roundId, renderId) {
   const feed = $("[data-testid=feed]");
-  if (!["INSPECTOR", "ADMIN"].includes(state.role)) {
-    feed.innerHTML = `<li class="notice">动态记录向巡察机构开放；请使用巡察办令牌查看。</li>`;
+  if (!["INSPECTOR", "ADMIN", "UNIT"].includes(state.role)) {
+    feed.innerHTML = `<li class="notice">动态记录向巡察机构和被巡察单位开放；请使用令牌查看。</li>`;
     return;
   }
   const before = state.asOf && state.asOf.position !== undefined ? state.asOf.position : state.head;
@@ -280,7 +280,7 @@ async function route() {
         subscribe(`subscription($r: ID!) { progressChanged(roundId: $r) { position } }`, { r: match[1] }, (data) => {
           if (!state.asOf && renderId === state.renderId && data.progressChanged.position > state.shownPosition) route();
         });
-        if (["INSPECTOR", "ADMIN"].includes(state.role)) {
+        if (["INSPECTOR", "ADMIN", "UNIT"].includes(state.role)) {
           subscribe(`subscription($after: Int!) { eventAppended(after: $after) { position type actor recordedAt businessDate } }`,
                     { after: state.head }, (data) => {
             const feed = $("[data-testid=feed]");

@@ -1,0 +1,61 @@
+"""The event log as each role may read it: all of it for the office, a unit's own part for a unit."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+EVENTS = (
+    "query($after: Int!, $first: Int!) { events(after: $after, first: $first) "
+    "{ nextCursor head events { position type aggregateId payload } } }"
+)
+LIVE = "subscription($after: Int!) { eventAppended(after: $after) { position type aggregateId } }"
+
+
+def whole_log(client: Any) -> list[dict[str, Any]]:
+    events, cursor = [], 0
+    while True:
+        page = client.data(EVENTS, {"after": cursor, "first": 500})["events"]
+        events += page["events"]
+        if page["nextCursor"] == cursor or not page["events"] and page["nextCursor"] >= page["head"]:
+            return events
+        cursor = page["nextCursor"]
+
+
+def test_a_unit_reads_its_own_part_of_the_log_and_nothing_else(shared_world: Any) -> None:
+    everything = whole_log(shared_world.client("INSPECTOR"))
+    own = whole_log(shared_world.client("UNIT"))
+    other = whole_log(shared_world.client("OTHER_UNIT"))
+    loaded = shared_world.loaded
+    ours = {str(loaded.unit_id), str(loaded.round_id), *map(str, loaded.finding_ids.values())}
+    assert {e["aggregateId"] for e in own} == ours
+    assert [e["position"] for e in own] == sorted(e["position"] for e in own)
+    expected = [e for e in everything if e["aggregateId"] in ours]
+    assert own == expected
+    assert not any(e["type"].startswith("AccessToken") for e in own + other)
+    assert not ours & {e["aggregateId"] for e in other}
+    assert [e["type"] for e in other] == ["Unit.Registered"]  # the other unit's own registration
+    assert shared_world.client().errors(EVENTS, {"after": 0, "first": 10})
+
+
+def test_a_unit_hears_its_own_events_live_and_not_another_units(shared_world: Any) -> None:
+    async def scenario() -> list[dict[str, Any]]:
+        head = shared_world.client("INSPECTOR").head()
+        async with shared_world.ws("UNIT") as session:
+            operation = await session.subscribe(LIVE, {"after": head})
+            other = shared_world.client("OTHER_UNIT").mutate(
+                "changeUnitContact",
+                {"unitId": other_unit_id(shared_world), "address": "新地址", "phone": "2", "postcode": "518000"},
+            )
+            assert other["__typename"] == "Accepted", other
+            recorded = await asyncio.to_thread(shared_world.record_clean_up, None, "2026-03-02")
+            heard = (await session.next(operation))["eventAppended"]
+            assert heard["position"] == recorded["position"] > other["position"]
+            return [heard]
+
+    heard = asyncio.run(scenario())
+    assert heard[0]["type"] == "Finding.ActivityRecorded"
+
+
+def other_unit_id(world: Any) -> str:
+    return world.client("OTHER_UNIT").data("{ me { unitId } }")["me"]["unitId"]
