@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import random
 import secrets
 import time
@@ -25,7 +24,8 @@ from rectify.access import Actor, Role, authorise, authorise_role
 from rectify.domain import Finding, Round, Unit, chinese
 from rectify.domain.errors import Conflict, InvalidInput, NotFound
 from rectify.domain.figures import figures_in
-from rectify.domain.token import AccessToken, digest, token_id
+from rectify.domain.token import AccessToken, token_id
+from rectify.domain.token import digest as token_digest
 from rectify.domain.values import (
     AmountInvolved,
     Contact,
@@ -39,7 +39,7 @@ from rectify.domain.values import (
     RelapseOutcome,
     Responsibility,
 )
-from rectify.notice.model import DEFAULT_WINDOW_DAYS, window_end
+from rectify.notice.model import DEFAULT_WINDOW_DAYS, digest, window_end
 from rectify.transcodings import register_all
 
 A = TypeVar("A", bound=Aggregate)
@@ -56,6 +56,7 @@ class Receipt:
     entity_id: UUID
     replayed: bool = False
     secret: str | None = None  # an issued token's secret, shown once
+    sha256: str | None = None  # a published notice's digest
 
 
 def finding_id_for(round_id: UUID, code: str) -> UUID:
@@ -354,6 +355,12 @@ class RectifyApplication(Application[UUID]):
             round_ = self._get(Round, request["round_id"], "round")
             round_.require_feedback()
             round_.require_unit(request["unit_id"])
+            if round_.has_category((*category_path, place_ordinal)):
+                raise InvalidInput(
+                    "ordinal",
+                    f"{'.'.join(map(str, (*category_path, place_ordinal)))} is a category of "
+                    "this round: raise the finding under it",
+                )
             if not round_.has_category(category_path):
                 raise InvalidInput(
                     "category", f"category {'.'.join(map(str, category_path))} is not defined in this round"
@@ -592,8 +599,6 @@ class RectifyApplication(Application[UUID]):
         measure_id: UUID | str | None = None,
         idempotency_key: str | None = None,
     ) -> Receipt:
-        if (count is None) == (amount is None):
-            raise InvalidInput("count", "give either a count or an amount, not both")
         request = {
             "finding_id": v.identifier("finding_id", finding_id),
             "kind": v.text("kind", kind, max_length=v.NAME),
@@ -707,47 +712,53 @@ class RectifyApplication(Application[UUID]):
         authorise(actor, "publish_notice", uid)
         rid = v.identifier("round_id", round_id)
         chosen = v.choice("edition", Edition, edition)
-        first_day = self._past_day("published_on", published_on if published_on not in (None, "") else self.today())
+        given_day = v.day("published_on", published_on) if published_on not in (None, "") else None
         if isinstance(window_days, bool) or not isinstance(window_days, int) or not 1 <= window_days <= 366:
             raise InvalidInput("window_days", f"a publicity window lasts 1 to 366 days, got {window_days!r}")
-        head = self.head()
-        at = head if position is None else position
-        if isinstance(at, bool) or not isinstance(at, int) or not 1 <= at <= head:
-            raise InvalidInput("position", f"must be a position of the log, 1 to {head}")
-        if self.notice_renderer is None:
-            raise RuntimeError("publishing needs the notice renderer (see rectify.bootstrap)")
-        round_ = self._get(Round, rid, "round")
-        round_.require_unit(uid)
-        round_.require_narratives(uid)
-        until = window_end(first_day, window_days)
-        text, title, version = self.notice_renderer(rid, uid, chosen, at, first_day, until)
-        publication = Publication(
-            notice_id=uuid4(),
-            unit_id=uid,
-            edition=chosen,
-            position=at,
-            published_on=first_day,
-            window_until=until,
-            sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-            template_version=version,
-            title=title,
-            actor=str(actor),
-        )
+        if position is not None and (isinstance(position, bool) or not isinstance(position, int)):
+            raise InvalidInput("position", "must be a whole number")
+        # The request as the caller gave it: a retry (a day later, or after other writes) is the same request.
         request = {
             "round_id": rid,
             "unit_id": uid,
             "edition": chosen,
-            "published_on": first_day,
+            "published_on": given_day,
             "window_days": window_days,
-            "position": at,
+            "position": position,
         }
+        first_day = self._past_day("published_on", given_day or self.today())
+        head = self.head()
+        at = head if position is None else position
+        if not 1 <= at <= head:
+            raise InvalidInput("position", f"must be a position of the log, 1 to {head}")
+        if self.notice_renderer is None:
+            raise RuntimeError("publishing needs the notice renderer (see rectify.bootstrap)")
+        until = window_end(first_day, window_days)
+        rendered: dict[str, Publication] = {}
 
         def decide() -> tuple[list[Aggregate], UUID]:
             round_ = self._get(Round, rid, "round")
+            round_.require_publishable(uid)  # before the rendering, which needs what it checks
+            if "publication" not in rendered:  # rendered once, on the first attempt that gets here
+                text, title, version = self.notice_renderer(rid, uid, chosen, at, first_day, until)  # type: ignore[misc]
+                rendered["publication"] = Publication(
+                    notice_id=uuid4(),
+                    unit_id=uid,
+                    edition=chosen,
+                    position=at,
+                    published_on=first_day,
+                    window_until=until,
+                    sha256=digest(text),
+                    template_version=version,
+                    title=title,
+                    actor=str(actor),
+                )
+            publication = rendered["publication"]
             round_.publish_notice(publication, actor=str(actor))
             return [round_], publication.notice_id
 
-        return self._execute("publish_notice", actor, idempotency_key, request, decide)
+        receipt = self._execute("publish_notice", actor, idempotency_key, request, decide)
+        return receipt if receipt.replayed else replace(receipt, sha256=rendered["publication"].sha256)
 
     # -- access tokens ----------------------------------------------------------------------
 
@@ -774,7 +785,7 @@ class RectifyApplication(Application[UUID]):
         def decide() -> tuple[list[Aggregate], UUID]:
             if unit is not None:
                 self._get(Unit, unit, "unit")
-            token = AccessToken.issue(secret_digest=digest(secret), actor=str(actor), **request)
+            token = AccessToken.issue(secret_digest=token_digest(secret), actor=str(actor), **request)
             return [token], token.id
 
         receipt = self._execute("issue_token", actor, idempotency_key, request, decide)
@@ -801,7 +812,7 @@ class RectifyApplication(Application[UUID]):
         if not secret.startswith("rct_") or len(secret) > 100:
             return None
         try:
-            token = self.repository.get(token_id(digest(secret)))
+            token = self.repository.get(token_id(token_digest(secret)))
         except AggregateNotFoundError:
             return None
         if not isinstance(token, AccessToken) or token.revoked:
@@ -841,6 +852,10 @@ class RectifyApplication(Application[UUID]):
 
         def decide() -> tuple[list[Aggregate], UUID]:
             finding = self._get(Finding, request["finding_id"], "finding")
+            if actor.role is Role.UNIT and finding.unit_id != actor.unit_id:
+                # Another unit's finding is, to a unit, as if it did not exist: a Forbidden here
+                # would tell that an (internal) finding stands behind a guessed id.
+                raise NotFound("finding", finding.id)
             authorise(actor, command, finding.unit_id)
             change(finding, str(actor))
             return [finding], entity_id or finding.id

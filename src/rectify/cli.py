@@ -103,9 +103,13 @@ def cmd_demo(args: argparse.Namespace, config: settings.Settings) -> int:
 
 def cmd_events(args: argparse.Namespace, config: settings.Settings) -> int:
     app = open_application(config)
-    for logged in eventlog.read(app.recorder, app.mapper, after=args.after, limit=args.limit):
+    printed = 0
+    for logged in eventlog.read(app.recorder, app.mapper, after=args.after):
+        if args.limit is not None and printed >= args.limit:
+            break
         if args.type and logged.type != args.type and not logged.type.endswith(f".{args.type}"):
             continue
+        printed += 1
         if args.json:
             record = {
                 "position": logged.position,
@@ -136,7 +140,14 @@ def serve(config: settings.Settings, *, run_projector: bool = True, log_level: s
     web = WebSettings(allowed_origins=config.allowed_origins, limits=config.limits)
     app = create_app(config, web, run_projector=run_projector)
     print(f"serving on http://{config.host}:{config.port}/graphql", flush=True)
-    uvicorn.run(app, host=config.host, port=config.port, log_level=log_level, ws="websockets-sansio")
+    uvicorn.run(
+        app,
+        host=config.host,
+        port=config.port,
+        log_level=log_level,
+        ws="websockets-sansio",
+        ws_max_size=web.max_body_bytes,  # a WebSocket message is capped like a request body
+    )
 
 
 def cmd_serve(args: argparse.Namespace, config: settings.Settings) -> int:

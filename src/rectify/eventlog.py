@@ -84,6 +84,25 @@ def read(
             remaining -= len(notifications)
 
 
+def history(
+    recorder: Any, mapper: Mapper[UUID], aggregate_id: UUID, positions: list[int], version: int | None = None
+) -> list[LoggedEvent]:
+    """One aggregate's events, oldest first (up to `version`), each at its log position (from the
+    history index: `positions[v - 1]` is where version v sits; 0 if the index has not reached it)."""
+    records = []
+    for stored in recorder.select_events(aggregate_id, lte=version):
+        v = stored.originator_version
+        notification = Notification(
+            id=positions[v - 1] if v <= len(positions) else 0,
+            originator_id=stored.originator_id,
+            originator_version=v,
+            topic=stored.topic,
+            state=stored.state,
+        )
+        records.append(describe(notification, mapper))
+    return records
+
+
 class Owners:
     """Which units an event concerns, so that a unit may read its own part of the log.
 

@@ -50,6 +50,8 @@ class Database:
         }
 
     def psycopg_conninfo(self) -> str:
+        from psycopg.conninfo import make_conninfo  # quotes each value: a password may hold anything
+
         assert self.kind == "postgresql"
         parts = {
             "host": self.host,
@@ -58,7 +60,7 @@ class Database:
             "user": self.user,
             "password": self.password,
         }
-        return " ".join(f"{k}='{v}'" for k, v in parts.items() if v)
+        return make_conninfo(**{k: v for k, v in parts.items() if v})
 
 
 def parse_database_url(url: str) -> Database:
@@ -112,6 +114,7 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     limits: Limits = Limits()
     ws_init_timeout: float = 5.0  # seconds a WebSocket may take to send connection_init
+    yellow_within_days: int = 10  # 红黄绿灯: yellow when this many days or fewer are left
 
 
 def load(environ: Mapping[str, str] | None = None, *, database_url: str | None = None) -> Settings:
@@ -122,6 +125,7 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
         port = int(env.get("RECTIFY_PORT", "8000"))
         poll = float(env.get("RECTIFY_POLL_INTERVAL", "0.1"))
         ws_init_timeout = float(env.get("RECTIFY_WS_INIT_TIMEOUT", "5"))
+        yellow = int(env.get("RECTIFY_YELLOW_DAYS", "10"))
         limits = Limits(
             max_depth=int(env.get("RECTIFY_MAX_DEPTH", "10")),
             max_aliases=int(env.get("RECTIFY_MAX_ALIASES", "20")),
@@ -130,6 +134,8 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
         )
     except ValueError as error:
         raise SettingsError(f"a RECTIFY_ number setting is not a number: {error}") from None
+    if not 0 <= yellow <= 365:
+        raise SettingsError(f"RECTIFY_YELLOW_DAYS: give 0 to 365 days, not {yellow}")
     if not 0 < ws_init_timeout <= 300:
         raise SettingsError(f"RECTIFY_WS_INIT_TIMEOUT: give seconds above 0 and at most 300, not {ws_init_timeout}")
     origins = tuple(o.strip() for o in env.get("RECTIFY_ALLOWED_ORIGINS", "").split(",") if o.strip())
@@ -142,4 +148,5 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
         allowed_origins=origins,
         limits=limits,
         ws_init_timeout=ws_init_timeout,
+        yellow_within_days=yellow,
     )

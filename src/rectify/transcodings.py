@@ -9,7 +9,6 @@ from typing import Any
 
 from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, Transcoding, UUIDAsHex
 
-from rectify.access import Role
 from rectify.domain import values
 
 
@@ -54,7 +53,7 @@ class DataclassAsDict(Transcoding):
 
 
 ENUMS: tuple[type[enum.Enum], ...] = (
-    Role,
+    values.Role,
     values.Disclosure,
     values.DeadlineKind,
     values.FindingStatus,

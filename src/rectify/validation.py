@@ -93,10 +93,10 @@ def amount(field: str, value: object) -> Decimal:
         raise InvalidInput(field, f"is not a decimal number: {str(value)[:40]!r}")
     if number < 0:
         raise InvalidInput(field, f"must not be negative, got {number}")
-    if number != number.quantize(CENT):
-        raise InvalidInput(field, f"has more than two decimals: {number}")
     if number >= Decimal("1e13"):
         raise InvalidInput(field, f"is implausibly large: {number}")
+    if number != number.quantize(CENT):
+        raise InvalidInput(field, f"has more than two decimals: {number}")
     return number.quantize(CENT)
 
 

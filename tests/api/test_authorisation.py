@@ -171,10 +171,14 @@ def test_each_mutation_is_allowed_or_refused_for_each_role_as_the_design_says(cl
         pytest.fail(f"{mutation} has no entry in the authorisation matrix: say who may give it, and with what input")
     before = clients["INSPECTOR"].head()
     result = clients[role].mutate(mutation, INPUTS[mutation](ids))
+    # A unit asking to act on another unit's finding is told it does not exist (as for a made-up id):
+    # "forbidden" would confirm that a finding, perhaps an internal one, stands behind the id.
+    on_a_finding = "findingId" in INPUTS[mutation](ids) and "UNIT" in MAY[mutation]
+    refusal = "NotFound" if role == "OTHER_UNIT" and on_a_finding else "Forbidden"
     if role in MAY[mutation]:
         assert result["__typename"] != "Forbidden", result
     else:
-        assert result["__typename"] == "Forbidden", result
+        assert result["__typename"] == refusal, result
         assert result["message"]
         assert clients["INSPECTOR"].head() == before  # a refusal appends nothing
 
@@ -193,12 +197,17 @@ def test_the_matrix_agrees_with_the_access_policy_in_the_code() -> None:
         assert "PUBLIC" not in roles and "OTHER_UNIT" not in roles
 
 
-def test_a_unit_token_cannot_touch_another_units_finding(shared_world, clients, ids) -> None:
+def test_a_unit_token_cannot_touch_another_units_finding_nor_tell_it_exists(shared_world, clients, ids) -> None:
     question = "query($id: ID!) { finding(id: $id) { position activityTotals { kind records } } }"
     before = clients["INSPECTOR"].data(question, {"id": ids["finding"]})["finding"]
     head = clients["INSPECTOR"].head()
     result = clients["OTHER_UNIT"].mutate("recordActivity", INPUTS["recordActivity"](ids))
-    assert result == {"__typename": "Forbidden", "message": "record_activity: a unit token acts only on its own unit"}
+    assert result["__typename"] == "NotFound" and result["kind"] == "finding"
+    made_up = str(uuid.uuid4())
+    nothing = clients["OTHER_UNIT"].mutate("recordActivity", {**INPUTS["recordActivity"](ids), "findingId": made_up})
+    assert {k: v for k, v in result.items() if k not in ("message", "identifier")} == {
+        k: v for k, v in nothing.items() if k not in ("message", "identifier")
+    }
     assert clients["INSPECTOR"].head() == head
     assert clients["INSPECTOR"].data(question, {"id": ids["finding"]})["finding"] == before
 

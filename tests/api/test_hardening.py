@@ -155,3 +155,28 @@ def test_the_connection_init_timeout_is_a_setting() -> None:
     for wrong in ("0", "-1", "soon", "301"):
         with pytest.raises(settings.SettingsError, match="RECTIFY_"):
             settings.load({"RECTIFY_WS_INIT_TIMEOUT": wrong})
+
+
+def test_a_subscription_ends_once_its_token_is_revoked(shared_world) -> None:
+    admin = shared_world.client("ADMIN")
+    issued = admin.mutate(
+        "issueToken", {"role": "UNIT", "label": "即将撤销", "unitId": str(shared_world.loaded.unit_id)}
+    )
+    assert issued["__typename"] == "TokenIssued", issued
+    subscription = "subscription($after: Int!) { eventAppended(after: $after) { position type } }"
+
+    async def scenario() -> dict:
+        async with shared_world.server.ws(issued["secret"]) as session:
+            operation = await session.subscribe(subscription, {"after": shared_world.client("INSPECTOR").head()})
+            first = await asyncio.to_thread(shared_world.record_clean_up, None, "2026-03-03")
+            heard = await session.next(operation)
+            assert heard["eventAppended"]["position"] == first["position"]
+            revoked = await asyncio.to_thread(admin.mutate, "revokeToken", {"tokenId": issued["id"], "reason": "离岗"})
+            assert revoked["__typename"] == "Accepted", revoked
+            await asyncio.sleep(5.5)  # tokens are remembered for 5 s: revocation takes effect within them
+            await asyncio.to_thread(shared_world.record_clean_up, None, "2026-03-04")
+            return await session.message(operation)
+
+    ended = asyncio.run(scenario())
+    assert "revoked" in json.dumps(ended, ensure_ascii=False), ended
+    assert ended["type"] in ("error", "next") and (ended["type"] == "error" or ended["payload"].get("errors"))

@@ -254,8 +254,9 @@ def test_roles_and_units_are_held_to_what_they_may_do(world: World) -> None:
     other_unit = Actor("其他社区", Role.UNIT, uuid4())
     world.assign()
     head = world.app.head()
+    with pytest.raises(NotFound):  # another unit's finding is, to a unit, as if it did not exist
+        world.app.plan_measure(other_unit, finding_id=world.finding_id, text="x")
     refusals = [
-        lambda: world.app.plan_measure(other_unit, finding_id=world.finding_id, text="x"),
         lambda: world.app.plan_measure(INSPECTOR, finding_id=world.finding_id, text="x"),
         lambda: world.app.plan_measure(Actor("anyone", Role.PUBLIC), finding_id=world.finding_id, text="x"),
         lambda: world.app.close_finding(world.unit, finding_id=world.finding_id, occurred_on="2025-09-01"),
@@ -384,3 +385,19 @@ def test_a_finding_code_defaults_to_its_place_and_keys_its_id(world: World) -> N
     finding = world.app.finding(world.finding_id)
     assert finding.code == "二-1"
     assert world.finding_id == finding_id_for(world.round_id, "二-1")
+
+
+def test_an_amount_too_large_for_two_decimals_is_named_not_crashed_on(world: World) -> None:
+    world.assign()
+    head = world.app.head()
+    with pytest.raises(InvalidInput) as refused:
+        world.app.record_activity(
+            world.unit,
+            finding_id=world.finding_id,
+            kind="清退资金",
+            occurred_on="2025-09-01",
+            amount="1e30",
+            unit="万元",
+        )
+    assert refused.value.field == "amount" and "large" in refused.value.reason
+    assert world.app.head() == head

@@ -218,3 +218,64 @@ def test_rectify_notice_and_verify_notice_from_the_command_line(
     html = tmp_path / "n.html"
     assert rectify("notice", "--id", notice_id, "--format", "html", "--output", str(html)).returncode == 0
     assert '<h2 class="title">' in html.read_text(encoding="utf-8")
+
+
+def test_a_retried_publication_with_its_key_is_carried_out_once_even_after_other_writes(
+    system: System, loaded: songyuan.Loaded
+) -> None:
+    first = system.app.publish_notice(
+        SYSTEM, round_id=loaded.round_id, unit_id=loaded.unit_id, idempotency_key="notice-2026-03"
+    )
+    system.app.record_activity(
+        Actor("u", Role.UNIT, loaded.unit_id),
+        finding_id=loaded.finding_ids["人居环境品质有效提升"],
+        kind="大扫除",
+        occurred_on="2026-03-11",
+        count=1,
+    )
+    head = system.app.head()
+    again = system.app.publish_notice(
+        SYSTEM, round_id=loaded.round_id, unit_id=loaded.unit_id, idempotency_key="notice-2026-03"
+    )
+    assert again.replayed and again.entity_id == first.entity_id
+    assert system.app.head() == head
+
+
+def test_a_finding_and_a_group_at_the_same_level_both_reach_the_notice(system: System, loaded: songyuan.Loaded) -> None:
+    with pytest.raises(InvalidInput) as refused:  # (一) 2. is a category: a finding goes under it
+        system.app.raise_finding(
+            SYSTEM,
+            round_id=loaded.round_id,
+            unit_id=loaded.unit_id,
+            category=[1],
+            ordinal=2,
+            heading="不该在此",
+            problem="p",
+        )
+    assert refused.value.field == "ordinal"
+    # defined the other way round, a category can still land where a finding sits: both are printed
+    system.app.raise_finding(
+        SYSTEM,
+        round_id=loaded.round_id,
+        unit_id=loaded.unit_id,
+        category=[3],
+        ordinal=3,
+        heading="单列事项",
+        problem="p",
+    )
+    system.app.define_category(SYSTEM, round_id=loaded.round_id, path=[3, 3], title="后设类别")
+    system.app.raise_finding(
+        SYSTEM,
+        round_id=loaded.round_id,
+        unit_id=loaded.unit_id,
+        category=[3, 3],
+        ordinal=1,
+        heading="类别下的子项",
+        problem="p",
+    )
+    system.projector.catch_up()
+    text = system.notices.draft(
+        loaded.round_id, loaded.unit_id, Edition.PUBLIC, system.app.head(), PUBLISHED_ON, 30
+    ).markdown
+    assert "#### 3. 单列事项" in text
+    assert "#### 4. 后设类别" in text and "##### （1）类别下的子项" in text

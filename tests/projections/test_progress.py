@@ -148,7 +148,7 @@ def test_activity_figures_count_per_kind_with_a_running_total_by_business_date()
     assert (clean_ups.records, clean_ups.total) == (3, Decimal(4))
     assert clean_ups.series == ((date(2025, 4, 2), Decimal(3)), (date(2025, 11, 13), Decimal(4)))
     assert {u.unit_id for u in result.activities_by_unit} == {finding.unit_id, other_unit.unit_id}
-    assert [(t.kind, t.records, t.quantity) for t in finding.activity_totals] == [("大扫除", 3, Decimal(4))]
+    assert [(t.kind, t.records, t.total) for t in finding.activity_totals] == [("大扫除", 3, Decimal(4))]
     cut = figures([finding, other_unit], cut=date(2025, 11, 12))
     assert next(f for f in cut.activities if f.kind == "大扫除").total == Decimal(3)
 

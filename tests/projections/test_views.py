@@ -185,3 +185,27 @@ def test_the_runner_follows_writes_from_another_process_within_a_second(config: 
     finally:
         writer.close()
         reader.close()
+
+
+def test_processes_starting_together_set_up_one_generation(config: settings.Settings) -> None:
+    """The API and the worker start at once (docker compose): the views are set up once."""
+    opened: list[System] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            opened.append(open_system(config, run_projector=False))
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    starters = [threading.Thread(target=start) for _ in range(4)]
+    for starter in starters:
+        starter.start()
+    for starter in starters:
+        starter.join()
+    try:
+        assert errors == []
+        assert [(g, s) for g, _, s in opened[0].store.generations()] == [(1, "live")]
+    finally:
+        for system in opened:
+            system.close()

@@ -43,3 +43,7 @@ class Conflict(RectifyError):
 
 class Forbidden(RectifyError):
     """The caller's role or unit may not do this."""
+
+
+class Unavailable(RectifyError):
+    """The views have not yet reached the position asked for; asking again shortly will do."""

@@ -93,8 +93,7 @@ class Finding(Aggregate):
         reason: str
 
         def apply(self, finding: Finding) -> None:
-            assert finding.responsibility is not None
-            previous = finding.responsibility.deadline
+            previous = finding.responsibility.deadline  # type: ignore[union-attr] # an extension follows an assignment
             finding.extensions = (
                 *finding.extensions,
                 Extension(previous, self.new_deadline, self.reason, self.actor),

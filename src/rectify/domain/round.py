@@ -153,18 +153,20 @@ class Round(Aggregate):
         self.trigger_event(self.NarrativeDrafted, narrative=narrative, actor=actor)
 
     def publish_notice(self, publication: Publication, *, actor: str) -> None:
-        self.require_unit(publication.unit_id)
-        if self.feedback_on is None:
-            raise IllegalTransition("STATIONED", "a notice reports on rectification, which follows the feedback")
+        self.require_publishable(publication.unit_id)
+        assert self.feedback_on is not None
         if publication.published_on < self.feedback_on:
             raise InvalidInput("published_on", f"must not be before the feedback date {self.feedback_on.isoformat()}")
         if publication.window_until < publication.published_on:
             raise InvalidInput("window_days", "the publicity window must last at least one day")
-        self.require_narratives(publication.unit_id)
         self.trigger_event(self.NoticePublished, publication=publication, actor=actor)
 
-    def require_narratives(self, unit_id: UUID) -> None:
-        """A notice prints both narrative sections: they must be drafted before it is published."""
+    def require_publishable(self, unit_id: UUID) -> None:
+        """A notice of this unit can be built: the unit is inspected here, the feedback was
+        delivered, and both narrative sections it prints are drafted."""
+        self.require_unit(unit_id)
+        if self.feedback_on is None:
+            raise IllegalTransition("STATIONED", "a notice reports on rectification, which follows the feedback")
         for section in NarrativeSection:
             if not any(n.unit_id == unit_id and n.section is section for n in self.narratives):
                 raise IllegalTransition("NOT_DRAFTED", f"draft the {section.value} narrative before publishing")

@@ -7,8 +7,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from rectify.access import Role
 from rectify.domain.errors import IllegalTransition
+from rectify.domain.values import Role
 
 TOKEN_NAMESPACE = uuid5(NAMESPACE_URL, "urn:rectify:token")
 

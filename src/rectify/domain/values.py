@@ -9,6 +9,17 @@ from decimal import Decimal
 from uuid import UUID
 
 
+class Role(enum.Enum):
+    """Who a token stands for (DESIGN.md, "Who may do what")."""
+
+    PUBLIC = "PUBLIC"
+    UNIT = "UNIT"
+    INSPECTOR = "INSPECTOR"
+    ADMIN = "ADMIN"
+    #: The operator at the machine (the `rectify` command): trusted with every command.
+    SYSTEM = "SYSTEM"
+
+
 class Disclosure(enum.Enum):
     """Whether a finding may be shown to the public (不宜公开 items are INTERNAL)."""
 

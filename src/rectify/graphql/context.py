@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,3 +19,6 @@ class Context:
     request: Any = None
     response: Any = None
     connection_params: dict[str, Any] | None = field(default=None)
+    #: On a WebSocket: looks the connection's token up again (None once revoked), so that a long-lived
+    #: subscription stops when its token does.
+    recheck: Callable[[], Awaitable[Actor | None]] | None = None

@@ -16,7 +16,6 @@ from rectify import validation as v
 from rectify.access import Actor, Role
 from rectify.domain import Round as RoundAggregate
 from rectify.domain import Unit as UnitAggregate
-from rectify.domain.values import Edition
 from rectify.graphql.context import Context
 from rectify.graphql.types import (
     AsOf,
@@ -37,6 +36,7 @@ from rectify.graphql.types import (
     at_of,
     cursor_of,
 )
+from rectify.notice.service import may_read_notice
 from rectify.projections import ledger
 from rectify.projections.progress import Scope, visible_to
 from rectify.projections.store import place_key
@@ -45,6 +45,7 @@ from rectify.projections.views import At
 T = TypeVar("T")
 MAX_PAGE = 100
 MAX_EVENTS_PAGE = 500
+MAX_SCAN = 5000
 #: Root query fields that read the log or a live position rather than the views: an answer
 #: cached by the views' position could be stale, so the response cache leaves them alone.
 LOG_FIELDS = frozenset({"head", "viewPosition", "events"})
@@ -59,11 +60,15 @@ async def blocking(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await run_in_threadpool(functools.partial(function, *args, **kwargs))
 
 
+def may_ask_department(actor: Actor, department: str | None) -> None:
+    if department is not None and actor.role is Role.PUBLIC:
+        raise domain.Forbidden("department: responsibilities are not shown to the public")
+
+
 def scope_of(actor: Actor, scope: ScopeInput | None) -> Scope:
     if scope is None:
         return Scope()
-    if scope.department is not None and actor.role is Role.PUBLIC:
-        raise domain.Forbidden("department: responsibilities are not shown to the public")
+    may_ask_department(actor, scope.department)
     unit_id = v.identifier("scope.unitId", scope.unit_id) if scope.unit_id else None
     if scope.department is not None and actor.role is Role.UNIT and unit_id != actor.unit_id:
         # Another unit's responsibilities are not the caller's to see, nor to count.
@@ -105,7 +110,7 @@ def _matches(
     return (
         (unit is None or row.unit_id == unit)
         and (wanted.status is None or row.status in wanted.status)
-        and (wanted.category is None or row.place[: len(wanted.category)] == tuple(wanted.category))
+        and (wanted.category is None or Scope(category=tuple(wanted.category)).matches(row))
         # A department is restricted: a row the caller may not read in full matches no department.
         and (wanted.department is None or (actor.may_read_unit(row.unit_id) and row.department == wanted.department))
         and (wanted.overdue is None or row.is_overdue(today) == wanted.overdue)
@@ -126,8 +131,7 @@ async def finding_page(
     actor = ctx.actor
     size = page_size(first)
     view_scope = scope_of(actor, scope)
-    if wanted is not None and wanted.department is not None and actor.role is Role.PUBLIC:
-        raise domain.Forbidden("department: responsibilities are not shown to the public")
+    may_ask_department(actor, wanted.department if wanted else None)
     unit = v.identifier("filter.unitId", wanted.unit_id) if wanted and wanted.unit_id else None
     start = after_cursor(after) if after else None
     position, rows = await blocking(ctx.system.read.ledger, view_scope, actor, at)
@@ -197,10 +201,6 @@ async def progress_by_category(
     return await blocking(load)
 
 
-def _visible_round(ctx: Context, found: Any) -> RoundAggregate | None:
-    return found if isinstance(found, RoundAggregate) else None
-
-
 async def units_of_round(info: strawberry.Info, round_: RoundAggregate, at: At | None) -> list[Unit]:
     ctx = context(info)
 
@@ -219,18 +219,7 @@ async def finding_history(info: strawberry.Info, finding_id: UUID, version: int)
     def load() -> list[LoggedEvent]:
         with ctx.system.store.snapshot() as view:
             positions = view.positions_of(finding_id)
-        stored = app.recorder.select_events(finding_id, lte=version)
-        records = []
-        for event in stored:
-            notification = eventlog.Notification(
-                id=positions[event.originator_version - 1] if event.originator_version <= len(positions) else 0,
-                originator_id=event.originator_id,
-                originator_version=event.originator_version,
-                topic=event.topic,
-                state=event.state,
-            )
-            records.append(LoggedEvent.of(eventlog.describe(notification, app.mapper)))
-        return records
+        return [LoggedEvent.of(r) for r in eventlog.history(app.recorder, app.mapper, finding_id, positions, version)]
 
     return await blocking(load)
 
@@ -288,7 +277,8 @@ class Query:
 
         def load() -> RoundAggregate | None:
             with ctx.system.read.view(at, Scope(round_id=round_id)) as view:
-                return _visible_round(ctx, view.aggregate(round_id))
+                found = view.aggregate(round_id)
+                return found if isinstance(found, RoundAggregate) else None
 
         found = await blocking(load)
         return Round(aggregate=found, at=at) if found else None
@@ -347,10 +337,7 @@ class Query:
             except domain.NotFound:
                 return None
             p = check.publication
-            today = ctx.system.read.today()
-            if ctx.actor.may_read_unit(p.unit_id) or (
-                p.edition is Edition.PUBLIC and p.published_on <= today <= p.window_until
-            ):
+            if may_read_notice(p, ctx.actor, ctx.system.read.today()):
                 round_, _ = ctx.system.notices.find(notice_id)
                 return NoticeText(
                     publication=Publication.of(round_.id, p),
@@ -396,11 +383,14 @@ def log_reader(ctx: Context) -> Callable[[eventlog.LoggedEvent], bool]:
 def read_log(
     ctx: Context, readable: Callable[[eventlog.LoggedEvent], bool], after: int, size: int
 ) -> tuple[list[eventlog.LoggedEvent], int]:
-    """Up to `size` readable events after `after`, and the position read up to (the next cursor)."""
+    """Up to `size` readable events after `after`, and the position read up to (the next cursor).
+
+    At most MAX_SCAN events are looked at per call, so that a reader of a small part of a long
+    log gets a short page and a cursor to go on from, rather than a scan of everything."""
     app = ctx.system.app
     found: list[eventlog.LoggedEvent] = []
     cursor = after
-    for record in eventlog.read(app.recorder, app.mapper, after=after):
+    for record in eventlog.read(app.recorder, app.mapper, after=after, limit=MAX_SCAN):
         cursor = record.position
         if readable(record):
             found.append(record)
@@ -412,9 +402,28 @@ def read_log(
 # -- subscriptions --------------------------------------------------------------------------
 
 
+async def still_authorised(ctx: Context) -> None:
+    """Ends a subscription whose token was revoked since the connection opened."""
+    if ctx.recheck is not None and await ctx.recheck() is None:
+        raise domain.Forbidden("the token of this connection was revoked")
+
+
+def sees_whole_round(ctx: Context, round_id: UUID) -> bool:
+    with ctx.system.read.view() as view:
+        found = view.aggregate(round_id)
+    return isinstance(found, RoundAggregate) and all(ctx.actor.may_read_unit(u) for u in found.unit_ids)
+
+
+def figures(progress: Progress) -> dict[str, Any]:
+    return {k: v for k, v in vars(progress).items() if k != "position"}
+
+
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(description="A round's progress now, then again after each committed event of it.")
+    @strawberry.subscription(
+        description="A round's progress now, then again after each committed event of it (for the public and "
+        "other units: after each event that changes what they can see)."
+    )
     async def progress_changed(
         self, info: strawberry.Info, round_id: strawberry.ID, until: date | None = None
     ) -> AsyncGenerator[Progress, None]:
@@ -423,12 +432,18 @@ class Subscription:
         scope = ScopeInput(round_id=round_id)
         signals = ctx.feed.signals()
         try:
+            sees_all = await blocking(sees_whole_round, ctx, identifier)
             latest = await progress_of(info, scope, None, until)
             yield latest
             async for signal in signals:
+                await still_authorised(ctx)
                 if signal.views and signal.position > latest.position and signal.touches(identifier):
-                    latest = await progress_of(info, scope, None, until)
-                    yield latest
+                    fresh = await progress_of(info, scope, None, until)
+                    if sees_all or figures(fresh) != figures(latest):
+                        # Whoever may not see every finding hears only of changes to what they see:
+                        # work on an internal finding must not show even as a moment.
+                        yield fresh
+                    latest = fresh
         finally:
             await signals.aclose()
 
@@ -440,6 +455,7 @@ class Subscription:
         signals = ctx.feed.signals()
         try:
             while True:
+                await still_authorised(ctx)
                 batch, read_to = await blocking(read_log, ctx, readable, cursor, MAX_EVENTS_PAGE)
                 for record in batch:
                     yield LoggedEvent.of(record)

@@ -25,6 +25,7 @@ from rectify.domain.values import (
     RelapseOutcome,
 )
 from rectify.eventlog import LoggedEvent as LoggedEventRecord
+from rectify.notice.service import may_read_notice
 from rectify.projections import ledger, progress
 from rectify.projections.store import place_key
 from rectify.projections.views import At
@@ -303,7 +304,7 @@ class Finding:
         if not self.full:
             return None
         return [
-            ActivityTotal(kind=t.kind, unit=t.unit, records=t.records, quantity=t.quantity)
+            ActivityTotal(kind=t.kind, unit=t.unit, records=t.records, quantity=t.total)
             for t in self.row.activity_totals
         ]
 
@@ -655,11 +656,12 @@ class Round:
 
     @strawberry.field(description="Notices published for this round that the caller may see.")
     def publications(self, info: strawberry.Info) -> list[Publication]:
-        actor = info.context.actor
+        context = info.context
+        today = context.system.read.today()
         return [
             Publication.of(self.aggregate.id, p)
             for p in self.aggregate.publications
-            if p.edition is Edition.PUBLIC or actor.may_read_unit(p.unit_id)
+            if may_read_notice(p, context.actor, today)
         ]
 
 

@@ -9,6 +9,7 @@ internal items out and numbers what remains without gaps.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Protocol
@@ -86,6 +87,11 @@ class Notice:
     dated: str
     published_on: date
     window_until: date
+
+
+def digest(text: str) -> str:
+    """The SHA-256 a publication records of its Markdown text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def window_end(published_on: date, days: int) -> date:
@@ -172,16 +178,18 @@ def aspects(round_: Round, findings: list[Finding]) -> tuple[Aspect, ...]:
     result = []
     for top in sorted(p for p in titles if len(p) == 1):
         under = [f for f in findings if f.category[:1] == top]
-        entries: dict[int, Item | list[Finding]] = {}
+        # A place at the 问题 level holds a finding, or a category grouping 子项 findings; both kinds
+        # are kept apart so that neither can hide the other, and ordered by ordinal.
+        entries: dict[tuple[int, int], Item | list[Finding]] = {}
         for finding in sorted(under, key=lambda f: (f.place, f.code)):
             if len(finding.category) == 1:
-                entries[finding.ordinal] = Item("", finding.heading, measure_texts(finding))
+                entries[(finding.ordinal, 0)] = Item("", finding.heading, measure_texts(finding))
             else:
-                group = entries.setdefault(finding.category[1], [])
-                if isinstance(group, list):
-                    group.append(finding)
+                group = entries.setdefault((finding.category[1], 1), [])
+                assert isinstance(group, list)
+                group.append(finding)
         items = []
-        for number, (ordinal, entry) in enumerate(sorted(entries.items()), start=1):
+        for number, ((ordinal, _), entry) in enumerate(sorted(entries.items(), key=lambda e: e[0]), start=1):
             if isinstance(entry, Item):
                 items.append(Item(f"{number}.", entry.heading, entry.measures))
             else:

@@ -7,7 +7,6 @@ editing an old one (tests/notice checks that published versions' templates do no
 
 from __future__ import annotations
 
-import hashlib
 import re
 from functools import cache
 from pathlib import Path
@@ -67,7 +66,3 @@ def pdf(html_text: str) -> bytes:
     except ImportError as error:  # pragma: no cover - depends on the installation
         raise RuntimeError("PDF needs the pdf extra: pip install 'rectify[pdf]' and a CJK font") from error
     return HTML(string=html_text).write_pdf()  # type: ignore[no-any-return]
-
-
-def digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import date
 from uuid import UUID
 
+from rectify.access import PUBLIC, Actor
 from rectify.domain import NotFound, Round
 from rectify.domain.values import Edition, Publication
 from rectify.notice import render
-from rectify.notice.model import Notice, build, window_end
+from rectify.notice.model import Notice, build, digest, window_end
 from rectify.projections.views import ReadModels
 
 
@@ -22,7 +23,7 @@ class Rendered:
 
     @property
     def sha256(self) -> str:
-        return render.digest(self.markdown)
+        return digest(self.markdown)
 
     def html(self) -> str:
         return render.html(self.notice, self.version)
@@ -41,6 +42,14 @@ class Check:
     @property
     def ok(self) -> bool:
         return self.rendered.sha256 == self.publication.sha256
+
+
+def may_read_notice(publication: Publication, actor: Actor, today: date) -> bool:
+    """Who may read a published notice: whoever may read its unit in full, any edition, any time;
+    everyone else the public edition within its publicity window (公开期限)."""
+    return actor.may_read_unit(publication.unit_id) or (
+        publication.edition is Edition.PUBLIC and publication.published_on <= today <= publication.window_until
+    )
 
 
 class Notices:
@@ -110,9 +119,5 @@ class Notices:
 
     def public_now(self, today: date) -> list[tuple[Round, Publication]]:
         """Public-edition notices whose publicity window includes `today`, newest first."""
-        current = [
-            (r, p)
-            for r, p in self.publications()
-            if p.edition is Edition.PUBLIC and p.published_on <= today <= p.window_until
-        ]
+        current = [(r, p) for r, p in self.publications() if may_read_notice(p, PUBLIC, today)]
         return sorted(current, key=lambda rp: (rp[1].published_on, rp[1].position), reverse=True)

@@ -60,9 +60,10 @@ class Span:
     earliest: int
     latest: int
 
-    def widen(self, position: int, at: int) -> None:
-        self.first, self.last = min(self.first, position), max(self.last, position)
-        self.earliest, self.latest = min(self.earliest, at), max(self.latest, at)
+    def widen(self, first: int, last: int, earliest: int, latest: int) -> None:
+        """Takes in more positions and record times (of one event, or of another Span)."""
+        self.first, self.last = min(self.first, first), max(self.last, last)
+        self.earliest, self.latest = min(self.earliest, earliest), max(self.latest, latest)
 
 
 @dataclass
@@ -91,33 +92,32 @@ class Fold:
     position: int = 0
     changes: Changes = field(default_factory=lambda: Changes({}, {}))
 
-    def apply(self, event: Any, position: int, recorded_at: datetime | None = None) -> None:
-        """Folds one event found at `position`; an aggregate's events must come in their order."""
+    def apply(self, event: Any, position: int) -> None:
+        """Folds one event found at `position` (an aggregate's events must come in their order);
+        as-of replays of one round, which read events aggregate by aggregate, come this way."""
         if position > self.position:
             self.position = position
-        if recorded_at is not None:
-            self._timeline(position, microseconds(recorded_at))
         if isinstance(event, PROJECTED_EVENTS):
             self._fold(event, position)
 
     def apply_all(self, notifications: Iterable[Notification], mapper: Mapper[UUID]) -> None:
-        """Folds notifications in log order (the hot loop of every catch-up, rebuild and replay)."""
+        """Folds notifications in log order (the hot loop of every catch-up, rebuild and replay),
+        noting the record times of each chunk of positions for the timeline."""
         decode = mapper.to_domain_event
         fold = self._fold
         projected = PROJECTED_TOPICS
         timeline = self.changes.timeline
-        span = None
+        chunk, span = -1, None
         for notification in notifications:
             event = decode(notification)
             position = notification.id
             at = (event.timestamp - EPOCH) // MICROSECOND
-            if span is None or position // CHUNK != chunk:  # noqa: F821 - set together with span
+            if position // CHUNK != chunk:
                 chunk = position // CHUNK
                 span = timeline.get(chunk)
                 if span is None:
                     span = timeline[chunk] = Span(position, position, at, at)
-            span.first, span.last = min(span.first, position), max(span.last, position)
-            span.earliest, span.latest = min(span.earliest, at), max(span.latest, at)
+            span.widen(position, position, at, at)  # type: ignore[union-attr]
             if notification.topic in projected:
                 fold(event, position)
             if position > self.position:
@@ -145,21 +145,6 @@ class Fold:
             changes.positions[key] = [position]
         else:
             known.append(position)
-
-    def _timeline(self, position: int, at: int) -> None:
-        chunk = position // CHUNK
-        span = self.changes.timeline.get(chunk)
-        if span is None:
-            self.changes.timeline[chunk] = Span(position, position, at, at)
-        else:
-            if position > span.last:
-                span.last = position
-            if position < span.first:
-                span.first = position
-            if at < span.earliest:
-                span.earliest = at
-            elif at > span.latest:
-                span.latest = at
 
     @staticmethod
     def needs(notifications: Iterable[Notification]) -> dict[UUID, int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -37,13 +39,38 @@ MONEY = {"元": Decimal(1), "万元": Decimal(10_000), "亿元": Decimal(100_000
 
 
 @dataclass(frozen=True)
-class ActivityTotal:
-    """All live (not retracted) activities of one kind and unit on a finding."""
+class ActivityFigure:
+    """Activities of one kind and unit: how many records, their total, and the running total by date."""
 
     kind: str
     unit: str
     records: int
-    quantity: Decimal
+    total: Decimal
+    series: tuple[tuple[date, Decimal], ...]
+
+
+def activity_figures(activities: Iterable[Activity]) -> tuple[ActivityFigure, ...]:
+    """Live activities grouped by kind and unit, with running totals by business date (the caller
+    leaves out what it must: retracted activities, or those after a business-date cut)."""
+    by_kind: dict[tuple[str, str], dict[date, tuple[int, Decimal]]] = defaultdict(dict)
+    for activity in activities:
+        days = by_kind[(activity.kind, activity.unit)]
+        records, total = days.get(activity.occurred_on, (0, Decimal(0)))
+        days[activity.occurred_on] = (records + 1, total + activity.quantity)
+    figures = []
+    for (kind, unit), days in sorted(by_kind.items()):
+        running = Decimal(0)
+        series = []
+        for day in sorted(days):
+            running += days[day][1]
+            series.append((day, running))
+        figures.append(ActivityFigure(kind, unit, sum(r for r, _ in days.values()), running, tuple(series)))
+    return tuple(figures)
+
+
+def recovered(activities: Iterable[Activity]) -> Decimal:
+    """Money recorded as rectified or recovered by these activities, in 元."""
+    return sum((money(a.amount, a.unit) for a in activities if a.amount is not None), Decimal(0))
 
 
 @dataclass(frozen=True)
@@ -97,13 +124,13 @@ class LedgerRow:
         return tuple(a for a in self.activities if not a.retracted)
 
     @property
-    def activity_totals(self) -> tuple[ActivityTotal, ...]:
-        return activity_totals(self.activities)
+    def activity_totals(self) -> tuple[ActivityFigure, ...]:
+        return activity_figures(self.live_activities)
 
     @property
     def amount_rectified(self) -> Decimal:
         """Money recorded as rectified or recovered (live activities in 元, 万元…), in 元."""
-        return sum((money(a.amount, a.unit) for a in self.live_activities if a.amount is not None), Decimal(0))
+        return recovered(self.live_activities)
 
     @property
     def relapsed(self) -> bool:
@@ -140,16 +167,6 @@ def light(row: LedgerRow, today: date, thresholds: LightThresholds = LightThresh
 def money(amount: Decimal, unit: str) -> Decimal:
     """An amount in 元, or 0 for a unit that is not money (次, 人, 项…)."""
     return amount * MONEY[unit] if unit in MONEY else Decimal(0)
-
-
-def activity_totals(activities: tuple[Activity, ...]) -> tuple[ActivityTotal, ...]:
-    totals: dict[tuple[str, str], tuple[int, Decimal]] = {}
-    for activity in activities:
-        if activity.retracted:
-            continue
-        records, quantity = totals.get((activity.kind, activity.unit), (0, Decimal(0)))
-        totals[(activity.kind, activity.unit)] = (records + 1, quantity + activity.quantity)
-    return tuple(ActivityTotal(kind, unit, r, q) for (kind, unit), (r, q) in sorted(totals.items()))
 
 
 def ledger_row(finding: Finding, position: int) -> LedgerRow:

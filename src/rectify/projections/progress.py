@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -16,10 +16,12 @@ from rectify.projections.ledger import (
     IN_PROGRESS,
     LONG_TERM,
     NOT_STARTED,
+    ActivityFigure,
     LedgerRow,
     LightThresholds,
+    activity_figures,
     light,
-    money,
+    recovered,
 )
 
 HUNDREDTH = Decimal("0.01")
@@ -56,17 +58,6 @@ def percentage(part: int, whole: int) -> Decimal | None:
 
 
 @dataclass(frozen=True)
-class ActivityFigure:
-    """Activities of one kind and unit: how many records, their total, and the running total by date."""
-
-    kind: str
-    unit: str
-    records: int
-    total: Decimal
-    series: tuple[tuple[date, Decimal], ...]
-
-
-@dataclass(frozen=True)
 class UnitActivities:
     unit_id: UUID
     figures: tuple[ActivityFigure, ...]
@@ -99,23 +90,6 @@ class Progress:
     activities_by_unit: tuple[UnitActivities, ...]
 
 
-def activity_figures(activities: Iterable[Activity]) -> tuple[ActivityFigure, ...]:
-    by_kind: dict[tuple[str, str], dict[date, tuple[int, Decimal]]] = defaultdict(dict)
-    for activity in activities:
-        days = by_kind[(activity.kind, activity.unit)]
-        records, total = days.get(activity.occurred_on, (0, Decimal(0)))
-        days[activity.occurred_on] = (records + 1, total + activity.quantity)
-    figures = []
-    for (kind, unit), days in sorted(by_kind.items()):
-        running = Decimal(0)
-        series = []
-        for day in sorted(days):
-            running += days[day][1]
-            series.append((day, running))
-        figures.append(ActivityFigure(kind, unit, sum(r for r, _ in days.values()), running, tuple(series)))
-    return tuple(figures)
-
-
 def progress(
     rows: Sequence[LedgerRow],
     *,
@@ -141,7 +115,7 @@ def progress(
     checked = [r for r in shown if r.relapse_checks]
     relapsed = sum(r.relapsed for r in checked)
     involved = sum((r.amount_involved for r in shown), Decimal(0))
-    rectified = sum((money(a.amount, a.unit) for a in live if a.amount is not None), Decimal(0))
+    rectified = recovered(live)
     return Progress(
         position=position,
         today=today,

@@ -152,6 +152,9 @@ class ViewStore(ABC):
     def lock_tracking(self, cursor: Any, generation: int) -> int:
         """Reads a generation's tracking position, holding it against other writers until commit."""
 
+    def lock_views(self, cursor: Any) -> None:
+        """Serialises changes to the set of generations across processes (until the commit)."""
+
     def announce(self, cursor: Any, generation: int, position: int, scopes: Iterable[UUID] | None = None) -> None:
         """Tells other processes, on commit, that the live views reached `position` (and which
         rounds and units changed; None: any)."""
@@ -169,6 +172,7 @@ class ViewStore(ABC):
     def setup(self) -> int:
         """Makes sure a live generation exists; returns it."""
         with self.writing() as cursor:
+            self.lock_views(cursor)
             cursor.execute(
                 f"CREATE TABLE IF NOT EXISTS {META} (generation INTEGER PRIMARY KEY, position BIGINT NOT NULL, "
                 "status TEXT NOT NULL, format INTEGER NOT NULL, updated_at TEXT NOT NULL)"
@@ -191,6 +195,7 @@ class ViewStore(ABC):
 
     def new_generation(self) -> int:
         with self.writing() as cursor:
+            self.lock_views(cursor)
             cursor.execute(f"SELECT COALESCE(MAX(generation), 0) FROM {META}")
             generation = int(cursor.fetchone()[0]) + 1
             self._create_tables(cursor, generation, indexes=False)
@@ -210,6 +215,7 @@ class ViewStore(ABC):
     def swap_in(self, generation: int) -> None:
         """Makes `generation` the live views in one transaction, and drops all but the last retired one."""
         with self.writing() as cursor:
+            self.lock_views(cursor)
             self.lock_tracking(cursor, generation)
             cursor.execute(f"UPDATE {META} SET status = 'retired', updated_at = ? WHERE status = 'live'", (_now(),))
             cursor.execute(
@@ -301,9 +307,7 @@ class ViewStore(ABC):
                 list(spans),
             )
             for chunk, first, last, earliest, latest in cursor.fetchall():
-                span = spans[int(chunk)]
-                span.first, span.last = min(span.first, int(first)), max(span.last, int(last))
-                span.earliest, span.latest = min(span.earliest, int(earliest)), max(span.latest, int(latest))
+                spans[int(chunk)].widen(int(first), int(last), int(earliest), int(latest))
             cursor.executemany(
                 f"INSERT INTO {table(generation, 'timeline')} (chunk, first_position, last_position, earliest, latest) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (chunk) DO UPDATE SET first_position = excluded.first_position, "
@@ -630,6 +634,10 @@ class PostgresViewStore(ViewStore):
     def lock_tracking(self, cursor: Any, generation: int) -> int:
         cursor.execute(f"SELECT position FROM {META} WHERE generation = ? FOR UPDATE", (generation,))
         return int(cursor.fetchone()[0])
+
+    def lock_views(self, cursor: Any) -> None:
+        # Two processes starting together (the API and the worker) must not both create a generation.
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"rectify_views:{self.database.schema}",))
 
     def announce(self, cursor: Any, generation: int, position: int, scopes: Iterable[UUID] | None = None) -> None:
         listed = "*" if scopes is None else ",".join(str(s) for s in scopes)

@@ -8,6 +8,7 @@ events alone (found through the history index), or the whole district from the l
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from eventsourcing.domain import Aggregate
 from rectify.access import Actor
 from rectify.application import RectifyApplication
 from rectify.domain import Round
+from rectify.domain.errors import InvalidInput, Unavailable
 from rectify.projections.fold import Fold, microseconds
 from rectify.projections.ledger import LedgerRow, LightThresholds
 from rectify.projections.progress import Progress, Scope, progress, visible_to
@@ -100,7 +102,7 @@ class ReadModels:
         head = self.app.head()
         if at.position is not None:
             if at.position < 0:
-                raise ValueError("a position is 0 or more")
+                raise InvalidInput("asOf.position", "a position is 0 or more")
             return min(at.position, head)
         assert at.recorded_at is not None
         self._ensure_indexed(head)
@@ -116,12 +118,16 @@ class ReadModels:
                     found = max(found, notification.id)
         return found
 
-    def _ensure_indexed(self, position: int) -> None:
-        """The history index must cover `position` before an as-of read relies on it."""
-        if self._wait_for is not None:
-            self._wait_for(position, 10.0)
-        if self.store.tracking_position() < position:
-            raise LookupError(f"the views have not reached position {position} yet; is the runner running?")
+    def _ensure_indexed(self, position: int, timeout: float = 10.0) -> None:
+        """The history index must cover `position` before an as-of read relies on it: wait for the
+        runner of this process, or (none here) watch the views' position that another one moves."""
+        if self._wait_for is not None and self._wait_for(position, timeout):
+            return
+        deadline = time.monotonic() + (0 if self._wait_for is not None else timeout)
+        while self.store.tracking_position() < position:
+            if time.monotonic() >= deadline:
+                raise Unavailable(f"the views have not reached position {position} yet; ask again shortly")
+            time.sleep(0.05)
 
     # -- views ------------------------------------------------------------------------------
 

@@ -130,6 +130,7 @@ class GraphQLView(GraphQL):
             if actor is None:
                 raise ConnectionRejectionError({"message": "invalid or revoked token"})
             context.actor = actor
+            context.recheck = lambda: self.state.tokens.resolve(str(secret))
         return {"role": context.actor.role.value}
 
     def encode_json(self, data: object) -> str:
@@ -294,7 +295,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        system = await run_in_threadpool(open_system, settings, run_projector=run_projector, today=today)
+        system = await run_in_threadpool(
+            open_system, settings, run_projector=run_projector, maintain_views=run_projector, today=today
+        )
         feed = Feed(system).start()
         state = AppState(settings, web, system, feed, Tokens(system, web.token_cache_seconds), build_schema(web.limits))
         holder["state"] = state

@@ -197,4 +197,4 @@ def _offer(queue: asyncio.Queue[Signal], signal: Signal) -> None:
         # Too far behind: replace the backlog with one signal that says "anything may have changed".
         while not queue.empty():
             queue.get_nowait()
-        queue.put_nowait(Signal(signal.views, signal.position, None))
+        queue.put_nowait(Signal(True, signal.position, None))  # views and log alike: anything may have changed

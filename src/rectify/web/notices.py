@@ -17,9 +17,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from rectify.access import PUBLIC
 from rectify.domain import NotFound
 from rectify.domain.values import Edition
-from rectify.notice.service import Check, Notices
+from rectify.notice.service import Check, Notices, may_read_notice
 
 PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>巡察整改进展情况通报</title>
@@ -79,14 +80,11 @@ class NoticePages:
             while len(self._kept) > 256:
                 self._kept.popitem(last=False)
         publication = check.publication
-        if publication.edition is not Edition.PUBLIC:
-            return PlainTextResponse("没有这份通报。", 404)  # the internal edition is never shown here
-        today = self.today()
-        if today < publication.published_on:
-            return PlainTextResponse("这份通报尚未公开。", 404)
-        if today > publication.window_until:
+        if may_read_notice(publication, PUBLIC, self.today()):
+            return check
+        if publication.edition is Edition.PUBLIC and self.today() > publication.window_until:
             return PlainTextResponse(f"这份通报的公开期限已于 {publication.window_until.isoformat()} 结束。", 410)
-        return check
+        return PlainTextResponse("没有这份通报。", 404)  # an internal edition, or not yet public
 
     def _headers(self, check: Check) -> dict[str, str]:
         return {

@@ -1,0 +1,52 @@
+"""The API without its own projector (`serve --no-projector`) beside a `rectify project` worker."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from api_harness import World, open_world  # type: ignore[import-not-found]
+
+
+@pytest.fixture
+def split_world(database_url: str) -> Iterator[World]:
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "rectify.cli", "--database-url", database_url, "project", "--poll-interval", "0.05"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        with open_world(database_url, "--no-projector") as world:
+            yield world
+    finally:
+        worker.terminate()
+        worker.communicate(timeout=10)
+
+
+def test_a_write_is_readable_at_its_position_when_a_separate_worker_projects_it(split_world: Any) -> None:
+    recorded = split_world.record_clean_up()
+    assert recorded["__typename"] == "Accepted", recorded
+    query = (
+        "query($r: ID!, $p: Int!) { round(id: $r, asOf: {position: $p}) { progress { position "
+        "activities { kind total } } } }"
+    )
+    answer = split_world.client("INSPECTOR").data(
+        query, {"r": str(split_world.loaded.round_id), "p": recorded["position"]}
+    )["round"]["progress"]
+    assert answer["position"] == recorded["position"]
+    assert {a["kind"]: a["total"] for a in answer["activities"]}["大扫除"] == "29"
+
+
+def test_publishing_answers_with_the_digest_when_a_separate_worker_projects(split_world: Any) -> None:
+    published = split_world.client("UNIT").mutate(
+        "publishNotice", {"roundId": str(split_world.loaded.round_id), "unitId": str(split_world.loaded.unit_id)}
+    )
+    assert published["__typename"] == "NoticePublished", published
+    assert len(published["sha256"]) == 64
+    notice = split_world.client("UNIT").data(
+        "query($id: ID!) { notice(id: $id) { verified } }", {"id": published["id"]}
+    )
+    assert notice == {"notice": {"verified": True}}
