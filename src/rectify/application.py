@@ -652,17 +652,14 @@ class RectifyApplication(Application[UUID]):
         summary: str,
         idempotency_key: str | None = None,
     ) -> Receipt:
-        request = {
-            "finding_id": v.identifier("finding_id", finding_id),
-            "occurred_on": self._past_day("occurred_on", occurred_on),
-            "summary": v.text("summary", summary, max_length=v.TEXT),
-        }
-        return self._on_finding(
+        return self._dated_summary(
             "report_rectification",
             actor,
             idempotency_key,
-            request,
-            lambda f, who: f.report_rectification(request["occurred_on"], request["summary"], actor=who),
+            finding_id,
+            occurred_on,
+            summary,
+            Finding.report_rectification,
         )
 
     @command("mark_long_term")
@@ -675,17 +672,32 @@ class RectifyApplication(Application[UUID]):
         summary: str,
         idempotency_key: str | None = None,
     ) -> Receipt:
+        return self._dated_summary(
+            "mark_long_term", actor, idempotency_key, finding_id, occurred_on, summary, Finding.mark_long_term
+        )
+
+    def _dated_summary(
+        self,
+        command: str,
+        actor: Actor,
+        key: str | None,
+        finding_id: UUID | str,
+        occurred_on: date | str,
+        summary: str,
+        change: Callable[..., None],
+    ) -> Receipt:
+        """A report or a long-term mark: a finding, a business date, a summary."""
         request = {
             "finding_id": v.identifier("finding_id", finding_id),
             "occurred_on": self._past_day("occurred_on", occurred_on),
             "summary": v.text("summary", summary, max_length=v.TEXT),
         }
         return self._on_finding(
-            "mark_long_term",
+            command,
             actor,
-            idempotency_key,
+            key,
             request,
-            lambda f, who: f.mark_long_term(request["occurred_on"], request["summary"], actor=who),
+            lambda f, who: change(f, request["occurred_on"], request["summary"], actor=who),
         )
 
     # -- notices ----------------------------------------------------------------------------
