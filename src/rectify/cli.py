@@ -82,10 +82,23 @@ def cmd_demo(args: argparse.Namespace, config: settings.Settings) -> int:
         host=args.host or config.host,
         port=args.port or config.port,
     )
-    app = open_application(config)
+    system = open_system(config, run_projector=False)
+    app = system.app
     loaded = load_example(app, "songyuan")
     print(f"demo database {path.resolve()}")
     print(summary(app, loaded))
+    # The reference notice as published on 2026-03-12 (its window is over: the office and the unit see
+    # it, and the dashboard marks it), and the same notice published today for the public page.
+    system.projector.catch_up()
+    for published_on in (songyuan.REFERENCE_NOTICE_DATE, None):
+        receipt = app.publish_notice(
+            operator(),
+            round_id=loaded.round_id,
+            unit_id=loaded.unit_id,
+            published_on=published_on,
+            position=loaded.position,
+        )
+        print(f"notice {receipt.entity_id}: /notices/{receipt.entity_id} (sha256 {receipt.sha256})")
     tokens = {
         role: app.issue_token(
             operator(), role=role, label=f"demo-{role.lower()}", unit_id=loaded.unit_id if role == "UNIT" else None
@@ -94,7 +107,7 @@ def cmd_demo(args: argparse.Namespace, config: settings.Settings) -> int:
     }
     for role, secret in tokens.items():
         print(f"demo {role.lower()} token: {secret}")
-    app.close()
+    system.close()
     if args.no_serve:
         return 0
     serve(config)

@@ -56,6 +56,7 @@ def test_demo_creates_a_fresh_file_each_time(tmp_path: Path) -> None:
         demo = rectify("demo", "--database", "demo.db", "--no-serve", cwd=tmp_path)
         assert demo.returncode == 0, demo.stderr
         assert "大扫除 28 (up to 2025-11-12: 22)" in demo.stdout
+        assert demo.stdout.count("/notices/") == 2  # the reference notice of 2026-03-12, and today's
 
 
 def test_a_bad_database_url_is_a_clear_error(tmp_path: Path) -> None:

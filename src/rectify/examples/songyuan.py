@@ -35,6 +35,7 @@ ROUND = {
     "stationed_to": date(2025, 6, 13),
 }
 FEEDBACK_ON = date(2025, 8, 12)
+REFERENCE_NOTICE_DATE = date(2026, 3, 12)
 RECTIFICATION_UNTIL = date(2025, 11, 12)
 
 CATEGORIES = [
