@@ -150,6 +150,11 @@ def main() -> None:
         print("targets met" if met else "TARGETS NOT MET")
         small.close()
         big.close()
+        for system in (small, big):
+            database = system.settings.database
+            if database.kind == "postgresql":  # the bench's own schemas, not left behind
+                with psycopg.connect(database.psycopg_conninfo(), autocommit=True) as conn:
+                    conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(database.schema)))
 
 
 if __name__ == "__main__":
