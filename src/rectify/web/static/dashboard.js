@@ -124,7 +124,9 @@ function placeMarks(publications) {
   for (const p of publications) {
     const mark = document.createElement("span");
     mark.className = "mark";
-    mark.style.left = `${(100 * p.position) / max}%`;
+    const at = (100 * p.position) / max;
+    mark.style.left = `${at}%`;
+    if (at > 85) mark.style.transform = "translateX(-100%)";  // near the end: the label reads leftwards
     mark.textContent = `▲ 通报 ${p.publishedOn}`;
     mark.title = `${p.title}（位置 ${p.position}）`;
     mark.dataset.position = p.position;
