@@ -20,11 +20,6 @@ class Actor:
     def __str__(self) -> str:
         return f"{self.role.value.lower()}:{self.name}"
 
-    @property
-    def sees_internal(self) -> bool:
-        """Whether this caller may see internal (不宜公开) items at all (of some unit)."""
-        return self.role is not Role.PUBLIC
-
     def may_read_unit(self, unit_id: UUID) -> bool:
         """Whether everything of this unit, internal items included, is visible to the caller."""
         if self.role is Role.UNIT:

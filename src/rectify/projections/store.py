@@ -235,13 +235,6 @@ class ViewStore(ABC):
                     cursor.execute(f"DROP TABLE IF EXISTS {table(old, name)}")
                 cursor.execute(f"DELETE FROM {META} WHERE generation = ?", (old,))
 
-    def live_generation(self) -> int:
-        with self.reading() as cursor:
-            generation = self._live_generation(cursor)
-        if generation is None:
-            return self.setup()
-        return generation
-
     def generations(self) -> list[tuple[int, int, str]]:
         with self.reading() as cursor:
             cursor.execute(f"SELECT generation, position, status FROM {META} ORDER BY generation")
