@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -136,6 +137,68 @@ def test_a_failed_batch_leaves_views_and_tracking_as_they_were(system: System, m
     after = dump(system)
     system.projector.rebuild()
     assert dump(system) == after
+
+
+def test_a_batch_asks_the_event_store_for_no_connection_while_it_holds_the_views_write_lock(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A save takes the event store's writer connection first and the database's write lock second.
+    A batch that took them the other way round waited on a queued save until a pool timeout
+    broke the tie (SQLite, under racing requests in CI)."""
+    loaded = songyuan.load(system.app, SYSTEM)
+    datastore: Any = system.app.recorder.datastore
+    writing, get_connection = system.store.writing, datastore.get_connection
+    holding = threading.local()
+    asked: list[str] = []
+
+    @contextmanager
+    def watched_writing(**options: Any) -> Iterator[Any]:
+        with writing(**options) as cursor:
+            holding.views = True
+            try:
+                yield cursor
+            finally:
+                holding.views = False
+
+    @contextmanager
+    def watched_get_connection(*args: Any, **options: Any) -> Iterator[Any]:
+        if getattr(holding, "views", False):
+            asked.append(threading.current_thread().name)
+        with get_connection(*args, **options) as conn:
+            yield conn
+
+    monkeypatch.setattr(system.store, "writing", watched_writing)
+    monkeypatch.setattr(datastore, "get_connection", watched_get_connection)
+    system.projector.batch_size = 7
+    assert system.projector.catch_up() == loaded.position
+    assert asked == []
+
+
+def test_a_batch_another_process_committed_first_is_folded_again_not_twice(
+    system: System, config: settings.Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded = songyuan.load(system.app, SYSTEM)
+    other = open_system(config, run_projector=False, today=lambda: TODAY)
+    try:
+        read = system.projector._notifications
+        overtaken: list[int] = []
+
+        def overtaken_once(after: int, limit: int) -> list[Any]:
+            found = read(after, limit)
+            if not overtaken:  # the other worker commits this very batch before ours does
+                overtaken.append(other.projector.step().position)  # type: ignore[union-attr]
+            return found
+
+        system.projector.batch_size = other.projector.batch_size = 25
+        monkeypatch.setattr(system.projector, "_notifications", overtaken_once)
+        system.projector.catch_up()
+    finally:
+        other.close()
+    assert overtaken and overtaken[0] < loaded.position
+    folded = dump(system)
+    assert folded[0] == loaded.position
+    system.projector.rebuild()
+    assert dump(system) == folded
 
 
 def test_readers_see_the_old_views_until_a_rebuild_swaps_in_the_new(system: System) -> None:

@@ -70,23 +70,41 @@ class Projector:
         return list(self.app.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False))
 
     def step(self, generation: int | None = None) -> Advance | None:
-        """Processes the next batch into the live (or given) generation; None when there is nothing new."""
-        with self._lock, self.store.writing() as cursor:
-            target = generation if generation is not None else self.store._live_generation(cursor)
-            assert target is not None, "set the store up first"
-            position = self.store.lock_tracking(cursor, target)
-            notifications = self._notifications(position, self.batch_size)
-            if not notifications:
-                return None
-            before = Fold.needs(notifications)
-            known = self.store.load_positions(cursor, target, before)
-            fold = Fold(self._states(target, before, known), position=position)
-            fold.apply_all(notifications, self.app.mapper)
-            scopes = frozenset(scope_of(fold.states[i].aggregate) for i in fold.changes.aggregates)
-            self.store.write_changes(cursor, target, fold, known)
-            self.store.set_tracking(cursor, target, fold.position)
-            if generation is None:
-                self.store.announce(cursor, target, fold.position, scopes)
+        """Processes the next batch into the live (or given) generation; None when there is nothing new.
+
+        The batch is read and folded before the views' write lock is taken, and committed only if
+        the tracking position has not moved meanwhile (else it is folded again). Holding that lock
+        while asking the event store for a connection would invert the lock order of a save, which
+        takes the store's writer connection first and the database's write lock second: on SQLite
+        the two waited on each other until a pool timeout broke the tie.
+        """
+        with self._lock:
+            while True:
+                with self.store.reading() as cursor:
+                    target = generation if generation is not None else self.store._live_generation(cursor)
+                    assert target is not None, "set the store up first"
+                    position = self.store.position_of(cursor, target)
+                notifications = self._notifications(position, self.batch_size)
+                if not notifications:
+                    return None
+                before = Fold.needs(notifications)
+                with self.store.reading() as cursor:
+                    known = self.store.load_positions(cursor, target, before)
+                fold = Fold(self._states(target, before, known), position=position)
+                fold.apply_all(notifications, self.app.mapper)
+                scopes = frozenset(scope_of(fold.states[i].aggregate) for i in fold.changes.aggregates)
+                with self.store.writing() as cursor:
+                    moved = self.store.lock_tracking(cursor, target) != position or (
+                        generation is None and self.store._live_generation(cursor) != target
+                    )
+                    if not moved:
+                        self.store.write_changes(cursor, target, fold, known)
+                        self.store.set_tracking(cursor, target, fold.position)
+                        if generation is None:
+                            self.store.announce(cursor, target, fold.position, scopes)
+                if not moved:
+                    break
+                self._cache.pop(target, None)  # another process folded these events first
         self._remember(target, fold)
         return Advance(target, fold.position, scopes)
 

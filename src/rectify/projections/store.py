@@ -152,6 +152,11 @@ class ViewStore(ABC):
     def lock_tracking(self, cursor: Any, generation: int) -> int:
         """Reads a generation's tracking position, holding it against other writers until commit."""
 
+    def position_of(self, cursor: Any, generation: int) -> int:
+        """A generation's tracking position, as the cursor's snapshot sees it."""
+        cursor.execute(f"SELECT position FROM {META} WHERE generation = ?", (generation,))
+        return int(cursor.fetchone()[0])
+
     def lock_views(self, cursor: Any) -> None:
         """Serialises changes to the set of generations across processes (until the commit)."""
 
@@ -216,13 +221,12 @@ class ViewStore(ABC):
         """Makes `generation` the live views in one transaction, and drops all but the last retired one."""
         with self.writing() as cursor:
             self.lock_views(cursor)
-            self.lock_tracking(cursor, generation)
+            position = self.lock_tracking(cursor, generation)
             cursor.execute(f"UPDATE {META} SET status = 'retired', updated_at = ? WHERE status = 'live'", (_now(),))
             cursor.execute(
                 f"UPDATE {META} SET status = 'live', updated_at = ? WHERE generation = ?", (_now(), generation)
             )
-            cursor.execute(f"SELECT position FROM {META} WHERE generation = ?", (generation,))
-            self.announce(cursor, generation, int(cursor.fetchone()[0]))
+            self.announce(cursor, generation, position)
         with self.writing() as cursor:
             cursor.execute(
                 f"SELECT generation FROM {META} WHERE generation <> ? AND generation < ? "
@@ -383,8 +387,7 @@ class ViewStore(ABC):
             generation = self._live_generation(cursor)
             if generation is None:
                 raise LookupError("the views are not set up; run the projection runner or `rectify rebuild`")
-            cursor.execute(f"SELECT position FROM {META} WHERE generation = ?", (generation,))
-            yield StoredView(self, cursor, generation, int(cursor.fetchone()[0]))
+            yield StoredView(self, cursor, generation, self.position_of(cursor, generation))
 
     def tracking_position(self) -> int:
         with self.snapshot() as view:
@@ -573,9 +576,7 @@ class SQLiteViewStore(ViewStore):
             conn.commit()
 
     def lock_tracking(self, cursor: Any, generation: int) -> int:
-        # BEGIN IMMEDIATE already holds the database's write lock.
-        cursor.execute(f"SELECT position FROM {META} WHERE generation = ?", (generation,))
-        return int(cursor.fetchone()[0])
+        return self.position_of(cursor, generation)  # BEGIN IMMEDIATE already holds the database's write lock
 
 
 class PostgresViewStore(ViewStore):
