@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import random
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -16,7 +17,8 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.persistence import ConnectionUnavailableError, IntegrityError, JSONTranscoder, OperationalError
+from psycopg_pool import PoolTimeout
 
 from rectify import idempotency
 from rectify import validation as v
@@ -883,6 +885,24 @@ class RectifyApplication(Application[UUID]):
         decide: Callable[[], tuple[list[Aggregate], UUID]],
     ) -> Receipt:
         """Decides and saves, retrying on a concurrent write; a known idempotency key replays."""
+        try:
+            return self._attempt(command, actor, key, request, decide)
+        except (ConnectionUnavailableError, OperationalError) as error:
+            if not store_was_busy(error):
+                raise
+            raise Conflict(
+                f"{command}: the event store stayed busy and nothing was appended; send it again "
+                "(with the same idempotency key it cannot be carried out twice)"
+            ) from error
+
+    def _attempt(
+        self,
+        command: str,
+        actor: Actor,
+        key: str | None,
+        request: dict[str, Any],
+        decide: Callable[[], tuple[list[Aggregate], UUID]],
+    ) -> Receipt:
         record_id = fingerprint = None
         if key is not None:
             key = v.text("idempotency_key", key, max_length=200)
@@ -921,6 +941,21 @@ class RectifyApplication(Application[UUID]):
         if record.fingerprint != fingerprint:
             raise InvalidInput("idempotency_key", f"was already used for a different {record.command} request")
         return Receipt(position=self.head(), entity_id=record.entity_id, replayed=True)
+
+
+def store_was_busy(error: Exception) -> bool:
+    """Whether a save failed only because the store was busy, before anything was written.
+
+    The writer connection or a pooled connection was not had in time, or SQLite's write lock
+    was not (SQLite rolls back at once, locally). A PostgreSQL error after the connection was had
+    is not one of these: whether its commit took effect is unknown, so it stays unexpected.
+    """
+    if isinstance(error, ConnectionUnavailableError):
+        return True
+    cause = error.__cause__
+    if isinstance(cause, sqlite3.OperationalError):
+        return "locked" in str(cause)
+    return isinstance(cause, PoolTimeout)
 
 
 def _contact(address: str, phone: str, postcode: str, email: str, postal_address: str, area_code: str) -> Contact:

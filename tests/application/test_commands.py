@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 
+from rectify import settings
 from rectify.access import Actor, Role
 from rectify.application import RectifyApplication, finding_id_for
 from rectify.domain import Conflict, Forbidden, IllegalTransition, InvalidInput, NotFound
@@ -379,6 +383,57 @@ def test_a_write_that_keeps_conflicting_is_reported_as_a_conflict(
             world.unit, finding_id=world.finding_id, kind="大扫除", occurred_on="2025-09-01", count=1
         )
     assert world.app.head() == head
+
+
+@contextlib.contextmanager
+def every_connection_taken(app: RectifyApplication) -> Iterator[None]:
+    """Holds the event store's writer (SQLite) or every pooled connection (PostgreSQL), and makes
+    the store give up waiting for one after 0.3 s instead of seconds."""
+    datastore: Any = app.recorder.datastore
+    pool = datastore.pool
+    if isinstance(app.recorder, SQLiteApplicationRecorder):
+        pool.pool_timeout = 0.3
+        taken = [pool.get_connection(is_writer=True)]
+        release = pool.put_connection
+    else:
+        pool.timeout = 0.3
+        taken = [pool.getconn() for _ in range(pool.max_size)]
+        release = pool.putconn
+    try:
+        yield
+    finally:
+        for conn in taken:
+            release(conn)
+
+
+def test_a_store_that_stays_busy_is_a_conflict_and_appends_nothing(world: World) -> None:
+    head = world.app.head()
+    with every_connection_taken(world.app), pytest.raises(Conflict, match="stayed busy and nothing was appended"):
+        world.assign()
+    assert world.app.head() == head
+    world.assign()  # and the store serves again once it is free
+    assert world.app.head() == head + 1
+
+
+def test_an_sqlite_file_locked_by_another_process_is_a_conflict(tmp_path) -> None:
+    database = settings.load({}, database_url=f"sqlite:///{tmp_path / 'rectify.db'}").database
+    app = RectifyApplication(
+        env={**database.eventsourcing_env(), "SQLITE_LOCK_TIMEOUT": "1"}, today=lambda: date(2026, 3, 12)
+    )
+    try:
+        world = World(app)
+        head = app.head()
+        other = sqlite3.connect(str(database.path), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process writing, and taking its time
+        try:
+            with pytest.raises(Conflict, match="stayed busy"):
+                world.assign()
+        finally:
+            other.rollback()
+            other.close()
+        assert app.head() == head
+    finally:
+        app.close()
 
 
 def test_a_finding_code_defaults_to_its_place_and_keys_its_id(world: World) -> None:
