@@ -7,7 +7,10 @@ It generates a district-sized log (rectify.examples.district: interleaved rounds
 then, in one run, measures
   1. the raw read+decode rate of the log (select notifications, decode every event);
   2. the rebuild of every view from zero (read, fold, bulk write, index, swap) and its ratio to (1);
-  3. one round's state as of a past position, in a 10k-event store and in the big store.
+  3. one round's state as of a past position, in a 10k-event store and in the big store;
+  4. the whole district as of a past position (1 %, 10 % and 50 % of the log back from the head):
+     what the views hold with only the aggregates changed since folded again, against folding the
+     log from its start, and which of the two the read side chose.
 Timings on a shared machine are noisy: compare the ratios, which are measured in the same run.
 """
 
@@ -19,7 +22,9 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -98,6 +103,37 @@ def as_of_round(system: System, round_ids: list[uuid.UUID], samples: int) -> tup
     return statistics.median(timings), timings[int(len(timings) * 0.95) - 1], events // samples
 
 
+def timed(build: Callable[[], Any]) -> tuple[Any, float]:
+    """What `build` returns, and the milliseconds it took."""
+    gc.collect()
+    started = time.perf_counter()
+    built = build()
+    return built, (time.perf_counter() - started) * 1000
+
+
+def as_of_district(system: System, back: float) -> tuple[int, float, float, int, str]:
+    """The district as of `back` of the log before the head: (position, ms refolding what changed
+    since, ms folding the log from its start, aggregates changed since, the way the read side chose)."""
+    read = system.read
+    position = int(system.app.head() * (1 - back))
+    with system.store.snapshot() as stored:
+        changed = stored.changed_after(position)
+        refolded, refold_ms = timed(lambda: read._refold_changed(stored, changed, position))
+    replayed, replay_ms = timed(lambda: read._replay(position))
+    assert refolded.ledger() == replayed.ledger(), "the two ways disagree"
+    read._cache.clear()
+    chose: list[str] = []
+    original_refold, original_replay = read._refold_changed, read._replay
+    read._refold_changed = lambda *a: chose.append("views + changed") or original_refold(*a)  # type: ignore[method-assign]
+    read._replay = lambda *a: chose.append("whole log") or original_replay(*a)  # type: ignore[method-assign]
+    try:
+        read.district_as_of(position)
+    finally:
+        del read._refold_changed, read._replay
+        read._cache.clear()
+    return position, refold_ms, replay_ms, len(changed), chose[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000, help="events in the big store")
@@ -141,6 +177,12 @@ def main() -> None:
             f"  slowdown big / small = {slowdown:.2f}   (target <= {TARGETS['as_of_slowdown']}; "
             f"each < {TARGETS['as_of_ms']:.0f} ms)"
         )
+        for back in (0.01, 0.10, 0.50):
+            position, refold_ms, replay_ms, changed, chose = as_of_district(big, back)
+            print(
+                f"the district as of position {position:,} ({back:.0%} back): views + {changed:,} changed aggregates "
+                f"{refold_ms:,.0f} ms, whole log {replay_ms:,.0f} ms ({replay_ms / refold_ms:.1f}x); chose: {chose}"
+            )
         met = (
             ratio >= TARGETS["ratio"]
             and scaled < TARGETS["rebuild_1m_seconds"]

@@ -24,7 +24,7 @@ from psycopg import sql
 from rectify import settings as rectify_settings
 from rectify.access import Actor, Role
 from rectify.bootstrap import System, open_system
-from rectify.domain import RectifyError
+from rectify.domain import RectifyError, Round, Unit
 from rectify.projections.progress import Scope
 
 TODAY = date(2030, 1, 1)
@@ -278,6 +278,13 @@ def check(commands: list[tuple[Any, ...]], postgres_base: str | None = None) -> 
             for position, ledger in driver.seen.items():
                 past = system.read.district_as_of(position)
                 assert past.ledger() == ledger, position
+                # the district's two ways of getting there agree, whichever one it chose
+                with system.store.snapshot() as stored:
+                    refolded = system.read._refold_changed(stored, stored.changed_after(position), position)
+                replayed = system.read._replay(position)
+                assert refolded.ledger() == replayed.ledger() == ledger, position
+                for kind in (Round, Unit):
+                    assert [vars(a) for a in refolded.aggregates(kind)] == [vars(a) for a in replayed.aggregates(kind)]
                 for round_id in driver.rounds:
                     one_round = system.read.rounds_as_of((round_id,), position)
                     assert one_round.ledger() == [r for r in ledger if r.round_id == round_id], position

@@ -14,6 +14,7 @@ import pytest
 from rectify import settings
 from rectify.access import Actor, Role
 from rectify.bootstrap import System, open_application, open_system
+from rectify.domain import Finding
 from rectify.examples import songyuan
 from rectify.projections.progress import Scope
 from rectify.projections.views import At
@@ -76,6 +77,54 @@ def test_a_round_as_of_an_earlier_position_equals_the_view_that_existed_then(sys
     for position, ledger in seen.items():
         past = system.read.rounds_as_of((loaded.round_id,), position)
         assert past.ledger() == ledger, position
+
+
+def test_the_district_as_of_a_recent_position_folds_again_only_what_changed_since(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded = songyuan.load(system.app, SYSTEM)
+    system.projector.batch_size = 1
+    seen: dict[int, Any] = {}
+    while system.projector.step() is not None:
+        with system.read.view() as view:
+            seen[view.position] = view.ledger()
+    recent, early = loaded.position - 3, 5
+
+    def not_this_way(*args: Any) -> Any:
+        raise AssertionError(f"the other way was expected for {args[-1]}")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(system.read, "_replay", not_this_way)
+        assert system.read.district_as_of(recent).ledger() == seen[recent]
+    # far back, most of what exists then changed since: folding the log up to there costs less
+    with monkeypatch.context() as patched:
+        patched.setattr(system.read, "_refold_changed", not_this_way)
+        assert system.read.district_as_of(early).ledger() == seen[early]
+
+
+def test_a_district_as_of_view_answers_for_its_rounds_too(system: System, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dashboard's district overview asks every round as of the same position: once the
+    district is folded, the rounds are read from it instead of each being folded again."""
+    loaded = songyuan.load(system.app, SYSTEM)
+    system.projector.catch_up()
+    position = loaded.position - 3
+    scope = Scope(round_id=loaded.round_id, unit_id=loaded.unit_id)
+    on_its_own = system.read.progress(scope, INSPECTOR, at=At(position=position))
+    system.read._cache.clear()
+    district = system.read.district_as_of(position)
+
+    def folded_again(*args: Any) -> Any:
+        raise AssertionError("the round was folded again")
+
+    monkeypatch.setattr(system.read, "rounds_as_of", folded_again)
+    assert system.read.progress(scope, INSPECTOR, at=At(position=position)) == on_its_own
+    finding = loaded.finding_ids["人居环境品质有效提升"]
+    with system.read.view(At(position=position), Scope(round_id=loaded.round_id)) as view:
+        assert view is district
+        assert view.finding(finding) == district.finding(finding) is not None
+        assert view.aggregate(loaded.unit_id) is not None
+    with pytest.raises(TypeError, match="ledger rows"):
+        district.aggregates(Finding)  # its settled findings are rows, not aggregates
 
 
 def test_a_round_as_of_a_position_reads_only_that_rounds_events(

@@ -8,9 +8,11 @@ it holds and from what it saw change.
 from __future__ import annotations
 
 import copyreg
+import gc
 import io
 import pickle
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,6 +43,20 @@ MICROSECOND = timedelta(microseconds=1)
 def microseconds(moment: datetime) -> int:
     """A record time as whole microseconds since 1970 (UTC): exact, and sorts like the time."""
     return (moment - EPOCH) // MICROSECOND
+
+
+@contextmanager
+def paused_garbage_collection() -> Iterator[None]:
+    """Bulk folding (and bulk decoding of views) keeps a large heap alive, which makes the cyclic
+    collector rescan it again and again; neither creates reference cycles, so the collector waits
+    until the bulk work is done."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @dataclass(slots=True)
@@ -172,11 +188,14 @@ class Fold:
         return [s.aggregate for s in self.states.values() if isinstance(s.aggregate, cls)]
 
 
+_UNKNOWN = SafeUUID.unknown  # an enum member looked up once: each lookup costs a descriptor call
+
+
 def _uuid(value: int) -> UUID:
     """Rebuilds a pickled UUID without the cost of UUID.__init__'s argument checks."""
     uuid = object.__new__(UUID)
     object.__setattr__(uuid, "int", value)
-    object.__setattr__(uuid, "is_safe", SafeUUID.unknown)
+    object.__setattr__(uuid, "is_safe", _UNKNOWN)
     return uuid
 
 

@@ -7,13 +7,11 @@ at once. Each batch of view changes commits together with its tracking position.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -21,7 +19,7 @@ from uuid import UUID
 from eventsourcing.persistence import Notification
 
 from rectify.application import RectifyApplication
-from rectify.projections.fold import Fold, State, scope_of
+from rectify.projections.fold import Fold, State, paused_garbage_collection, scope_of
 from rectify.projections.store import PostgresViewStore, ViewStore
 
 log = logging.getLogger(__name__)
@@ -34,19 +32,6 @@ class Advance:
     generation: int
     position: int
     scopes: frozenset[UUID]
-
-
-@contextmanager
-def paused_garbage_collection() -> Iterator[None]:
-    """Bulk folding keeps a large heap alive, which makes the cyclic collector rescan it again and
-    again; the fold creates no reference cycles, so the collector waits until the bulk work is done."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class Projector:

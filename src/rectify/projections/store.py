@@ -25,7 +25,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from rectify.domain import Finding
-from rectify.projections.fold import VIEW_FORMAT, Fold, State, StateCodec, scope_of
+from rectify.projections.fold import VIEW_FORMAT, Fold, State, StateCodec, paused_garbage_collection, scope_of
 from rectify.projections.ledger import LedgerRow
 from rectify.projections.progress import Scope
 from rectify.settings import Database
@@ -439,21 +439,21 @@ class StoredView:
         """Ledger rows by (finding, position of its last event): a row at a position never changes,
         so rows decoded once are kept and only the others are read and decoded."""
         kept = self.store.kept_rows
-        missing = [key[0] for key in keys if key not in kept]
-        for chunk in batched(missing, 500):
-            self.cursor.execute(
-                f"SELECT finding_id, position, row FROM {self._t('ledger')} "
-                f"WHERE finding_id IN ({', '.join('?' for _ in chunk)})",
-                chunk,
-            )
-            for finding_id, position, row in self.cursor.fetchall():
-                kept.put((finding_id, int(position)), self.store.codec.decode(bytes(row)))
-        return [kept.get(key) or self._reread(key) for key in keys]
-
-    def _reread(self, key: tuple[str, int]) -> LedgerRow:
-        # evicted between reading and returning (a small cache under heavy use): decode it again
-        self.cursor.execute(f"SELECT row FROM {self._t('ledger')} WHERE finding_id = ?", (key[0],))
-        return self.store.codec.decode(bytes(self.cursor.fetchone()[0]))  # type: ignore[no-any-return]
+        found = {key: row for key in keys if (row := kept.get(key)) is not None}
+        missing = [key[0] for key in keys if key not in found]
+        decode = self.store.codec.decode
+        with paused_garbage_collection():
+            for chunk in batched(missing, 500):
+                self.cursor.execute(
+                    f"SELECT finding_id, position, row FROM {self._t('ledger')} "
+                    f"WHERE finding_id IN ({', '.join('?' for _ in chunk)})",
+                    chunk,
+                )
+                for finding_id, position, row in self.cursor.fetchall():
+                    key = (finding_id, int(position))
+                    found[key] = decoded = decode(bytes(row))
+                    kept.put(key, decoded)
+        return [found[key] for key in keys]  # one snapshot: each key was found as it was asked for
 
     def aggregates(self, cls: type[Aggregate]) -> list[Aggregate]:
         self.cursor.execute(f"SELECT state FROM {self._t('aggregates')} WHERE kind = ? ORDER BY id", (cls.__name__,))
@@ -480,6 +480,31 @@ class StoredView:
                 version = bisect_right(positions, position)
                 if version:
                     found[UUID(identifier)] = (version, positions[:version])
+        return found
+
+    def settled(self, position: int) -> tuple[list[LedgerRow], list[State]]:
+        """The ledger rows, and the rounds and units, whose last event is at or before `position`:
+        as they are now, they are as they were then."""
+        self.cursor.execute(f"SELECT finding_id, position FROM {self._t('ledger')} WHERE position <= ?", (position,))
+        rows = self._rows([(f, int(p)) for f, p in self.cursor.fetchall()])
+        self.cursor.execute(f"SELECT position, state FROM {self._t('aggregates')} WHERE position <= ?", (position,))
+        decode = self.store.codec.decode
+        return rows, [State(decode(bytes(state)), int(p)) for p, state in self.cursor.fetchall()]
+
+    def changed_after(self, position: int) -> dict[UUID, tuple[int, list[int]]]:
+        """The aggregates with events both at or before `position` and after it: their version
+        then, and the positions of their events up to it (history index)."""
+        self.cursor.execute(
+            f"SELECT finding_id FROM {self._t('ledger')} WHERE position > ? "
+            f"UNION ALL SELECT id FROM {self._t('aggregates')} WHERE position > ?",
+            (position, position),
+        )
+        ids = [UUID(i) for (i,) in self.cursor.fetchall()]
+        found: dict[UUID, tuple[int, list[int]]] = {}
+        for identifier, positions in self.store.load_positions(self.cursor, self.generation, ids).items():
+            version = bisect_right(positions, position)
+            if version:
+                found[identifier] = (version, positions[:version])
         return found
 
     def positions_of(self, aggregate_id: UUID) -> list[int]:

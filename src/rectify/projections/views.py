@@ -2,7 +2,8 @@
 
 "Now" reads the persisted views. "As of position P" (or of a record time, mapped to the last
 position at or before it) folds the events again with the same fold: one round from that round's
-events alone (found through the history index), or the whole district from the log.
+events alone (found through the history index); the whole district from the views as they are,
+with only what changed after P folded again from its own events.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,12 +22,15 @@ from eventsourcing.domain import Aggregate
 
 from rectify.access import Actor
 from rectify.application import RectifyApplication
-from rectify.domain import Round
+from rectify.domain import Finding, Round
 from rectify.domain.errors import InvalidInput, Unavailable
-from rectify.projections.fold import Fold, microseconds
+from rectify.projections.fold import Fold, microseconds, paused_garbage_collection
 from rectify.projections.ledger import LedgerRow, LightThresholds
 from rectify.projections.progress import Progress, Scope, progress, visible_to
-from rectify.projections.store import ViewStore
+from rectify.projections.store import StoredView, ViewStore
+
+#: Reading one aggregate's events costs about as much as folding this many events of the log.
+PER_AGGREGATE = 8
 
 
 class View(Protocol):
@@ -46,22 +50,35 @@ class View(Protocol):
 class FoldedView:
     """The read models of a fold held in memory: an as-of replay."""
 
-    def __init__(self, fold: Fold, position: int) -> None:
+    def __init__(self, fold: Fold, position: int, rows: Iterable[LedgerRow] = ()) -> None:
+        """`rows`: ledger rows of findings that are not in the fold, already as they were at `position`
+        (their Finding aggregates are then not at hand: ask for their rows)."""
         self.fold = fold
         self.position = position
-        self._ledger = sorted(fold.ledger_rows(), key=lambda r: (r.place, str(r.finding_id)))
+        rows = list(rows)
+        self._findings_folded = not rows
+        self._ledger = sorted([*fold.ledger_rows(), *rows], key=lambda r: (r.place, str(r.finding_id)))
+        self._by_id = {row.finding_id: row for row in self._ledger}
+        self._by_round: dict[UUID, list[LedgerRow]] = {}
+        for row in self._ledger:
+            self._by_round.setdefault(row.round_id, []).append(row)
 
     def ledger(self, scope: Scope = Scope()) -> list[LedgerRow]:
-        return [r for r in self._ledger if scope.matches(r)]
+        rows = self._ledger if scope.round_id is None else self._by_round.get(scope.round_id, [])
+        return [r for r in rows if scope.matches(r)]
 
     def finding(self, finding_id: UUID) -> LedgerRow | None:
-        return next((r for r in self._ledger if r.finding_id == finding_id), None)
+        return self._by_id.get(finding_id)
 
     def aggregates(self, cls: type[Aggregate]) -> list[Aggregate]:
+        if issubclass(cls, Finding) and not self._findings_folded:
+            raise TypeError("this view holds findings as ledger rows: ask ledger()")
         return sorted(self.fold.aggregates(cls), key=lambda a: str(a.id))
 
     def aggregate(self, identifier: UUID) -> Aggregate | None:
         state = self.fold.state(identifier)
+        if state is None and identifier in self._by_id and not self._findings_folded:
+            raise TypeError("this view holds findings as ledger rows: ask finding()")
         return state.aggregate if state else None
 
 
@@ -141,6 +158,10 @@ class ReadModels:
         yield self.as_of(self.resolve(at), scope)
 
     def as_of(self, position: int, scope: Scope = Scope()) -> FoldedView:
+        with self._lock:
+            district = self._cache.get(("district", position))
+        if district is not None:
+            return district  # it holds every round and unit, and finds a round's rows by key
         if scope.round_id is not None:
             return self.rounds_as_of((scope.round_id,), position)
         if scope.unit_id is not None:
@@ -150,8 +171,34 @@ class ReadModels:
         return self.district_as_of(position)
 
     def district_as_of(self, position: int) -> FoldedView:
-        """Every read model as of `position`, folded from the log's first event."""
-        return self._cached(("district", position), lambda: self._replay(position))
+        """Every read model as of `position`.
+
+        What has not changed since `position` is taken from the views as they are now; only the
+        aggregates changed after it are folded again, each from its own events up to it. When
+        that would read more than the log up to `position`, the log is folded from its start.
+        """
+        return self._cached(("district", position), lambda: self._district(position))
+
+    def _district(self, position: int) -> FoldedView:
+        self._ensure_indexed(position)
+        with paused_garbage_collection():
+            with self.store.snapshot() as stored:
+                changed = stored.changed_after(position)
+                if sum(version for version, _ in changed.values()) + PER_AGGREGATE * len(changed) < position:
+                    return self._refold_changed(stored, changed, position)
+            return self._replay(position)
+
+    def _refold_changed(
+        self, stored: StoredView, changed: dict[UUID, tuple[int, list[int]]], position: int
+    ) -> FoldedView:
+        """The district as of `position`: the views' settled rows and states, and the changed
+        aggregates folded again from their own events up to it."""
+        rows, states = stored.settled(position)
+        fold = Fold({state.aggregate.id.int: state for state in states})
+        self._fold_versions(fold, changed)
+        fold.position = position
+        fold.take_changes()
+        return FoldedView(fold, position, rows)
 
     def rounds_as_of(self, round_ids: tuple[UUID, ...], position: int) -> FoldedView:
         """These rounds (their findings and units) as of `position`, from their own events alone."""
