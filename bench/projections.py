@@ -94,7 +94,7 @@ def as_of_round(system: System, round_ids: list[uuid.UUID], samples: int) -> tup
         with system.store.snapshot() as view:
             positions = sorted(p for _, ps in view.versions_at([round_id], head).values() for p in ps)
         position = positions[len(positions) // 2]
-        system.read._cache.clear()
+        system.read.forget()
         started = time.perf_counter()
         past = system.read.rounds_as_of((round_id,), position)
         timings.append((time.perf_counter() - started) * 1000)
@@ -121,7 +121,7 @@ def as_of_district(system: System, back: float) -> tuple[int, float, float, int,
         refolded, refold_ms = timed(lambda: read._refold_changed(stored, changed, position))
     replayed, replay_ms = timed(lambda: read._replay(position))
     assert refolded.ledger() == replayed.ledger(), "the two ways disagree"
-    read._cache.clear()
+    read.forget()
     chose: list[str] = []
     original_refold, original_replay = read._refold_changed, read._replay
     read._refold_changed = lambda *a: chose.append("views + changed") or original_refold(*a)  # type: ignore[method-assign]
@@ -130,7 +130,7 @@ def as_of_district(system: System, back: float) -> tuple[int, float, float, int,
         read.district_as_of(position)
     finally:
         del read._refold_changed, read._replay
-        read._cache.clear()
+        read.forget()
     return position, refold_ms, replay_ms, len(changed), chose[0]
 
 

@@ -110,7 +110,7 @@ def test_a_district_as_of_view_answers_for_its_rounds_too(system: System, monkey
     position = loaded.position - 3
     scope = Scope(round_id=loaded.round_id, unit_id=loaded.unit_id)
     on_its_own = system.read.progress(scope, INSPECTOR, at=At(position=position))
-    system.read._cache.clear()
+    system.read.forget()
     district = system.read.district_as_of(position)
 
     def folded_again(*args: Any) -> Any:
@@ -125,6 +125,20 @@ def test_a_district_as_of_view_answers_for_its_rounds_too(system: System, monkey
         assert view.aggregate(loaded.unit_id) is not None
     with pytest.raises(TypeError, match="ledger rows"):
         district.aggregates(Finding)  # its settled findings are rows, not aggregates
+
+
+def test_past_states_kept_for_reuse_are_bounded_by_their_rows(system: System) -> None:
+    """A district view of a big log holds every finding: however many positions a caller asks
+    for, the views kept for reuse hold at most so many rows (always the latest one)."""
+    loaded = songyuan.load(system.app, SYSTEM)
+    system.projector.catch_up()
+    system.read._cache_rows = 20  # a district view of the reference scenario holds 14
+    first = system.read.district_as_of(loaded.position - 1)
+    assert system.read.district_as_of(loaded.position - 1) is first  # kept
+    second = system.read.district_as_of(loaded.position - 2)
+    assert system.read.district_as_of(loaded.position - 2) is second
+    assert system.read.district_as_of(loaded.position - 1) is not first  # dropped to make room
+    assert system.read._cached_rows <= 20
 
 
 def test_a_round_as_of_a_position_reads_only_that_rounds_events(

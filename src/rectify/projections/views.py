@@ -63,6 +63,11 @@ class FoldedView:
         for row in self._ledger:
             self._by_round.setdefault(row.round_id, []).append(row)
 
+    @property
+    def size(self) -> int:
+        """How many ledger rows it holds."""
+        return len(self._ledger)
+
     def ledger(self, scope: Scope = Scope()) -> list[LedgerRow]:
         rows = self._ledger if scope.round_id is None else self._by_round.get(scope.round_id, [])
         return [r for r in rows if scope.matches(r)]
@@ -102,6 +107,7 @@ class ReadModels:
         thresholds: LightThresholds = LightThresholds(),
         wait_for: Callable[[int, float], bool] | None = None,
         cache_size: int = 128,
+        cache_rows: int = 200_000,
     ) -> None:
         self.app = app
         self.store = store
@@ -110,6 +116,8 @@ class ReadModels:
         self._wait_for = wait_for
         self._cache: OrderedDict[tuple[Any, ...], FoldedView] = OrderedDict()
         self._cache_size = cache_size
+        self._cache_rows = cache_rows  # a district view of a big log holds many rows: bound them too
+        self._cached_rows = 0
         self._lock = threading.Lock()
 
     # -- positions --------------------------------------------------------------------------
@@ -205,6 +213,12 @@ class ReadModels:
         key = ("rounds", tuple(sorted(map(str, round_ids))), position)
         return self._cached(key, lambda: self._replay_rounds(round_ids, position))
 
+    def forget(self) -> None:
+        """Drops the kept past states (each can be folded again)."""
+        with self._lock:
+            self._cache.clear()
+            self._cached_rows = 0
+
     def _cached(self, key: tuple[Any, ...], build: Callable[[], FoldedView]) -> FoldedView:
         # A past position's state never changes, so it can be kept.
         with self._lock:
@@ -213,9 +227,14 @@ class ReadModels:
                 return self._cache[key]
         built = build()
         with self._lock:
-            self._cache[key] = built
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            if key not in self._cache:
+                self._cache[key] = built
+                self._cached_rows += built.size
+            while len(self._cache) > 1 and (
+                len(self._cache) > self._cache_size or self._cached_rows > self._cache_rows
+            ):
+                _, dropped = self._cache.popitem(last=False)
+                self._cached_rows -= dropped.size
         return built
 
     def _replay(self, position: int) -> FoldedView:
