@@ -189,12 +189,11 @@ class ReadModels:
 
     def _district(self, position: int) -> FoldedView:
         self._ensure_indexed(position)
-        with paused_garbage_collection():
-            with self.store.snapshot() as stored:
-                changed = stored.changed_after(position)
-                if sum(version for version, _ in changed.values()) + PER_AGGREGATE * len(changed) < position:
-                    return self._refold_changed(stored, changed, position)
-            return self._replay(position)
+        with self.store.snapshot() as stored:
+            changed = stored.changed_after(position)
+            if sum(version for version, _ in changed.values()) + PER_AGGREGATE * len(changed) < position:
+                return self._refold_changed(stored, changed, position)
+        return self._replay(position)
 
     def _refold_changed(
         self, stored: StoredView, changed: dict[UUID, tuple[int, list[int]]], position: int
@@ -225,7 +224,8 @@ class ReadModels:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        built = build()
+        with paused_garbage_collection():  # folding and decoding make many objects and no cycles
+            built = build()
         with self._lock:
             if key not in self._cache:
                 self._cache[key] = built
