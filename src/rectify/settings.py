@@ -115,6 +115,7 @@ class Settings:
     limits: Limits = Limits()
     ws_init_timeout: float = 5.0  # seconds a WebSocket may take to send connection_init
     yellow_within_days: int = 10  # 红黄绿灯: yellow when this many days or fewer are left
+    stall_seconds: float = 60.0  # /health fails when the views stay behind the log this long without moving
 
 
 def load(environ: Mapping[str, str] | None = None, *, database_url: str | None = None) -> Settings:
@@ -126,6 +127,7 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
         poll = float(env.get("RECTIFY_POLL_INTERVAL", "0.1"))
         ws_init_timeout = float(env.get("RECTIFY_WS_INIT_TIMEOUT", "5"))
         yellow = int(env.get("RECTIFY_YELLOW_DAYS", "10"))
+        stall = float(env.get("RECTIFY_STALL_SECONDS", "60"))
         limits = Limits(
             max_depth=int(env.get("RECTIFY_MAX_DEPTH", "10")),
             max_aliases=int(env.get("RECTIFY_MAX_ALIASES", "20")),
@@ -138,6 +140,8 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
         raise SettingsError(f"RECTIFY_YELLOW_DAYS: give 0 to 365 days, not {yellow}")
     if not 0 < ws_init_timeout <= 300:
         raise SettingsError(f"RECTIFY_WS_INIT_TIMEOUT: give seconds above 0 and at most 300, not {ws_init_timeout}")
+    if not 0 < stall <= 86_400:
+        raise SettingsError(f"RECTIFY_STALL_SECONDS: give seconds above 0 and at most 86400, not {stall}")
     origins = tuple(o.strip() for o in env.get("RECTIFY_ALLOWED_ORIGINS", "").split(",") if o.strip())
     return Settings(
         database=database,
@@ -149,4 +153,5 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
         limits=limits,
         ws_init_timeout=ws_init_timeout,
         yellow_within_days=yellow,
+        stall_seconds=stall,
     )

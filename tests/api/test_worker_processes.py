@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from api_harness import World, open_world  # type: ignore[import-not-found]
 
@@ -50,3 +52,30 @@ def test_publishing_answers_with_the_digest_when_a_separate_worker_projects(spli
         "query($id: ID!) { notice(id: $id) { verified } }", {"id": published["id"]}
     )
     assert notice == {"notice": {"verified": True}}
+
+
+def test_health_fails_while_nothing_moves_the_views_and_recovers_once_a_worker_does(database_url: str) -> None:
+    with open_world(database_url, "--no-projector", env={"RECTIFY_STALL_SECONDS": "1"}) as world:
+        first = httpx.get(f"{world.server.url}/health", timeout=10)
+        assert first.status_code == 200, first.text  # behind, but not yet for long
+        assert first.json()["views"] < first.json()["head"]
+        time.sleep(1.5)
+        stuck = httpx.get(f"{world.server.url}/health", timeout=10)
+        assert stuck.status_code == 503
+        behind = stuck.json()["head"] - stuck.json()["views"]
+        assert stuck.json()["problems"][0].startswith(f"the views have stayed {behind} events behind the log for ")
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "rectify.cli", "--database-url", database_url, "project", "--poll-interval", "0.05"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while (health := httpx.get(f"{world.server.url}/health", timeout=10)).status_code != 200:
+                assert time.monotonic() < deadline, health.text
+                time.sleep(0.2)
+            assert health.json()["views"] == health.json()["head"]
+            assert health.json()["problems"] == []
+        finally:
+            worker.terminate()
+            worker.communicate(timeout=10)

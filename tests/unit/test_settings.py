@@ -31,6 +31,9 @@ def test_numbers_are_checked_with_the_variable_named() -> None:
     assert settings.load({"RECTIFY_YELLOW_DAYS": "7"}).yellow_within_days == 7
     with pytest.raises(settings.SettingsError, match="number"):
         settings.load({"RECTIFY_PORT": "eighty"})
+    with pytest.raises(settings.SettingsError, match="RECTIFY_STALL_SECONDS"):
+        settings.load({"RECTIFY_STALL_SECONDS": "0"})
+    assert settings.load({"RECTIFY_STALL_SECONDS": "2.5"}).stall_seconds == 2.5
 
 
 def test_the_yellow_threshold_reaches_the_read_models(tmp_path) -> None:

@@ -283,6 +283,23 @@ class AppState:
     schema: Any
 
 
+class StallWatch:
+    """Notices views that stay behind the log without moving for longer than `seconds`."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._views = -1
+        self._since = 0.0
+
+    def observe(self, head: int, views: int, now: float) -> float | None:
+        """The seconds the views have been stuck behind, once that is longer than allowed; else None."""
+        if views >= head or views != self._views:
+            self._views, self._since = views, now
+            return None
+        stuck = now - self._since
+        return stuck if stuck > self.seconds else None
+
+
 def create_app(
     settings: Settings,
     web: WebSettings = WebSettings(),
@@ -329,12 +346,22 @@ def create_app(
 
     graphql = GraphQLRoute()
 
+    stalls = StallWatch(settings.stall_seconds)
+
     async def health(request: Request) -> Response:
+        """Fails (503) while this process's projector keeps failing, or while the views stay behind
+        the log without moving (no worker keeps them: `serve --no-projector` needs `rectify project`)."""
         state = holder["state"]
         head, views = await run_in_threadpool(lambda: (state.system.app.head(), state.system.store.tracking_position()))
+        problems = []
         runner = state.system.runner
-        healthy = runner is None or runner.error is None
-        return JSONResponse({"ok": healthy, "head": head, "views": views}, status_code=200 if healthy else 503)
+        if runner is not None and runner.error is not None:
+            problems.append("the projector's last batch failed; it is being retried")
+        stalled = stalls.observe(head, views, time.monotonic())
+        if stalled is not None:
+            problems.append(f"the views have stayed {head - views} events behind the log for {stalled:.0f} s")
+        answer = {"ok": not problems, "head": head, "views": views, "problems": problems}
+        return JSONResponse(answer, status_code=503 if problems else 200)
 
     async def home(request: Request) -> Response:
         return RedirectResponse("/dashboard")
