@@ -925,6 +925,12 @@ class RectifyApplication(Application[UUID]):
                 )
             try:
                 recordings = self.save(*aggregates)
+            except OperationalError as error:
+                if isinstance(error.__cause__, PoolTimeout):
+                    # eventsourcing retries a PostgreSQL insert itself: an earlier try of this save
+                    # may have committed before this one found no connection. Not "nothing appended".
+                    raise OutcomeUnknown(f"{command}: whether it was appended is unknown") from error
+                raise
             except IntegrityError:
                 if record_id is not None and (prior := self._replay(record_id, fingerprint)) is not None:
                     return prior
@@ -943,12 +949,16 @@ class RectifyApplication(Application[UUID]):
         return Receipt(position=self.head(), entity_id=record.entity_id, replayed=True)
 
 
+class OutcomeUnknown(Exception):
+    """A save failed in a way that leaves unknown whether it was appended: an unexpected error."""
+
+
 def store_was_busy(error: Exception) -> bool:
-    """Whether a save failed only because the store was busy, before anything was written.
+    """Whether a command failed only because the store was busy, before anything was written.
 
     The writer connection or a pooled connection was not had in time, or SQLite's write lock
-    was not (SQLite rolls back at once, locally). A PostgreSQL error after the connection was had
-    is not one of these: whether its commit took effect is unknown, so it stays unexpected.
+    was not (SQLite rolls back at once, locally). A PostgreSQL pool timeout counts only before the
+    save (a save's own is OutcomeUnknown), and no other PostgreSQL error counts.
     """
     if isinstance(error, ConnectionUnavailableError):
         return True

@@ -11,11 +11,13 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from eventsourcing.persistence import OperationalError
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg_pool import PoolTimeout
 
 from rectify import settings
 from rectify.access import Actor, Role
-from rectify.application import RectifyApplication, finding_id_for
+from rectify.application import OutcomeUnknown, RectifyApplication, finding_id_for
 from rectify.domain import Conflict, Forbidden, IllegalTransition, InvalidInput, NotFound
 from rectify.domain.values import FindingStatus
 
@@ -413,6 +415,27 @@ def test_a_store_that_stays_busy_is_a_conflict_and_appends_nothing(world: World)
     assert world.app.head() == head
     world.assign()  # and the store serves again once it is free
     assert world.app.head() == head + 1
+
+
+def test_a_save_that_timed_out_after_the_store_retried_it_is_not_called_unappended(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """eventsourcing retries a PostgreSQL insert by itself; when its last try finds no connection,
+    an earlier try may have committed. That must not be answered as "nothing was appended"."""
+    insert = world.app.recorder.insert_events
+
+    def committed_then_timed_out(*args: Any, **kwargs: Any) -> Any:
+        insert(*args, **kwargs)
+        try:
+            raise PoolTimeout("couldn't get a connection after 5.00 sec")
+        except PoolTimeout as timeout:
+            raise OperationalError(str(timeout)) from timeout
+
+    monkeypatch.setattr(world.app.recorder, "insert_events", committed_then_timed_out)
+    head = world.app.head()
+    with pytest.raises(OutcomeUnknown):
+        world.assign()
+    assert world.app.head() == head + 1  # it was appended after all
 
 
 def test_an_sqlite_file_locked_by_another_process_is_a_conflict(tmp_path) -> None:

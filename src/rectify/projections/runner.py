@@ -89,7 +89,8 @@ class Projector:
                             self.store.announce(cursor, target, fold.position, scopes)
                 if not moved:
                     break
-                self._cache.pop(target, None)  # another process folded these events first
+                # Another process folded these events first: fold again from what it wrote. The
+                # aggregates this attempt changed were taken out of the cache; the rest stay valid.
         self._remember(target, fold)
         return Advance(target, fold.position, scopes)
 

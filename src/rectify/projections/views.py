@@ -81,9 +81,9 @@ class FoldedView:
         return sorted(self.fold.aggregates(cls), key=lambda a: str(a.id))
 
     def aggregate(self, identifier: UUID) -> Aggregate | None:
+        """A unit, round or (where folded) finding; None for anything else, which includes the
+        findings this view holds as ledger rows only (ask finding() for those)."""
         state = self.fold.state(identifier)
-        if state is None and identifier in self._by_id and not self._findings_folded:
-            raise TypeError("this view holds findings as ledger rows: ask finding()")
         return state.aggregate if state else None
 
 
@@ -168,6 +168,8 @@ class ReadModels:
     def as_of(self, position: int, scope: Scope = Scope()) -> FoldedView:
         with self._lock:
             district = self._cache.get(("district", position))
+            if district is not None:
+                self._cache.move_to_end(("district", position))
         if district is not None:
             return district  # it holds every round and unit, and finds a round's rows by key
         if scope.round_id is not None:
@@ -189,11 +191,12 @@ class ReadModels:
 
     def _district(self, position: int) -> FoldedView:
         self._ensure_indexed(position)
-        with self.store.snapshot() as stored:
-            changed = stored.changed_after(position)
-            if sum(version for version, _ in changed.values()) + PER_AGGREGATE * len(changed) < position:
-                return self._refold_changed(stored, changed, position)
-        return self._replay(position)
+        with paused_garbage_collection():  # folding and decoding make many objects and no cycles
+            with self.store.snapshot() as stored:
+                changed = stored.changed_after(position)
+                if sum(version for version, _ in changed.values()) + PER_AGGREGATE * len(changed) < position:
+                    return self._refold_changed(stored, changed, position)
+            return self._replay(position)
 
     def _refold_changed(
         self, stored: StoredView, changed: dict[UUID, tuple[int, list[int]]], position: int
@@ -224,8 +227,7 @@ class ReadModels:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        with paused_garbage_collection():  # folding and decoding make many objects and no cycles
-            built = build()
+        built = build()
         with self._lock:
             if key not in self._cache:
                 self._cache[key] = built
@@ -253,7 +255,7 @@ class ReadModels:
     def _replay_rounds(self, round_ids: tuple[UUID, ...], position: int) -> FoldedView:
         self._ensure_indexed(position)
         fold = Fold()
-        with self.store.snapshot() as stored:
+        with paused_garbage_collection(), self.store.snapshot() as stored:
             self._fold_versions(fold, stored.versions_at(round_ids, position))
             unit_ids = {u for r in fold.aggregates(Round) for u in r.unit_ids}  # type: ignore[attr-defined]
             self._fold_versions(fold, stored.versions_at(unit_ids, position))
