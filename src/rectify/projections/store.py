@@ -68,6 +68,17 @@ def unpack(data: bytes) -> list[int]:
     return packed.tolist()
 
 
+def cut_at(histories: dict[UUID, list[int]], position: int) -> dict[UUID, tuple[int, list[int]]]:
+    """Per aggregate with an event at or before `position`: its version then, and the positions of
+    its events up to it."""
+    found: dict[UUID, tuple[int, list[int]]] = {}
+    for identifier, positions in histories.items():
+        version = bisect_right(positions, position)
+        if version:
+            found[identifier] = (version, positions[:version])
+    return found
+
+
 def schema_statements(generation: int, blob: str) -> list[str]:
     g = lambda name: table(generation, name)  # noqa: E731
     return [
@@ -468,19 +479,15 @@ class StoredView:
         """Per aggregate of these scopes with an event at or before `position`: its version then, and
         the positions of its events up to it (history index)."""
         ids = [str(i) for i in scope_ids]
-        found: dict[UUID, tuple[int, list[int]]] = {}
+        histories: dict[UUID, list[int]] = {}
         for chunk in batched(ids, 500):
             self.cursor.execute(
                 f"SELECT aggregate_id, positions FROM {self._t('history')} "
                 f"WHERE scope_id IN ({', '.join('?' for _ in chunk)})",
                 chunk,
             )
-            for identifier, packed in self.cursor.fetchall():
-                positions = unpack(packed)
-                version = bisect_right(positions, position)
-                if version:
-                    found[UUID(identifier)] = (version, positions[:version])
-        return found
+            histories.update((UUID(identifier), unpack(packed)) for identifier, packed in self.cursor.fetchall())
+        return cut_at(histories, position)
 
     def settled(self, position: int) -> tuple[list[LedgerRow], list[State]]:
         """The ledger rows, and the rounds and units, whose last event is at or before `position`:
@@ -500,12 +507,7 @@ class StoredView:
             (position, position),
         )
         ids = [UUID(i) for (i,) in self.cursor.fetchall()]
-        found: dict[UUID, tuple[int, list[int]]] = {}
-        for identifier, positions in self.store.load_positions(self.cursor, self.generation, ids).items():
-            version = bisect_right(positions, position)
-            if version:
-                found[identifier] = (version, positions[:version])
-        return found
+        return cut_at(self.store.load_positions(self.cursor, self.generation, ids), position)
 
     def positions_of(self, aggregate_id: UUID) -> list[int]:
         """The log position of each event of one aggregate, version 1 first."""
