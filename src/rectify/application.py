@@ -923,6 +923,7 @@ class RectifyApplication(Application[UUID]):
                         entity_id=entity_id,
                     )
                 )
+            pending = [event for aggregate in aggregates for event in aggregate.pending_events]
             try:
                 recordings = self.save(*aggregates)
             except OperationalError as error:
@@ -934,10 +935,25 @@ class RectifyApplication(Application[UUID]):
             except IntegrityError:
                 if record_id is not None and (prior := self._replay(record_id, fingerprint)) is not None:
                     return prior
+                if pending and self._stored_as_is(pending[0]):
+                    # eventsourcing's own retry of a PostgreSQL insert found this very save committed
+                    # by its earlier try (whose answer was lost): deciding again would append it twice.
+                    return Receipt(position=self.head(), entity_id=entity_id)
                 time.sleep(random.uniform(0, 0.005 * 2**attempt))
                 continue
             return Receipt(position=max(r.notification.id for r in recordings), entity_id=entity_id)
         raise Conflict(f"{command}: the record kept changing under concurrent writes; tried {self.max_attempts} times")
+
+    def _stored_as_is(self, event: Any) -> bool:
+        """Whether the log holds this very event (same aggregate, version, type, time and payload),
+        not another writer's event at its version."""
+        ours = self.mapper.to_stored_event(event)
+        found = self.recorder.select_events(ours.originator_id, gt=ours.originator_version - 1, limit=1)
+        return bool(found) and (found[0].originator_version, found[0].topic, found[0].state) == (
+            ours.originator_version,
+            ours.topic,
+            ours.state,
+        )
 
     def _replay(self, record_id: UUID, fingerprint: str | None) -> Receipt | None:
         try:

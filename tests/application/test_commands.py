@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from eventsourcing.persistence import OperationalError
+from eventsourcing.persistence import IntegrityError, OperationalError
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg_pool import PoolTimeout
 
@@ -436,6 +436,32 @@ def test_a_save_that_timed_out_after_the_store_retried_it_is_not_called_unappend
     with pytest.raises(OutcomeUnknown):
         world.assign()
     assert world.app.head() == head + 1  # it was appended after all
+
+
+def test_a_save_committed_by_the_stores_own_retry_is_not_appended_twice(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """eventsourcing retries a PostgreSQL insert whose answer was lost; if the lost try had
+    committed, the retry meets its own events as a version clash. Without an idempotency key the
+    command must still not be decided and appended again."""
+    world.assign()
+    insert = world.app.recorder.insert_events
+    calls: list[int] = []
+
+    def committed_then_clashed(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        insert(*args, **kwargs)
+        if len(calls) == 1:
+            raise IntegrityError("duplicate key value violates unique constraint")
+        return None
+
+    monkeypatch.setattr(world.app.recorder, "insert_events", committed_then_clashed)
+    head = world.app.head()
+    receipt = world.app.plan_measure(world.unit, finding_id=world.finding_id, text="一是")
+    assert calls == [1]
+    assert world.app.head() == head + 1
+    assert receipt.position >= head + 1
+    assert [m.text for m in world.app.finding(world.finding_id).measures] == ["一是"]
 
 
 def test_an_sqlite_file_locked_by_another_process_is_a_conflict(tmp_path) -> None:
