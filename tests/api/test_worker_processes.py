@@ -55,11 +55,11 @@ def test_publishing_answers_with_the_digest_when_a_separate_worker_projects(spli
 
 
 def test_health_fails_while_nothing_moves_the_views_and_recovers_once_a_worker_does(database_url: str) -> None:
-    with open_world(database_url, "--no-projector", env={"RECTIFY_STALL_SECONDS": "1"}) as world:
+    with open_world(database_url, "--no-projector", env={"RECTIFY_STALL_SECONDS": "3"}) as world:
         first = httpx.get(f"{world.server.url}/health", timeout=10)
         assert first.status_code == 200, first.text  # behind, but not yet for long
         assert first.json()["views"] < first.json()["head"]
-        time.sleep(1.5)
+        time.sleep(3.5)
         stuck = httpx.get(f"{world.server.url}/health", timeout=10)
         assert stuck.status_code == 503
         behind = stuck.json()["head"] - stuck.json()["views"]
