@@ -166,11 +166,7 @@ class ReadModels:
         yield self.as_of(self.resolve(at), scope)
 
     def as_of(self, position: int, scope: Scope = Scope()) -> FoldedView:
-        with self._lock:
-            district = self._cache.get(("district", position))
-            if district is not None:
-                self._cache.move_to_end(("district", position))
-        if district is not None:
+        if (district := self._kept(("district", position))) is not None:
             return district  # it holds every round and unit, and finds a round's rows by key
         if scope.round_id is not None:
             return self.rounds_as_of((scope.round_id,), position)
@@ -221,12 +217,17 @@ class ReadModels:
             self._cache.clear()
             self._cached_rows = 0
 
+    def _kept(self, key: tuple[Any, ...]) -> FoldedView | None:
+        with self._lock:
+            kept = self._cache.get(key)
+            if kept is not None:
+                self._cache.move_to_end(key)
+            return kept
+
     def _cached(self, key: tuple[Any, ...], build: Callable[[], FoldedView]) -> FoldedView:
         # A past position's state never changes, so it can be kept.
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
+        if (kept := self._kept(key)) is not None:
+            return kept
         built = build()
         with self._lock:
             if key not in self._cache:
