@@ -101,6 +101,10 @@ class Limits:
     max_depth: int = 10
     max_aliases: int = 20
     max_tokens: int = 2000
+    max_fields: int = 2000  # fields selected, with every fragment spread counted where it is spread
+    max_fragments: int = 50
+    max_fragment_nesting: int = 8  # fragments spreading fragments, the longest chain
+    max_repeats: int = 10  # times one field or fragment may stand in one selection set
     introspection: bool = True
 
 
@@ -132,6 +136,10 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
             max_depth=int(env.get("RECTIFY_MAX_DEPTH", "10")),
             max_aliases=int(env.get("RECTIFY_MAX_ALIASES", "20")),
             max_tokens=int(env.get("RECTIFY_MAX_TOKENS", "2000")),
+            max_fields=int(env.get("RECTIFY_MAX_FIELDS", "2000")),
+            max_fragments=int(env.get("RECTIFY_MAX_FRAGMENTS", "50")),
+            max_fragment_nesting=int(env.get("RECTIFY_MAX_FRAGMENT_NESTING", "8")),
+            max_repeats=int(env.get("RECTIFY_MAX_REPEATS", "10")),
             introspection=env.get("RECTIFY_INTROSPECTION", "true").lower() in ("1", "true", "yes"),
         )
     except ValueError as error:

@@ -189,6 +189,12 @@ class GraphQLClient:
         assert answer.get("errors"), answer
         return [error["message"] for error in answer["errors"]]
 
+    def refused(self, query: str, variables: dict[str, Any] | None = None) -> list[str]:
+        """The messages of a document refused before it runs (over a cost limit): a 400."""
+        response = self.post(query, variables)
+        assert response.status_code == 400, response.text
+        return [error["message"] for error in response.json()["errors"]]
+
     def mutate(self, name: str, input: dict[str, Any]) -> dict[str, Any]:  # noqa: A002
         """The result union of one mutation, with every scalar field of whichever member it is."""
         return self.data(mutation_document(name), {"input": input})[name]

@@ -289,10 +289,10 @@ def nested(depth: int) -> str:
 def test_a_depth_bomb_is_refused_and_appends_nothing(clients, ids) -> None:
     before = clients["INSPECTOR"].head()
     depth = Limits().max_depth + 5
-    errors = clients["INSPECTOR"].errors("query Bomb " + nested(depth))
+    errors = clients["INSPECTOR"].refused("query Bomb " + nested(depth))
     assert any("exceeds maximum operation depth" in e for e in errors), errors
     mutation = "mutation Bomb($input: RecordActivityInput!) { recordActivity(input: $input) " + nested(depth) + " }"
-    errors = clients["UNIT"].errors(mutation, {"input": activity(ids)})
+    errors = clients["UNIT"].refused(mutation, {"input": activity(ids)})
     assert any("exceeds maximum operation depth" in e for e in errors), errors
     assert clients["INSPECTOR"].head() == before
 
@@ -301,10 +301,10 @@ def test_an_alias_flood_is_refused_and_appends_nothing(clients, ids) -> None:
     before = clients["INSPECTOR"].head()
     count = Limits().max_aliases + 1
     queries = " ".join(f"a{n}: head" for n in range(count))
-    assert clients["PUBLIC"].errors("{ " + queries + " }") == [f"{count} aliases found. Allowed: {count - 1}"]
+    assert clients["PUBLIC"].refused("{ " + queries + " }") == [f"{count} aliases found. Allowed: {count - 1}"]
     mutations = " ".join(f"a{n}: recordActivity(input: $input) {{ __typename }}" for n in range(count))
     document = "mutation($input: RecordActivityInput!) { " + mutations + " }"
-    errors = clients["UNIT"].errors(document, {"input": activity(ids)})
+    errors = clients["UNIT"].refused(document, {"input": activity(ids)})
     assert errors == [f"{count} aliases found. Allowed: {count - 1}"]
     assert clients["INSPECTOR"].head() == before
 

@@ -145,7 +145,7 @@ def test_introspection_can_be_switched_off(guarded, locked_down) -> None:
 
 def test_the_depth_limit_is_a_setting(guarded, locked_down) -> None:
     assert guarded.client().data(DEEP)["rounds"]
-    errors = locked_down.errors(DEEP)
+    errors = locked_down.refused(DEEP)
     assert len(errors) == 1 and "exceeds maximum operation depth of 4" in errors[0], errors
 
 

@@ -7,19 +7,10 @@ from collections.abc import Callable
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import MaskErrors, SchemaExtension
 
 from rectify.domain import RectifyError
+from rectify.graphql.guard import guard_for
 from rectify.graphql.mutations import Mutation
 from rectify.graphql.resolvers import Query, Subscription
 from rectify.settings import Limits
@@ -42,22 +33,11 @@ def should_mask(error: GraphQLError) -> bool:
 
 
 def build_schema(limits: Limits = Limits()) -> strawberry.Schema:
-    # The limiters' validation rules are classes made when a limiter is built: made once here, so
-    # that the validation cache (keyed by the rules too) hits from one request to the next.
-    rules = [
-        *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
-    ]
-    # Factories, not instances: each request gets its own extension objects.
+    # Classes and factories, not instances: each request gets its own extension objects.
     extensions: list[Callable[[], SchemaExtension]] = [
-        lambda: AddValidationRules(rules),
-        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
+        guard_for(limits),  # token, cost and introspection limits; cached parsing and validation
         lambda: MaskErrors(should_mask_error=should_mask, error_message="Unexpected error."),
     ]
-    if not limits.introspection:
-        extensions.append(DisableIntrospection)
     return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)
 
 

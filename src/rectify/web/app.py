@@ -46,6 +46,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from rectify.access import PUBLIC, Actor
 from rectify.bootstrap import System, open_system
 from rectify.graphql.context import Context
+from rectify.graphql.guard import CostExceeded, vet
 from rectify.graphql.resolvers import LOG_FIELDS
 from rectify.graphql.schema import build_schema
 from rectify.settings import Limits, Settings
@@ -210,6 +211,10 @@ class Endpoint:
         body = await self._body(scope, receive, send, headers)
         if body is None:
             return
+        refused = await self._over_cost(body)
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
         actor = state.get("actor", PUBLIC)
         key = (body, actor, self.state.feed.position, self.state.system.read.today())
         cached = self.cache.get(key)
@@ -237,6 +242,21 @@ class Endpoint:
             self.cache[key] = (200, captured["headers"], content)
             while len(self.cache) > self.state.web.response_cache_entries:
                 self.cache.popitem(last=False)
+
+    async def _over_cost(self, body: bytes) -> Response | None:
+        """A 400 for a document over its cost limits, worked out in a worker thread (the event loop
+        stays free whatever the document); None for anything else, which the schema then answers."""
+        try:
+            request = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(request, dict) or not isinstance(request.get("query"), str):
+            return None
+        errors = await run_in_threadpool(vet, self.state.schema._schema, request["query"], self.state.web.limits)
+        over = [e for e in errors if isinstance(e, CostExceeded)]
+        if not over:
+            return None
+        return JSONResponse({"errors": [e.formatted for e in over]}, 400)
 
     async def _body(self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes]) -> bytes | None:
         limit = self.state.web.max_body_bytes
