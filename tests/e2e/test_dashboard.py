@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,31 +15,17 @@ from rectify import settings
 from rectify.access import Actor, Role
 from rectify.bootstrap import open_application, open_system
 from rectify.examples import songyuan
+from system_packages import CHROMIUM, require_system_packages  # type: ignore[import-not-found]
 
-CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SYSTEM = Actor("tests", Role.SYSTEM)
 INTERNAL_HEADING = "规范工程项目资金管理"
 SCREENSHOT = Path(__file__).parents[2] / "docs" / "dashboard-round.png"
 
 
-def browser_problem() -> str | None:
-    if shutil.which(CHROMIUM) is None:
-        return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (the test extra)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    problem = browser_problem()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(problem + " (CI installs it)")
-        pytest.skip(problem)
+    require_system_packages("chromium")
     url = f"sqlite:///{tmp_path_factory.mktemp('dashboard') / 'rectify.db'}"
     app = open_application(settings.load({}, database_url=url))
     try:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import subprocess
 import sys
 from datetime import date
@@ -19,6 +17,7 @@ from rectify.domain import Forbidden, IllegalTransition, InvalidInput
 from rectify.domain.values import Edition
 from rectify.examples import songyuan
 from rectify.notice import render
+from system_packages import require_system_packages
 
 SYSTEM = Actor("tests", Role.SYSTEM)
 PUBLISHED_ON = date(2026, 3, 12)
@@ -165,15 +164,7 @@ def test_published_template_versions_are_kept_unchanged() -> None:
 
 
 def test_the_pdf_carries_the_chinese_text(system: System, loaded: songyuan.Loaded, tmp_path: Path) -> None:
-    missing = [tool for tool in ("pdftotext",) if shutil.which(tool) is None]
-    try:
-        import weasyprint  # noqa: F401
-    except (ImportError, OSError):  # not installed, or the system's Pango is missing
-        missing.append("weasyprint (the pdf extra)")
-    if missing:
-        if os.environ.get("CI") or os.environ.get("RECTIFY_REQUIRE_PDF"):
-            pytest.fail(f"PDF tests need {', '.join(missing)} (CI installs them)")
-        pytest.skip(f"PDF tooling not installed here: {', '.join(missing)}")
+    require_system_packages("fonts-noto-cjk", "libharfbuzz-subset0", "poppler-utils")
     rendered = system.notices.rebuild(publish(system, loaded).entity_id).rendered  # type: ignore[attr-defined]
     pdf = tmp_path / "notice.pdf"
     pdf.write_bytes(rendered.pdf())

@@ -6,7 +6,6 @@ import difflib
 import re
 import unicodedata
 from datetime import date
-from pathlib import Path
 
 from rectify.access import Actor, Role
 from rectify.bootstrap import System
@@ -16,7 +15,7 @@ from rectify.examples import songyuan
 SYSTEM = Actor("tests", Role.SYSTEM)
 PUBLISHED_ON = date(2026, 3, 12)
 
-REFERENCE = Path(__file__).parents[3] / "shared" / "reference" / "songyuan-notice-2026-03-12.md"
+REFERENCE = songyuan.REFERENCE_NOTICE
 SECTIONS = ("一、", "二、巡察整改任务落实情况", "三、下一步工作打算", "欢迎广大干部群众")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from uuid import UUID
 
 from rectify.access import Actor, Role
@@ -36,6 +37,8 @@ ROUND = {
 }
 FEEDBACK_ON = date(2025, 8, 12)
 REFERENCE_NOTICE_DATE = date(2026, 3, 12)
+#: The notice itself, as published (the project's own copy; see reference/README.md).
+REFERENCE_NOTICE = Path(__file__).parent / "reference" / "songyuan-notice-2026-03-12.md"
 RECTIFICATION_UNTIL = date(2025, 11, 12)
 
 CATEGORIES = [
