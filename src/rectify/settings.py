@@ -120,6 +120,7 @@ class Settings:
     ws_init_timeout: float = 5.0  # seconds a WebSocket may take to send connection_init
     yellow_within_days: int = 10  # 红黄绿灯: yellow when this many days or fewer are left
     stall_seconds: float = 60.0  # /health fails when the views stay behind the log this long without moving
+    response_cache_bytes: int = 64 * 1024 * 1024  # the GraphQL answers kept for reuse, in bytes (0: none)
 
 
 def load(environ: Mapping[str, str] | None = None, *, database_url: str | None = None) -> Settings:
@@ -150,6 +151,10 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
         raise SettingsError(f"RECTIFY_WS_INIT_TIMEOUT: give seconds above 0 and at most 300, not {ws_init_timeout}")
     if not 0 < stall <= 86_400:
         raise SettingsError(f"RECTIFY_STALL_SECONDS: give seconds above 0 and at most 86400, not {stall}")
+    try:
+        response_cache = byte_size(env.get("RECTIFY_RESPONSE_CACHE_BYTES", "64MiB"))
+    except SettingsError as error:
+        raise SettingsError(f"RECTIFY_RESPONSE_CACHE_BYTES: {error}") from None
     origins = tuple(o.strip() for o in env.get("RECTIFY_ALLOWED_ORIGINS", "").split(",") if o.strip())
     return Settings(
         database=database,
@@ -162,4 +167,18 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
         ws_init_timeout=ws_init_timeout,
         yellow_within_days=yellow,
         stall_seconds=stall,
+        response_cache_bytes=response_cache,
     )
+
+
+BYTE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mib": 1024**2}
+BYTE_UNITS |= {"g": 1000**3, "gb": 1000**3, "gib": 1024**3}
+
+
+def byte_size(text: str) -> int:
+    """`67108864`, `64MiB`, `512 KiB`, `1GB`: a number of bytes, with an optional unit."""
+    number = text.strip().rstrip("bBiIkKmMgG ").strip()
+    unit = text.strip()[len(number) :].strip().lower()
+    if unit not in BYTE_UNITS or not (number.isascii() and number.isdigit()):
+        raise SettingsError(f"give a size in bytes, e.g. 67108864 or 64MiB, not {text!r}")
+    return int(number) * BYTE_UNITS[unit]
