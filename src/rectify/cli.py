@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import getpass
 import json
 import signal
@@ -147,17 +148,24 @@ def cmd_events(args: argparse.Namespace, config: settings.Settings) -> int:
 
 def serve(config: settings.Settings, *, run_projector: bool = True, log_level: str = "info") -> None:
     import uvicorn
+    import uvicorn.config
 
     from rectify.web.app import WebSettings, create_app
 
     web = WebSettings(allowed_origins=config.allowed_origins, limits=config.limits)
     app = create_app(config, web, run_projector=run_projector)
     print(f"serving on http://{config.host}:{config.port}/graphql", flush=True)
+    # rectify's own log (a client's mistake at INFO on one line, an unexpected error at ERROR with
+    # its traceback) goes where uvicorn's goes, at the same level.
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    for logger in ("rectify", "strawberry"):
+        log_config["loggers"][logger] = {"handlers": ["default"], "level": log_level.upper(), "propagate": False}
     uvicorn.run(
         app,
         host=config.host,
         port=config.port,
         log_level=log_level,
+        log_config=log_config,
         ws="websockets-sansio",
         ws_max_size=web.max_body_bytes,  # a WebSocket message is capped like a request body
     )

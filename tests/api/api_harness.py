@@ -190,9 +190,12 @@ class GraphQLClient:
         return [error["message"] for error in answer["errors"]]
 
     def refused(self, query: str, variables: dict[str, Any] | None = None) -> list[str]:
-        """The messages of a document refused before it runs (over a cost limit): a 400."""
-        response = self.post(query, variables)
+        """The messages of a document refused before it runs (a request error, such as a cost limit):
+        a 400 to a client that reads application/graphql-response+json (a legacy JSON client gets 200)."""
+        body = {"query": query, "variables": variables or {}}
+        response = self.http.post("/graphql", json=body, headers={"Accept": "application/graphql-response+json"})
         assert response.status_code == 400, response.text
+        assert "data" not in response.json(), response.text
         return [error["message"] for error in response.json()["errors"]]
 
     def mutate(self, name: str, input: dict[str, Any]) -> dict[str, Any]:  # noqa: A002

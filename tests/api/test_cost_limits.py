@@ -16,20 +16,30 @@ def bomb(levels: int) -> str:
     return f"query{{...F0}} {chain} fragment F{levels} on Query{{head}}"
 
 
+GRAPHQL_RESPONSE = {"Accept": "application/graphql-response+json"}
+
+
 def test_a_one_kilobyte_fragment_bomb_from_the_public_is_refused_with_400(shared_world) -> None:
     document = bomb(24)
     assert len(document.encode()) <= 1024
     # Expanded, this is 16 million fields: a server that expanded it would not answer within the timeout.
-    response = httpx.post(f"{shared_world.server.url}/graphql", json={"query": document}, timeout=10)
+    url = f"{shared_world.server.url}/graphql"
+    response = httpx.post(url, json={"query": document}, headers=GRAPHQL_RESPONSE, timeout=10)
     assert response.status_code == 400, response.text
     messages = [error["message"] for error in response.json()["errors"]]
     assert f"'anonymous' selects {2**24} fields. Allowed: {Limits().max_fields}" in messages
+    # A legacy client (application/json) gets the same refusal with 200, as the GraphQL-over-HTTP spec says.
+    legacy = httpx.post(url, json={"query": document}, timeout=10)
+    assert legacy.status_code == 200 and legacy.headers["content-type"].startswith("application/json")
+    assert legacy.json() == response.json() and "data" not in legacy.json()
 
 
 def test_the_server_keeps_answering_while_bombs_arrive(shared_world) -> None:
     url = shared_world.server.url
     with httpx.Client(base_url=url, timeout=10) as client, concurrent.futures.ThreadPoolExecutor(4) as pool:
-        bombs = [pool.submit(client.post, "/graphql", json={"query": bomb(30)}) for _ in range(8)]
+        bombs = [
+            pool.submit(client.post, "/graphql", json={"query": bomb(30)}, headers=GRAPHQL_RESPONSE) for _ in range(8)
+        ]
         health = [client.get("/health") for _ in range(5)]
         assert all(answer.status_code == 200 for answer in health)
         assert all(b.result().status_code == 400 for b in bombs)

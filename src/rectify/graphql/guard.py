@@ -151,7 +151,8 @@ def _validated(
     over = cost_errors(document, limits)
     if over:
         return tuple(over)  # the other rules would walk the expanded document: they do not run
-    return tuple(validate(schema, document, rules))
+    # With introspection off, "Did you mean …?" would list the schema's names to whoever guesses.
+    return tuple(validate(schema, document, rules, hide_suggestions=not limits.introspection))
 
 
 def validation_rules(limits: Limits) -> tuple[type[ASTValidationRule], ...]:

@@ -8,50 +8,44 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from graphql import GraphQLError, OperationType, parse
-from graphql.language import (
-    DocumentNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    InlineFragmentNode,
-    OperationDefinitionNode,
-    SelectionSetNode,
-)
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import (
     FileResponse,
     HTMLResponse,
     JSONResponse,
-    PlainTextResponse,
     RedirectResponse,
     Response,
 )
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.websocket_origin import normalize_allowed_origins
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
 from rectify.access import PUBLIC, Actor
 from rectify.bootstrap import System, open_system
 from rectify.graphql.context import Context
-from rectify.graphql.guard import CostExceeded, vet
-from rectify.graphql.resolvers import LOG_FIELDS
 from rectify.graphql.schema import build_schema
 from rectify.settings import Limits, Settings
+from rectify.web import headers
 from rectify.web.feed import Feed
+from rectify.web.headers import SecurityHeaders
 from rectify.web.notices import NoticePages
+from rectify.web.transport import BadCredentials, Endpoint, bearer, decode_json, kind_of
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +59,7 @@ class WebSettings:
     connection_init_timeout: float | None = None  # None: the RECTIFY_WS_INIT_TIMEOUT setting
     max_subscriptions: int = 10
     token_cache_seconds: float = 5.0
-    response_cache_entries: int = 2048
+    max_json_nesting: int = 32  # levels of objects and arrays in a request body or WebSocket message
     limits: Limits = field(default_factory=Limits)
     assets: Path | None = None  # node_modules with graphiql, react, react-dom
 
@@ -104,15 +98,58 @@ class Tokens:
         return actor
 
 
-def bearer(value: str | None) -> str | None:
-    if not value:
+@dataclass(frozen=True)
+class Malformed:
+    """A WebSocket message that cannot be handled, and why (the connection is closed with 4400)."""
+
+    reason: str
+
+
+def malformed(message: object) -> str | None:
+    """Why a decoded graphql-transport-ws message cannot be handled, or None if it can."""
+    if isinstance(message, Malformed):
+        return message.reason
+    if not isinstance(message, dict):
+        return f"a message must be a JSON object, not {kind_of(message)}"
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        return "a message needs a string `type`"
+    payload = message.get("payload")
+    if kind in ("subscribe", "complete"):
+        identifier = message.get("id")
+        if not isinstance(identifier, str) or not identifier:
+            return f"a {kind} message needs a string `id`"
+    if kind != "subscribe":
         return None
-    scheme, _, token = value.strip().partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    if not isinstance(payload, dict):
+        return "a subscribe message needs a `payload` object"
+    if not isinstance(payload.get("query"), str):
+        return "a subscribe payload needs a string `query`"
+    if not isinstance(payload.get("operationName"), str | None):
+        return "`operationName` must be a string or null"
+    for name in ("variables", "extensions"):
+        if not isinstance(payload.get(name), dict | None):
+            return f"`{name}` must be an object or null"
+    return None
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws, closing with 4400 (and why) on any message it cannot handle."""
+
+    async def handle_message(self, message: Any) -> None:
+        problem = malformed(message)
+        if problem is not None:
+            log.info("WebSocket message refused: %s", problem)
+            await self.handle_invalid_message(problem.encode("utf-8")[:123].decode("utf-8", "ignore"))
+            return
+        await super().handle_message(message)
 
 
 class GraphQLView(GraphQL):
-    """Strawberry's ASGI view, with our context, token check on connection_init, and our IDE page."""
+    """Strawberry's ASGI view for the WebSocket (graphql-transport-ws): our context, the token checked
+    on connection_init, and malformed messages refused. HTTP is the transport module's Endpoint."""
+
+    graphql_transport_ws_handler_class = TransportWSHandler
 
     def __init__(self, state: AppState, **kwargs: Any) -> None:
         super().__init__(state.schema, **kwargs)
@@ -123,174 +160,53 @@ class GraphQLView(GraphQL):
         return Context(system=self.state.system, feed=self.state.feed, actor=actor, request=request, response=response)
 
     async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
-        params = context.connection_params or {}
-        secret = bearer(str(params.get("authorization") or params.get("Authorization") or "")) or params.get("token")
-        secret = secret or bearer(context.request.headers.get("authorization"))
-        if secret:
-            actor = await self.state.tokens.resolve(str(secret))
+        try:
+            secret = connection_secret(context.connection_params or {}, context.request.headers)
+        except BadCredentials as refused:
+            log.info("WebSocket connection refused: %s", refused.message)
+            raise ConnectionRejectionError({"message": refused.message}) from None
+        if secret is not None:
+            actor = await self.state.tokens.resolve(secret)
             if actor is None:
+                log.info("WebSocket connection refused: the token is invalid or revoked")
                 raise ConnectionRejectionError({"message": "invalid or revoked token"})
             context.actor = actor
-            context.recheck = lambda: self.state.tokens.resolve(str(secret))
+            context.recheck = lambda: self.state.tokens.resolve(secret)
         return {"role": context.actor.role.value}
+
+    def decode_json(self, data: str | bytes) -> object:
+        """A WebSocket message, decoded; Malformed (not an exception, which would drop the connection
+        without a close code) when it is too large, not JSON, or nested too deep."""
+        limit = self.state.web.max_body_bytes
+        if len(data) > limit // 4 and len(data.encode("utf-8") if isinstance(data, str) else data) > limit:
+            return Malformed(f"the message is over {limit} bytes")
+        try:
+            return decode_json(data, self.state.web.max_json_nesting)
+        except ValueError as error:
+            return Malformed(f"the message is {error}")
 
     def encode_json(self, data: object) -> str:
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     async def render_graphql_ide(self, request: Any) -> HTMLResponse:  # type: ignore[override]
-        return HTMLResponse((HERE / "static" / "graphiql.html").read_text(encoding="utf-8"))
+        page = (HERE / "static" / "graphiql.html").read_text(encoding="utf-8")
+        return HTMLResponse(page, headers={"Content-Security-Policy": headers.GRAPHIQL})
 
 
-@dataclass(frozen=True)
-class Operation:
-    type: OperationType
-    root_fields: frozenset[str]  # the top-level fields it selects, through fragments too
-
-
-@lru_cache(maxsize=1024)
-def operation_of(query: str, operation_name: str | None) -> Operation | None:
-    """The operation a request would run, or None if it cannot be told (then: not cached)."""
-    try:
-        document = parse(query)
-    except GraphQLError:
-        return None
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    chosen = [o for o in operations if operation_name is None or (o.name and o.name.value == operation_name)]
-    if len(chosen) != 1:
-        return None
-    return Operation(chosen[0].operation, frozenset(root_fields(document, chosen[0].selection_set)))
-
-
-def root_fields(
-    document: DocumentNode, selection_set: SelectionSetNode, seen: frozenset[str] = frozenset()
-) -> set[str]:
-    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    names: set[str] = set()
-    for selection in selection_set.selections:
-        if isinstance(selection, FieldNode):
-            names.add(selection.name.value)
-        elif isinstance(selection, InlineFragmentNode):
-            names |= root_fields(document, selection.selection_set, seen)
-        elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
-            fragment = fragments.get(selection.name.value)
-            if fragment is not None:
-                names |= root_fields(document, fragment.selection_set, seen | {selection.name.value})
-    return names
-
-
-class Endpoint:
-    """/graphql: body cap, bearer token, and the response cache in front of Strawberry.
-
-    A query's answer depends on its document and variables, the caller (role, unit, and the
-    name `me` shows), the log position of the views and today's date (for lights): with all of
-    these in the key, a cached answer is the answer. Answers that read the log itself rather than
-    the views (the head, the event pages) move without the views and are never cached.
-    """
-
-    def __init__(self, state: AppState, view: ASGIApp) -> None:
-        self.state = state
-        self.view = view
-        self.cache: OrderedDict[tuple[Any, ...], tuple[int, list[tuple[bytes, bytes]], bytes]] = OrderedDict()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.view(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        state = scope.setdefault("state", {})
-        secret = bearer(headers.get(b"authorization", b"").decode("latin-1"))
-        if secret:
-            actor = await self.state.tokens.resolve(secret)
-            if actor is None:
-                await JSONResponse({"errors": [{"message": "invalid or revoked token"}]}, 401)(scope, receive, send)
-                return
-            state["actor"] = actor
-        if scope["method"] != "POST":
-            await self.view(scope, receive, send)
-            return
-        body = await self._body(scope, receive, send, headers)
-        if body is None:
-            return
-        refused = await self._over_cost(body)
-        if refused is not None:
-            await refused(scope, receive, send)
-            return
-        actor = state.get("actor", PUBLIC)
-        key = (body, actor, self.state.feed.position, self.state.system.read.today())
-        cached = self.cache.get(key)
-        if cached is not None:
-            self.cache.move_to_end(key)
-            status, response_headers, content = cached
-            await send({"type": "http.response.start", "status": status, "headers": response_headers})
-            await send({"type": "http.response.body", "body": content})
-            return
-        captured: dict[str, Any] = {"chunks": []}
-
-        async def replay() -> Message:
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                captured["status"], captured["headers"] = message["status"], message["headers"]
-            elif message["type"] == "http.response.body":
-                captured["chunks"].append(message.get("body", b""))
-            await send(message)
-
-        await self.view(scope, replay, capture)
-        content = b"".join(captured["chunks"])
-        if captured.get("status") == 200 and self._cacheable(body, content):
-            self.cache[key] = (200, captured["headers"], content)
-            while len(self.cache) > self.state.web.response_cache_entries:
-                self.cache.popitem(last=False)
-
-    async def _over_cost(self, body: bytes) -> Response | None:
-        """A 400 for a document over its cost limits, worked out in a worker thread (the event loop
-        stays free whatever the document); None for anything else, which the schema then answers."""
-        try:
-            request = json.loads(body)
-        except ValueError:
-            return None
-        if not isinstance(request, dict) or not isinstance(request.get("query"), str):
-            return None
-        errors = await run_in_threadpool(vet, self.state.schema._schema, request["query"], self.state.web.limits)
-        over = [e for e in errors if isinstance(e, CostExceeded)]
-        if not over:
-            return None
-        return JSONResponse({"errors": [e.formatted for e in over]}, 400)
-
-    async def _body(self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes]) -> bytes | None:
-        limit = self.state.web.max_body_bytes
-        declared = headers.get(b"content-length")
-        too_large = PlainTextResponse(f"request body over {limit} bytes", 413)
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            await too_large(scope, receive, send)
-            return None
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                await too_large(scope, receive, send)
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                return b"".join(chunks)
-
-    @staticmethod
-    def _cacheable(body: bytes, content: bytes) -> bool:
-        try:
-            request = json.loads(body)
-        except ValueError:
-            return False
-        if not isinstance(request, dict) or not isinstance(request.get("query"), str):
-            return False
-        operation = operation_of(request["query"], request.get("operationName"))
-        if operation is None or operation.type is not OperationType.QUERY or operation.root_fields & LOG_FIELDS:
-            return False
-        return b'"errors"' not in content
+def connection_secret(params: Mapping[str, Any], handshake: Mapping[str, str]) -> str | None:
+    """The token a WebSocket presents: `authorization` (any case) or `token` in connection_init, else
+    the handshake's Authorization header; None if none. BadCredentials for anything malformed."""
+    given = [value for name, value in params.items() if name.lower() == "authorization"]
+    if "token" in params:
+        given.append(params["token"] if not isinstance(params["token"], str) else f"Bearer {params['token']}")
+    if len(given) > 1:
+        raise BadCredentials("connection_init gives more than one credential")
+    if given:
+        value = given[0]
+        if not isinstance(value, str):
+            raise BadCredentials(f"`authorization` must be a string, not {kind_of(value)}")
+        return bearer(value)
+    return bearer(handshake.get("authorization"))
 
 
 @dataclass
@@ -387,23 +303,42 @@ def create_app(
         return RedirectResponse("/dashboard")
 
     async def dashboard(request: Request) -> Response:
-        return FileResponse(HERE / "static" / "dashboard.html", media_type="text/html; charset=utf-8")
+        page = HERE / "static" / "dashboard.html"
+        csp = {"Content-Security-Policy": headers.DASHBOARD}
+        return FileResponse(page, media_type="text/html; charset=utf-8", headers=csp)
 
     pages = NoticePages(lambda: holder["state"].system.notices, lambda: holder["state"].system.read.today())
     routes: list[Any] = [
         Route("/", home),
         Route("/health", health),
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/graphql", graphql, methods=["GET", "POST", "OPTIONS"]),
         WebSocketRoute("/graphql", graphql),
         Route("/dashboard", dashboard),
         Mount("/dashboard", app=StaticFiles(directory=HERE / "static"), name="dashboard-files"),
+        Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         Route("/assets/plotly.min.js", plotly_bundle),
         *pages.routes(),
     ]
     assets = web.assets or default_assets()
     if assets is not None and assets.is_dir():
-        routes.append(Mount("/assets", app=StaticFiles(directory=assets), name="assets"))
-    return Starlette(routes=routes, lifespan=lifespan)
+        # Only the packages the pages load (package.json's dependencies), not every installed one.
+        routes += [Mount(f"/assets/{name}", app=StaticFiles(directory=assets / name)) for name in ASSET_PACKAGES]
+    middleware = [
+        Middleware(SecurityHeaders),
+        # Same origin only, unless RECTIFY_ALLOWED_ORIGINS names others (as for the WebSocket).
+        Middleware(
+            CORSMiddleware,
+            allow_origins=sorted(normalize_allowed_origins(web.allowed_origins)),
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Accept"],
+            max_age=600,
+        ),
+    ]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+
+
+#: The npm packages of package.json's dependencies, which the pages load from /assets/<name>/.
+ASSET_PACKAGES = ("graphiql", "graphql-ws", "react", "react-dom")
 
 
 async def plotly_bundle(request: Request) -> Response:

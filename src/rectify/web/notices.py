@@ -21,6 +21,7 @@ from rectify.access import PUBLIC
 from rectify.domain import NotFound
 from rectify.domain.values import Edition
 from rectify.notice.service import Check, Notices, may_read_notice
+from rectify.web import headers
 
 PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>巡察整改进展情况通报</title>
@@ -63,7 +64,8 @@ class NoticePages:
             for _, p in current
         )
         empty = "" if current else "<p>当前没有处于公开期限内的通报。</p>"
-        return HTMLResponse(PAGE.format(today=today.isoformat(), items=items, empty=empty))
+        page = PAGE.format(today=today.isoformat(), items=items, empty=empty)
+        return HTMLResponse(page, headers={"Content-Security-Policy": headers.NOTICE})
 
     async def _public(self, request: Request) -> Check | Response:
         try:
@@ -86,26 +88,37 @@ class NoticePages:
             return PlainTextResponse(f"这份通报的公开期限已于 {publication.window_until.isoformat()} 结束。", 410)
         return PlainTextResponse("没有这份通报。", 404)  # an internal edition, or not yet public
 
-    def _headers(self, check: Check) -> dict[str, str]:
+    def _headers(self, check: Check, policy: str) -> dict[str, str]:
         return {
             "X-Notice-SHA256": check.publication.sha256,
             "X-Notice-Verified": "true" if check.ok else "false",
             "X-Notice-Position": str(check.publication.position),
             "Cache-Control": "public, max-age=300",
+            "Content-Security-Policy": policy,
         }
 
+    @staticmethod
+    def _file_name(check: Check, suffix: str) -> str:
+        return f"notice-{check.publication.published_on.isoformat()}.{suffix}"
+
     async def page(self, request: Request) -> Response:
+        """The notice as HTML: what a unit typed is escaped, and the page's policy runs no script at all."""
         found = await self._public(request)
         if isinstance(found, Response):
             return found
-        return HTMLResponse(found.rendered.html(), headers=self._headers(found))
+        return HTMLResponse(found.rendered.html(), headers=self._headers(found, headers.NOTICE))
 
     async def markdown(self, request: Request) -> Response:
+        """The notice's Markdown as the text it is: a `<script>` a unit typed stands in it as typed, so
+        no browser may run it: never sniffed as HTML (nosniff), shown in a sandbox that runs nothing."""
         found = await self._public(request)
         if isinstance(found, Response):
             return found
+        disposition = {"Content-Disposition": f'inline; filename="{self._file_name(found, "md")}"'}
         return Response(
-            found.rendered.markdown, media_type="text/markdown; charset=utf-8", headers=self._headers(found)
+            found.rendered.markdown,
+            media_type="text/markdown; charset=utf-8",
+            headers=self._headers(found, headers.MARKDOWN) | disposition,
         )
 
     async def pdf(self, request: Request) -> Response:
@@ -116,6 +129,5 @@ class NoticePages:
             data = await run_in_threadpool(found.rendered.pdf)
         except RuntimeError as error:
             return PlainTextResponse(str(error), 501)
-        name = f"notice-{found.publication.published_on.isoformat()}.pdf"
-        headers = {**self._headers(found), "Content-Disposition": f'inline; filename="{name}"'}
-        return Response(data, media_type="application/pdf", headers=headers)
+        disposition = {"Content-Disposition": f'inline; filename="{self._file_name(found, "pdf")}"'}
+        return Response(data, media_type="application/pdf", headers=self._headers(found, headers.PDF) | disposition)
