@@ -4,7 +4,7 @@
 FROM node:20-slim AS assets
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
-RUN npm ci --no-audit --no-fund --loglevel=error
+RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error
 
 FROM python:3.11-slim
 # Pango and a CJK font for the PDF notices.

@@ -267,7 +267,7 @@ def create_app(
             max_subscriptions_per_connection=web.max_subscriptions,
             allowed_origins=web.allowed_origins,
         )
-        holder["endpoint"] = Endpoint(state, view)  # type: ignore[assignment]
+        holder["endpoint"] = app.state.endpoint = Endpoint(state, view)  # type: ignore[assignment]
         try:
             yield
         finally:

@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from email.message import Message
 from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError, OperationType, get_operation_ast
@@ -224,10 +223,12 @@ def graphql_request(params: object, *, json_fields: bool = False, nesting: int) 
 
 def media_type(header: str) -> tuple[str, dict[str, str]]:
     """A Content-Type or Accept item split into its lower-cased type and its parameters."""
-    message = Message()
-    message["content-type"] = header
-    params = message.get_params() or [("", "")]
-    return params[0][0].lower(), {k.lower(): v for k, v in params[1:]}
+    kind, *parameters = header.split(";")
+    params = {}
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        params[name.strip().lower()] = value.strip().strip('"')
+    return kind.strip().lower(), params
 
 
 def negotiate(accept: str | None) -> str:
