@@ -74,9 +74,22 @@ def test_the_introspection_query_of_graphiql_passes(descriptions: bool) -> None:
     assert messages(get_introspection_query(descriptions=descriptions)) == []
 
 
-def test_a_vetted_document_is_parsed_and_validated_once() -> None:
+def test_a_vetted_document_is_parsed_and_validated_once(monkeypatch: pytest.MonkeyPatch) -> None:
     query = "query Once { head me { role } }"
+    runs: list[str] = []
+    parse, validate = guard.parse, guard.validate
+    monkeypatch.setattr(guard, "parse", lambda *args, **kwargs: runs.append("parse") or parse(*args, **kwargs))
+    monkeypatch.setattr(guard, "validate", lambda *args, **kwargs: runs.append("validate") or validate(*args, **kwargs))
     assert messages(query) == []
-    hits = guard._validated.cache_info().hits
     assert messages(query) == []
-    assert guard._validated.cache_info().hits == hits + 1
+    assert runs == ["parse", "validate"]
+
+
+def test_parsed_documents_are_kept_by_the_bytes_they_weigh_not_by_their_number() -> None:
+    big = "query { " + " ".join(f"a{n}: head" for n in range(600)) + " }"  # 1,803 tokens, with <SOF> and <EOF> 1,805
+    document = guard.parse_document(big, 2000)
+    assert guard.tokens_in(document) == 1805
+    weighed = guard._documents.get((big, 2000))
+    assert weighed is document
+    assert guard._documents.nbytes <= guard.DOCUMENT_CACHE_BYTES
+    assert guard.DOCUMENT_CACHE_BYTES // (len(big) + guard.BYTES_PER_TOKEN * 1805) < 512  # fewer than lru kept

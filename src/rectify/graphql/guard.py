@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from functools import lru_cache
 
 from graphql import GraphQLError, GraphQLSchema, parse, specified_rules, validate
 from graphql.language import (
@@ -32,6 +31,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
+from rectify.caching import BoundedCache
 from rectify.settings import Limits
 
 
@@ -138,21 +138,51 @@ def cost_errors(document: DocumentNode, limits: Limits) -> list[GraphQLError]:
     return errors
 
 
-@lru_cache(maxsize=512)
+#: What a parsed document weighs beside its text, per token (AST nodes, tokens and locations), as
+#: measured with tracemalloc: about 520 bytes for a field-heavy document, 630 for one of long strings.
+BYTES_PER_TOKEN = 640
+#: Parsed documents and validation results kept, by the bytes they hold: with 2,000 tokens a document
+#: weighs up to about 1.3 MB, so a count of entries would bound nothing.
+DOCUMENT_CACHE_BYTES = 32 * 1024 * 1024
+VALIDATION_CACHE_BYTES = 8 * 1024 * 1024
+
+_documents: BoundedCache[tuple[str, int], DocumentNode] = BoundedCache(DOCUMENT_CACHE_BYTES)
+_validations: BoundedCache[tuple[object, ...], tuple[GraphQLError, ...]] = BoundedCache(VALIDATION_CACHE_BYTES)
+
+
 def parse_document(query: str, max_tokens: int) -> DocumentNode:
     """The parsed document (a syntax error, or too many tokens, raises GraphQLError); cached by text."""
-    return parse(query, max_tokens=max_tokens)
+    document = _documents.get((query, max_tokens))
+    if document is None:
+        document = parse(query, max_tokens=max_tokens)
+        _documents.put((query, max_tokens), document, len(query) + BYTES_PER_TOKEN * tokens_in(document))
+    return document
 
 
-@lru_cache(maxsize=512)
+def tokens_in(document: DocumentNode) -> int:
+    token, count = document.loc.start_token if document.loc else None, 0
+    while token is not None:
+        token, count = token.next, count + 1
+    return count
+
+
 def _validated(
-    schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...], limits: Limits
+    schema: GraphQLSchema, query: str, rules: tuple[type[ASTValidationRule], ...], limits: Limits
 ) -> tuple[GraphQLError, ...]:
-    over = cost_errors(document, limits)
-    if over:
-        return tuple(over)  # the other rules would walk the expanded document: they do not run
-    # With introspection off, "Did you mean …?" would list the schema's names to whoever guesses.
-    return tuple(validate(schema, document, rules, hide_suggestions=not limits.introspection))
+    """The document's cost errors if any, else its validation errors; cached by text (the document
+    itself would be hashed node by node for every lookup)."""
+    key = (schema, query, rules, limits)
+    errors = _validations.get(key)
+    if errors is None:
+        document = parse_document(query, limits.max_tokens)
+        over = cost_errors(document, limits)
+        if over:
+            errors = tuple(over)  # the other rules would walk the expanded document: they do not run
+        else:
+            # With introspection off, "Did you mean …?" would list the schema's names to whoever guesses.
+            errors = tuple(validate(schema, document, rules, hide_suggestions=not limits.introspection))
+        _validations.put(key, errors, len(query) + sum(256 + len(error.message) for error in errors))
+    return errors
 
 
 def validation_rules(limits: Limits) -> tuple[type[ASTValidationRule], ...]:
@@ -163,10 +193,10 @@ def validation_rules(limits: Limits) -> tuple[type[ASTValidationRule], ...]:
 def vet(schema: GraphQLSchema, query: str, limits: Limits) -> list[GraphQLError]:
     """Parses and validates a query (cost first): the errors a client would get, none if it may run."""
     try:
-        document = parse_document(query, limits.max_tokens)
+        parse_document(query, limits.max_tokens)
     except GraphQLError as error:
         return [error]
-    return list(_validated(schema, document, validation_rules(limits), limits))
+    return list(_validated(schema, query, validation_rules(limits), limits))
 
 
 class Guard(SchemaExtension):
@@ -191,7 +221,13 @@ class Guard(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         assert context.graphql_document is not None
-        errors = _validated(context.schema._schema, context.graphql_document, context.validation_rules, self.limits)
+        if context.query is None:  # a document given without its text (not done here): checked uncached
+            document, hide = context.graphql_document, not self.limits.introspection
+            errors = tuple(cost_errors(document, self.limits)) or tuple(
+                validate(context.schema._schema, document, context.validation_rules, hide_suggestions=hide)
+            )
+        else:
+            errors = _validated(context.schema._schema, context.query, context.validation_rules, self.limits)
         context.pre_execution_errors = list(errors)
         yield
 
