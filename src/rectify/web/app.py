@@ -1,4 +1,4 @@
-"""The Starlette app served by uvicorn: /graphql (HTTP and graphql-transport-ws), assets, health."""
+"""The Starlette app served by uvicorn: routes and middleware, the WebSocket side of /graphql, assets, health."""
 
 from __future__ import annotations
 
