@@ -24,6 +24,7 @@ from rectify.access import Actor
 from rectify.application import RectifyApplication
 from rectify.domain import Finding, Round
 from rectify.domain.errors import InvalidInput, Unavailable
+from rectify.domain.values import ActivityKind
 from rectify.projections.fold import Fold, microseconds, paused_garbage_collection
 from rectify.projections.ledger import LedgerRow, LightThresholds
 from rectify.projections.progress import Progress, Scope, progress, visible_to
@@ -287,4 +288,10 @@ class ReadModels:
                 position=view.position,
                 cut=cut,
                 thresholds=self.thresholds,
+                catalogues=catalogues(view),
             )
+
+
+def catalogues(view: View) -> dict[UUID, tuple[ActivityKind, ...]]:
+    """Each round's catalogue of activity kinds, as of the view's position."""
+    return {r.id: r.activity_kinds for r in view.aggregates(Round)}  # type: ignore[attr-defined]
