@@ -23,6 +23,7 @@ from rectify.domain.errors import RectifyError
 from rectify.domain.values import Edition
 from rectify.examples import songyuan
 from rectify.projections.runner import Runner
+from rectify.sheets import cli as sheets
 
 EXAMPLES = {"songyuan": songyuan}
 
@@ -389,6 +390,7 @@ def parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("notice_id")
     verify.set_defaults(run=cmd_verify_notice)
+    sheets.add_commands(commands)
     return top
 
 
