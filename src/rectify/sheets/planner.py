@@ -30,7 +30,7 @@ from rectify.application import RectifyApplication, finding_id_for
 from rectify.domain import Finding, Round
 from rectify.domain.errors import NotFound, RectifyError
 from rectify.domain.figures import filled
-from rectify.domain.values import AmountInvolved, DeadlineKind, MoneyRole, Responsibility
+from rectify.domain.values import AmountInvolved, Deadline, DeadlineKind, MoneyRole, Responsibility
 from rectify.projections.ledger import LedgerStatus, in_wan, ledger_row
 from rectify.projections.progress import Scope
 from rectify.projections.views import ReadModels
@@ -360,8 +360,23 @@ class _Planner:
         if deadline is None:
             raise RowRefused("deadline", "is needed with a responsibility: a date, 立行立改 or 长期坚持")
         feedback_on = self.round.feedback_on
-        if deadline.due_on is not None and feedback_on is not None and deadline.due_on < feedback_on:
-            raise RowRefused("deadline", f"{deadline.due_on} is before the feedback date ({feedback_on})")
+        for given in (deadline, line.original_deadline):
+            if given and given.due_on is not None and feedback_on is not None and given.due_on < feedback_on:
+                raise RowRefused("deadline", f"{given.due_on} is before the feedback date ({feedback_on})")
+        if recorded is None and line.original_deadline not in (None, deadline):
+            # a new finding whose deadline was extended: assigned as first given, then extended
+            original = line.original_deadline
+            assert original is not None
+            first = Responsibility(line.department, line.leader, line.person, original)
+            step(
+                "deadline",
+                "assign_responsibility",
+                self._assignment(finding, line, original),
+                f"assign the responsibility, due {original.due_on or original.kind.value}",
+                finding,
+                lambda: finding.assign_responsibility(first, actor=self.who),
+            )
+            recorded = finding.responsibility
         if recorded is not None and recorded.deadline != deadline:
             was = recorded.deadline
             if was.kind is DeadlineKind.DATE and deadline.kind is DeadlineKind.DATE:
@@ -387,18 +402,22 @@ class _Planner:
         step(
             "department",
             "assign_responsibility",
-            {
-                "finding_id": finding.id,
-                "department": line.department,
-                "leader": line.leader,
-                "person": line.person,
-                "deadline_kind": deadline.kind,
-                "due_on": deadline.due_on,
-            },
+            self._assignment(finding, line, deadline),
             f"assign the responsibility to {names}",
             finding,
             lambda: finding.assign_responsibility(wanted, actor=self.who),
         )
+
+    @staticmethod
+    def _assignment(finding: Finding, line: LedgerLine, deadline: Deadline) -> dict[str, Any]:
+        return {
+            "finding_id": finding.id,
+            "department": line.department,
+            "leader": line.leader,
+            "person": line.person,
+            "deadline_kind": deadline.kind,
+            "due_on": deadline.due_on,
+        }
 
     def _measures(self, line: LedgerLine, finding: Finding, step: Callable[..., None]) -> None:
         for n, measure in enumerate(finding.measures, start=1):

@@ -34,7 +34,7 @@ from rectify.sheets.template import (
     parse_amount,
     parse_category,
     parse_date,
-    parse_deadline,
+    parse_deadlines,
     parse_measures,
     parse_public,
     parse_status,
@@ -353,6 +353,7 @@ def _line(read: ReadSheet, row: int, cells: dict[str, Any], category: str, today
         return disclosure, v.text("value", reason, max_length=v.TEXT, required=False)
 
     disclosure, reason = cell("public", public, (Disclosure.PUBLIC, ""))
+    deadline, original = cell("deadline", parse_deadlines, (None, None))
     line = LedgerLine(
         code=cell("code", text(v.CODE, required=True), ""),
         unit=cell("unit", text(v.TITLE)) or None,
@@ -363,7 +364,8 @@ def _line(read: ReadSheet, row: int, cells: dict[str, Any], category: str, today
         leader=cell("leader", text(v.NAME), ""),
         department=cell("department", text(v.NAME), ""),
         person=cell("person", text(v.NAME), ""),
-        deadline=cell("deadline", parse_deadline),
+        deadline=deadline,
+        original_deadline=original,
         progress=cell("progress", text(v.TEXT), ""),
         status=cell("status", parse_status),
         completed_on=cell("completed_on", past),

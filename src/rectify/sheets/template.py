@@ -85,7 +85,7 @@ _COMPLETION = re.compile(r"[（(]\s*" + COMPLETED_MARK + r"\s*(?:[，,、:：]?\
 _NUMBERED_CATEGORY = re.compile(
     r"^\s*(?:[一二三四五六七八九十]+\s*[、.．]|[（(][一二三四五六七八九十]+[）)]|\d{1,2}\s*[、.．])\s*"
 )
-_ORIGINAL = re.compile(r"[（(]\s*原(?:定)?\s*[^）)]*[）)]\s*$")
+_ORIGINAL = re.compile(r"[（(]\s*原(?:定)?\s*(?P<was>[^）)]*)[）)]\s*$")
 _DATE_TEXT = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
 
 
@@ -268,11 +268,22 @@ def parse_date(value: object) -> date | None:
     raise CellError(f"{text_of(value)[:40]!r} is not a date: write 2025-09-30 (or 2025年9月30日)")
 
 
+def parse_deadlines(value: object) -> tuple[Deadline | None, Deadline | None]:
+    """完成时限 and, when it was extended, the original one: 2026-06-30（原定2025-12-31）."""
+    if isinstance(value, (datetime, date)):
+        return parse_deadline(value), None
+    text = text_of(value)
+    original = _ORIGINAL.search(text)
+    if original is None:
+        return parse_deadline(text), None
+    return parse_deadline(text[: original.start()]), parse_deadline(original.group("was").strip())
+
+
 def parse_deadline(value: object) -> Deadline | None:
-    """完成时限: a date, 立行立改 (optionally with a date), 长期坚持; a trailing （原定…） is ignored."""
+    """完成时限: a date, 立行立改 (optionally with a date), 长期坚持."""
     if isinstance(value, (datetime, date)):
         return Deadline(DeadlineKind.DATE, parse_date(value))
-    text = _ORIGINAL.sub("", text_of(value)).strip()
+    text = text_of(value).strip()
     if not text:
         return None
     if text.startswith(LONG_TERM) or text == "长期":
