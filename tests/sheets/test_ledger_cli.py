@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from conftest import OFFICE, write_sheet
+from conftest import OFFICE, ROWS, ledger_world_at, write_sheet
 from rectify import settings
 from rectify.bootstrap import open_system
 from rectify.examples import ledger_sheet
@@ -201,3 +201,40 @@ def test_the_template_command_writes_the_columns_to_fill_in(tmp_path: Path) -> N
     header = [c.value for c in load_workbook(tmp_path / "模板.xlsx")["台账"][2]]
     assert header[:3] == ["编号", "被巡察单位", "问题类别（方面）"] and "整改状态" in header and "备注" in header
     assert date.today() > date(2025, 1, 1)  # the sample ledger's dates lie in the past
+
+
+def test_the_commands_import_as_a_tokens_holder_and_export_as_the_public_and_as_of_a_past_position(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'rectify.db'}"
+    with ledger_world_at(url) as world:
+        unit_secret = world.app.issue_token(
+            OFFICE, role="UNIT", label="甲社区-台账员", unit_id=world.unit_ids["甲社区党委"]
+        ).secret
+        round_id, start = world.round_id, world.app.head()
+    sheet = write_sheet(tmp_path / "台账.xlsx")
+    as_unit = rectify(
+        "import-ledger", sheet, "--round", round_id, "--token", unit_secret, database_url=url, cwd=tmp_path
+    )
+    assert as_unit.returncode == 2 and "a unit raises no findings" in as_unit.stderr
+    assert head(url, tmp_path) == start
+
+    assert rectify("import-ledger", sheet, "--round", round_id, database_url=url, cwd=tmp_path).returncode == 0
+    imported_at = head(url, tmp_path)
+    rows = [list(r) for r in ROWS]
+    rows[3][11], rows[3][12] = "已完成", date(2026, 2, 1)
+    later = write_sheet(tmp_path / "台账2.xlsx", rows)
+    assert rectify("import-ledger", later, "--round", round_id, database_url=url, cwd=tmp_path).returncode == 0
+
+    public = rectify("export-ledger", "公开.xlsx", "--round", round_id, "--public", database_url=url, cwd=tmp_path)
+    assert public.returncode == 0, public.stderr
+    assert "4 findings" in public.stdout
+    shown = [r for r in load_workbook(tmp_path / "公开.xlsx")["台账"].iter_rows(min_row=4, values_only=True)]
+    assert sorted(r[0] for r in shown if isinstance(r[0], int)) == [1, 2, 4, 5]
+    past = rectify(
+        "export-ledger", "当时.xlsx", "--round", round_id, "--as-of", imported_at, database_url=url, cwd=tmp_path
+    )
+    assert past.returncode == 0, past.stderr
+    assert f"as of position {imported_at}" in past.stdout
+    then = {r[0]: r[11] for r in load_workbook(tmp_path / "当时.xlsx")["台账"].iter_rows(min_row=4, values_only=True)}
+    assert then[4] == "部分整改"

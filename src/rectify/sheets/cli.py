@@ -12,7 +12,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from rectify import settings
-from rectify.access import Actor
+from rectify.access import PUBLIC, Actor
 from rectify.application import RectifyApplication
 from rectify.bootstrap import open_application, open_system
 from rectify.domain.errors import InvalidInput, RectifyError
@@ -61,6 +61,7 @@ def add_commands(commands: Any) -> None:
     exporting.add_argument("--unit", help="a unit id")
     exporting.add_argument("--as-of", help="a log position (e.g. 1200) or a record time (e.g. 2026-03-12T18:00)")
     exporting.add_argument("--token", help="export as this token's holder sees it (default: the operator)")
+    exporting.add_argument("--public", action="store_true", help="export as the public sees it")
     exporting.set_defaults(run=cmd_export)
 
 
@@ -106,7 +107,7 @@ def cmd_import(args: argparse.Namespace, config: settings.Settings) -> int:
 def cmd_export(args: argparse.Namespace, config: settings.Settings) -> int:
     system = open_system(config, run_projector=False)
     try:
-        audience = _actor(system.app, args.token)
+        audience = PUBLIC if args.public else _actor(system.app, args.token)
         scope = Scope(
             round_id=_id("--round", args.round) if args.round else None,
             unit_id=_id("--unit", args.unit) if args.unit else None,

@@ -448,7 +448,8 @@ def _breakdown(
 
 
 def _round_title(round_: Round) -> str:
-    return round_.title or f"{round_.authority}{round_.team_name}{round_.kind.label}"
+    """The round's title, or what its team and kind say: 罗湖区第四巡察组巡察."""
+    return round_.title or f"{round_.team_name}{round_.kind.label}"
 
 
 def _export_title(scope: Scope, rounds: dict[UUID, Round], units: dict[UUID, Unit]) -> str:
