@@ -186,6 +186,8 @@ def cmd_token(args: argparse.Namespace, config: settings.Settings) -> int:
                 print(f"{logged.aggregate_id} {p['role']:<9} {p['label']} unit={p['unit_id'] or '-'} by {logged.actor}")
             elif logged.type == "AccessToken.Revoked":
                 print(f"{logged.aggregate_id} revoked: {logged.payload['reason']}")
+            elif logged.type == "AccessToken.Replaced":
+                print(f"{logged.aggregate_id} revoked: replaced by {logged.payload['replacement_id']}")
     return 0
 
 

@@ -186,7 +186,7 @@ def test_a_bad_sheet_through_the_command_names_its_row_and_column_and_imports_no
     refused = rectify("import-ledger", bad, "--round", round_.round_id, database_url=url, cwd=tmp_path)
     assert refused.returncode == 2
     assert "台账 row 3, column L 整改状态: '搞定了' is not a status" in refused.stderr
-    assert "nothing was imported (1 problems)" in refused.stderr
+    assert "nothing was imported (1 problem)" in refused.stderr
     assert head(url, tmp_path) == start
 
     renamed = tmp_path / "data.xlsx"

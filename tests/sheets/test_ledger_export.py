@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -11,9 +11,12 @@ from typing import Any
 from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
-from conftest import INSPECTOR, OFFICE, ROWS, LedgerWorld, write_sheet
+from conftest import INSPECTOR, OFFICE, ROWS, TODAY, LedgerWorld, open_round, write_sheet
+from rectify import settings
 from rectify.access import PUBLIC, Actor, Role
 from rectify.application import finding_id_for
+from rectify.bootstrap import open_system
+from rectify.examples import songyuan
 from rectify.projections.progress import Scope
 from rectify.projections.views import At
 from rectify.sheets import writer
@@ -170,6 +173,7 @@ def test_the_export_as_of_a_past_position_shows_the_ledger_as_it_was(ledger_worl
     world = ledger_world
     imported(world, write_sheet(tmp_path / "v1.xlsx"))
     before = world.app.head()
+    moment = datetime.now(UTC)
     rows = copy.deepcopy(ROWS)
     rows[3][11], rows[3][12], rows[3][10] = "已完成", date(2026, 2, 1), "档案全部补齐"
     imported(world, write_sheet(tmp_path / "v2.xlsx", rows))
@@ -179,6 +183,32 @@ def test_the_export_as_of_a_past_position_shows_the_ledger_as_it_was(ledger_worl
     status = {r[0]: r[11] for r in values(now["台账"], 4) if isinstance(r[0], int)}
     status_then = {r[0]: r[11] for r in values(then["台账"], 4) if isinstance(r[0], int)}
     assert (status[4], status_then[4]) == ("已完成", "部分整改")
+    by_time, _ = exported(world, at=At(recorded_at=moment))
+    assert by_time.position == before
+
+
+def test_the_district_export_lists_each_round_under_its_title_and_a_unit_export_its_own_findings(
+    ledger_world: LedgerWorld, tmp_path: Path
+) -> None:
+    world = ledger_world
+    imported(world, write_sheet(tmp_path / "a.xlsx"))
+    third = world.fresh_round(title="十二届区委第三轮巡察")
+    imported(world, write_sheet(tmp_path / "b.xlsx", [MORE[0]]), third)
+    district = writer.export(world.system.read, Scope(), OFFICE)
+    sheet = load_workbook(BytesIO(district.data))["台账"]
+    assert sheet["A1"].value == "全区整改台账" and district.findings == 6
+    bands = [r[0] for r in values(sheet, 4) if isinstance(r[0], str) and r[1] is None]
+    assert bands == [  # in the order the rounds were opened
+        "十二届区委第二轮巡察",
+        "一、党的政治建设方面",
+        "二、党的组织建设方面",
+        "十二届区委第三轮巡察",
+        "一、党的作风建设方面",
+    ]
+    unit = writer.export(world.system.read, Scope(unit_id=world.unit_ids["甲社区党委"]), OFFICE)
+    rows = values(load_workbook(BytesIO(unit.data))["台账"], 1)
+    assert rows[0][0] == "中共罗湖区甲社区委员会整改台账"
+    assert sorted(r[0] for r in rows[3:] if isinstance(r[0], int)) == [1, 3, 5, 10]
 
 
 def test_the_public_export_leaves_out_internal_findings_and_names_and_counts_them_only(
@@ -215,3 +245,30 @@ def test_the_template_has_the_columns_offices_use_and_lists_to_pick_from(tmp_pat
     assert [str(e) for e in read.errors] == [
         "台账 row 3, column A 编号: the sheet has a header row but no findings under it"
     ]
+
+
+def test_the_reference_rounds_ledger_exports_reimports_as_no_change_and_copies_into_a_fresh_round(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The reference notice's round: sub-categories, figures in measures, long-term items, an internal one."""
+    system = open_system(settings.load({}, database_url=database_url), run_projector=False, today=lambda: TODAY)
+    try:
+        loaded = songyuan.load(system.app, OFFICE)
+        system.projector.catch_up()
+        first = writer.export(system.read, Scope(round_id=loaded.round_id), OFFICE)
+        path = tmp_path / "松园.xlsx"
+        path.write_bytes(first.data)
+        again = plan_file(system.app, system.read, path, loaded.round_id, OFFICE)
+        assert (again.steps, again.errors) == ([], [])
+
+        fresh = open_round(system, [loaded.unit_id], "松园社区巡察（复制）")
+        system.projector.catch_up()
+        import_file(system.app, system.read, path, fresh, OFFICE)
+        system.projector.catch_up()
+        copied = writer.export(system.read, Scope(round_id=fresh), OFFICE)
+        one = values(load_workbook(BytesIO(first.data))["台账"], 3)
+        other = values(load_workbook(BytesIO(copied.data))["台账"], 3)
+        assert one == other and first.findings == copied.findings == 14
+        assert "累计开展" in str(one) and "长期坚持" in str(one)
+    finally:
+        system.close()

@@ -288,10 +288,13 @@ class ReadModels:
                 position=view.position,
                 cut=cut,
                 thresholds=self.thresholds,
-                catalogues=catalogues(view),
+                catalogues=catalogues(view, scope),
             )
 
 
-def catalogues(view: View) -> dict[UUID, tuple[ActivityKind, ...]]:
-    """Each round's catalogue of activity kinds, as of the view's position."""
+def catalogues(view: View, scope: Scope = Scope()) -> dict[UUID, tuple[ActivityKind, ...]]:
+    """The catalogue of activity kinds of each round in scope, as of the view's position."""
+    if scope.round_id is not None:
+        round_ = view.aggregate(scope.round_id)
+        return {round_.id: round_.activity_kinds} if isinstance(round_, Round) else {}
     return {r.id: r.activity_kinds for r in view.aggregates(Round)}  # type: ignore[attr-defined]

@@ -153,7 +153,7 @@ def _at(value: str, timezone: str) -> At:
 def _rejected(errors: list[Any]) -> int:
     for error in errors:
         print(f"rectify: {error}", file=sys.stderr)
-    print(f"rectify: nothing was imported ({len(errors)} problems)", file=sys.stderr)
+    print(f"rectify: nothing was imported ({len(errors)} problem{'s' if len(errors) != 1 else ''})", file=sys.stderr)
     return 2
 
 

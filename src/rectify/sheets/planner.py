@@ -34,7 +34,7 @@ from rectify.domain.values import AmountInvolved, Deadline, DeadlineKind, MoneyR
 from rectify.projections.ledger import LedgerStatus, in_wan, ledger_row
 from rectify.projections.progress import Scope
 from rectify.projections.views import ReadModels
-from rectify.sheets.reader import ReadSheet, SheetError, SheetRejected, read_workbook
+from rectify.sheets.reader import MAX_ERRORS, ReadSheet, SheetError, SheetRejected, read_workbook
 from rectify.sheets.template import LedgerLine, bare_measure, category_label, heading_from
 
 L = LedgerStatus
@@ -142,10 +142,11 @@ class _Planner:
             try:
                 self._line(line, steps)
             except RowRefused as refused:
-                self.sheet.error(line.row, refused.column, refused.reason)
-                self.result.errors.append(self.sheet.errors[-1])
+                if len(self.result.errors) < MAX_ERRORS:
+                    self.result.errors.append(self.sheet.located(line.row, refused.column, refused.reason))
                 continue
             self.result.steps.extend(steps)
+        self.result.errors.sort(key=lambda e: e.row or 0)  # the reader's and the planner's, in sheet order
         return self.result
 
     def _units(self) -> dict[str, UUID]:

@@ -94,9 +94,13 @@ class ReadSheet:
         header = BY_KEY[key].header
         return f"{get_column_letter(number)} {header}" if number else header
 
+    def located(self, row: int | None, key: str | None, reason: str) -> SheetError:
+        """A problem at a row and a column (by its key) of this sheet."""
+        return SheetError(self.sheet, row, self.column_name(key) if key else None, reason)
+
     def error(self, row: int | None, key: str | None, reason: str) -> None:
         if len(self.errors) < MAX_ERRORS:
-            self.errors.append(SheetError(self.sheet, row, self.column_name(key) if key else None, reason))
+            self.errors.append(self.located(row, key, reason))
 
 
 def read_workbook(path: Path, *, today: date, sheet_name: str | None = None) -> ReadSheet:

@@ -181,7 +181,7 @@ def export(read: ReadModels, scope: Scope, audience: Actor, at: At | None = None
     _header(sheet, 3, columns)
     sheet.freeze_panes = "B4"
     row_number = 4
-    for round_id in sorted({r.round_id for r in shown}, key=lambda rid: _round_title(rounds[rid])):
+    for round_id in sorted({r.round_id for r in shown}, key=lambda rid: rounds[rid].created_on):  # as opened
         round_ = rounds[round_id]
         if len({r.round_id for r in shown}) > 1:
             _band(sheet, row_number, _round_title(round_), len(columns), size=12)
