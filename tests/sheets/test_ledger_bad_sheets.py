@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -80,6 +81,21 @@ def raw(content: bytes) -> Callable[[Path], Path]:
         return path
 
     return build
+
+
+def entity_bomb(path: Path) -> Path:
+    """A workbook whose sheet XML declares nested entities (a "billion laughs")."""
+    write_sheet(path, new_row())
+    bomb = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    with zipfile.ZipFile(path) as source:
+        parts = {name: source.read(name) for name in source.namelist()}
+    sheet_xml = parts["xl/worksheets/sheet1.xml"].decode()
+    body = sheet_xml[sheet_xml.index("?>") + 2 :] if sheet_xml.startswith("<?xml") else sheet_xml
+    parts["xl/worksheets/sheet1.xml"] = (bomb + body).encode()
+    with zipfile.ZipFile(path, "w") as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+    return path
 
 
 def without(header: str) -> Callable[[Path], Path]:
@@ -172,6 +188,7 @@ CASES = [
     Case("an .xls renamed .xlsx", raw(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)), None, None, ".xls", None),
     Case("a CSV renamed .xlsx", raw("编号,具体问题\n1,问题\n".encode()), None, None, "CSV", None),
     Case("an empty sheet", empty, 1, None, "the sheet is empty"),
+    Case("an XML entity bomb", entity_bomb, None, None, "declares XML entities", None),
     Case("no header row", sheet(new_row(), ["序", "问题"], title=None), None, None, "no header row"),
     Case(
         "a removed measure",

@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from defusedxml import DefusedXmlException
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
@@ -107,12 +108,16 @@ def read_workbook(path: Path, *, today: date, sheet_name: str | None = None) -> 
     """The ledger sheet of an .xlsx workbook; raises SheetRejected when it cannot be read at all."""
     _check_container(path)
     try:
-        with warnings.catch_warnings():
-            # openpyxl warns about workbook features it drops (extensions, styles); none is read here
+        # Opened here so that it is closed whatever openpyxl meets; openpyxl warns about workbook
+        # features it drops (extensions, styles), none of which is read here.
+        with open(path, "rb") as file, warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            book = load_workbook(path, data_only=False, rich_text=False)
+            book = load_workbook(file, data_only=False, rich_text=False)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
-        raise SheetRejected([SheetError(None, None, None, f"cannot be read as an .xlsx workbook: {error}")]) from None
+        reason = f"cannot be read as an .xlsx workbook: {error}"
+        if _caused_by(error, DefusedXmlException):  # openpyxl wraps what defusedxml refused
+            reason = "declares XML entities or a DTD, which no spreadsheet program writes: refused as unsafe"
+        raise SheetRejected([SheetError(None, None, None, reason)]) from None
     if sheet_name is not None:
         if sheet_name not in book.sheetnames:
             reason = f"has no sheet {sheet_name!r}; its sheets are {', '.join(book.sheetnames)}"
@@ -124,6 +129,15 @@ def read_workbook(path: Path, *, today: date, sheet_name: str | None = None) -> 
         candidates = [name for name in book.sheetnames if name not in OTHER_SHEETS]
         sheet = book[candidates[0] if candidates else book.sheetnames[0]]
     return read_sheet(sheet, today=today)
+
+
+def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _check_container(path: Path) -> None:
