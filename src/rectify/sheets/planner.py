@@ -149,13 +149,14 @@ class _Planner:
         self.result.errors.sort(key=lambda e: e.row or 0)  # the reader's and the planner's, in sheet order
         return self.result
 
-    def _units(self) -> dict[str, UUID]:
+    def _units(self) -> dict[str, UUID | None]:
+        """The round's units by name and by short name; None for a name two units share."""
         assert self.round is not None
-        names: dict[str, UUID] = {}
+        names: dict[str, UUID | None] = {}
         for unit_id in self.round.unit_ids:
             unit = self.app.unit(unit_id)
             for name in {unit.name, unit.short_name}:
-                names[name] = unit_id
+                names[name] = unit_id if names.get(name, unit_id) == unit_id else None
         return names
 
     def _ordinals(self) -> dict[int, int]:
@@ -222,9 +223,12 @@ class _Planner:
     def _unit_of(self, line: LedgerLine) -> UUID:
         assert self.round is not None
         if line.unit is not None:
+            if line.unit in self.units and self.units[line.unit] is None:
+                raise RowRefused("unit", f"{line.unit} names two units of this round: write the unit's full name")
             unit_id = self.units.get(line.unit)
             if unit_id is None:
-                known = "、".join(sorted({self.app.unit(u).short_name for u in self.round.unit_ids}))
+                names = sorted({self.app.unit(u).short_name for u in self.round.unit_ids})
+                known = "、".join(names) if len(names) <= 8 else f"{len(names)} units, e.g. {'、'.join(names[:3])}"
                 raise RowRefused("unit", f"{line.unit} is not a unit of this round (its units: {known})")
         elif self.actor.role is Role.UNIT and self.actor.unit_id in self.round.unit_ids:
             unit_id = self.actor.unit_id

@@ -8,6 +8,7 @@ holds the progress figures. Read back by the importer, an export is the same led
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -166,6 +167,7 @@ def export(read: ReadModels, scope: Scope, audience: Actor, at: At | None = None
     sheet = book.active
     assert sheet is not None
     sheet.title = LEDGER_SHEET
+    labels = _unit_labels(units)
     unit_ids = {r.unit_id for r in shown} | _scope_units(scope, rounds)
     columns = [c for c in COLUMNS if c.key != "unit" or len(unit_ids) > 1]
     title = _export_title(scope, rounds, units)
@@ -195,7 +197,7 @@ def export(read: ReadModels, scope: Scope, audience: Actor, at: At | None = None
             group = [r for r in in_round if r.category[:1] == top]
             first = row_number
             for row in group:
-                line = _line(row, audience, units, label, kinds.get(round_id, ()), today, read)
+                line = _line(row, audience, labels.get(row.unit_id, ""), label, kinds.get(round_id, ()), today, read)
                 _write_line(sheet, row_number, columns, line)
                 row_number += 1
             category_column = columns.index(BY_KEY["category"]) + 1
@@ -219,16 +221,15 @@ def _scope_units(scope: Scope, rounds: dict[UUID, Round]) -> set[UUID]:
 def _line(
     row: LedgerRow,
     audience: Actor,
-    units: dict[UUID, Unit],
+    unit: str,
     category: str,
     catalogue: tuple,
     today: date,
     read: ReadModels,
 ) -> LedgerLine:
-    unit = units.get(row.unit_id)
     line = line_of(
         row,
-        unit=unit.short_name if unit else "",
+        unit=unit,
         category=category,
         catalogue=catalogue,
         today=today,
@@ -239,6 +240,12 @@ def _line(
         # the public reads no person's name and no remark (DESIGN.md, "Who may do what")
         line = replace(line, leader="", person="", remark="")
     return line
+
+
+def _unit_labels(units: dict[UUID, Unit]) -> dict[UUID, str]:
+    """Units as the ledger names them: by short name, or by full name where two share a short one."""
+    shared = Counter(u.short_name for u in units.values())
+    return {u.id: u.name if shared[u.short_name] > 1 else u.short_name for u in units.values()}
 
 
 def _write_line(sheet: Worksheet, row: int, columns: list[Column], line: LedgerLine) -> None:
