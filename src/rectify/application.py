@@ -217,10 +217,10 @@ class RectifyApplication(Application[UUID]):
     ) -> Receipt:
         """Opens a round of one team (`team`) or of several (`teams`); the stationed period is
         required for a 巡察 or 巡视 and optional for kinds that station no team (an audit)."""
-        if (team is None) == (not teams):
-            raise InvalidInput("teams", "name the team (team) or the teams (teams), not both")
         if isinstance(teams, str):
             raise InvalidInput("teams", "must be a list of team names")
+        if (team is None) == (not teams):
+            raise InvalidInput("teams", "name either the team (team) or the teams (teams)")
         if len(teams) > 20:
             raise InvalidInput("teams", f"at most 20 teams, got {len(teams)}")
         named = (team,) if team is not None else tuple(teams)
