@@ -24,7 +24,7 @@ from rectify import idempotency
 from rectify import validation as v
 from rectify.access import Actor, Role, authorise, authorise_role
 from rectify.domain import Finding, Round, Unit, chinese
-from rectify.domain.errors import Conflict, InvalidInput, NotFound
+from rectify.domain.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from rectify.domain.figures import figures_in
 from rectify.domain.token import AccessToken, token_id
 from rectify.domain.token import digest as token_digest
@@ -35,11 +35,13 @@ from rectify.domain.values import (
     DeadlineKind,
     Disclosure,
     Edition,
+    MoneyRole,
     NarrativeItem,
     NarrativeSection,
     Publication,
     RelapseOutcome,
     Responsibility,
+    RoundKind,
 )
 from rectify.notice.model import DEFAULT_WINDOW_DAYS, digest, window_end
 from rectify.transcodings import register_all
@@ -145,18 +147,20 @@ class RectifyApplication(Application[UUID]):
         actor: Actor,
         *,
         name: str,
-        short_name: str,
-        address: str,
-        phone: str,
-        postcode: str,
+        short_name: str = "",
+        address: str = "",
+        phone: str = "",
+        postcode: str = "",
         email: str = "",
         postal_address: str = "",
         area_code: str = "",
         idempotency_key: str | None = None,
     ) -> Receipt:
+        """Only the name is required: the short name defaults to it, and contact data can follow."""
+        full_name = v.text("name", name, max_length=v.TITLE)
         request = {
-            "name": v.text("name", name, max_length=v.TITLE),
-            "short_name": v.text("short_name", short_name, max_length=v.NAME),
+            "name": full_name,
+            "short_name": v.text("short_name", short_name, max_length=v.NAME, required=False) or full_name[: v.NAME],
             "contact": _contact(address, phone, postcode, email, postal_address, area_code),
         }
         unit_id = uuid4()
@@ -172,9 +176,9 @@ class RectifyApplication(Application[UUID]):
         actor: Actor,
         *,
         unit_id: UUID | str,
-        address: str,
-        phone: str,
-        postcode: str,
+        address: str = "",
+        phone: str = "",
+        postcode: str = "",
         email: str = "",
         postal_address: str = "",
         area_code: str = "",
@@ -202,21 +206,36 @@ class RectifyApplication(Application[UUID]):
         *,
         authority: str,
         district: str,
-        team: str,
         unit_ids: Iterable[UUID | str],
-        stationed_from: date | str,
-        stationed_to: date | str,
+        team: str | None = None,
+        teams: Sequence[str] = (),
+        title: str = "",
+        kind: RoundKind | str = RoundKind.INSPECTION,
+        stationed_from: date | str | None = None,
+        stationed_to: date | str | None = None,
         idempotency_key: str | None = None,
     ) -> Receipt:
+        """Opens a round of one team (`team`) or of several (`teams`); the stationed period is
+        required for a 巡察 or 巡视 and optional for kinds that station no team (an audit)."""
+        if isinstance(teams, str):
+            raise InvalidInput("teams", "must be a list of team names")
+        if (team is None) == (not teams):
+            raise InvalidInput("teams", "name either the team (team) or the teams (teams)")
+        if len(teams) > 20:
+            raise InvalidInput("teams", f"at most 20 teams, got {len(teams)}")
+        named = (team,) if team is not None else tuple(teams)
         request = {
             "authority": v.text("authority", authority, max_length=v.NAME),
             "district": v.text("district", district, max_length=v.NAME),
-            "team": v.text("team", team, max_length=v.TITLE),
+            "title": v.text("title", title, max_length=v.TITLE, required=False),
+            "kind": v.choice("kind", RoundKind, kind),
+            "teams": tuple(v.text(f"teams[{i}]", t, max_length=v.TITLE) for i, t in enumerate(named)),
             "unit_ids": tuple(v.identifier("unit_ids", u) for u in unit_ids),
-            "stationed_from": v.day("stationed_from", stationed_from),
-            "stationed_to": v.day("stationed_to", stationed_to),
+            "stationed_from": v.day("stationed_from", stationed_from) if stationed_from not in (None, "") else None,
+            "stationed_to": v.day("stationed_to", stationed_to) if stationed_to not in (None, "") else None,
         }
-        v.not_in_future("stationed_from", request["stationed_from"], self.today())
+        if request["stationed_from"] is not None:
+            v.not_in_future("stationed_from", request["stationed_from"], self.today())
         round_id = uuid4()
 
         def decide() -> tuple[list[Aggregate], UUID]:
@@ -233,13 +252,16 @@ class RectifyApplication(Application[UUID]):
         *,
         round_id: UUID | str,
         occurred_on: date | str,
-        rectification_until: date | str,
+        rectification_until: date | str | None = None,
         idempotency_key: str | None = None,
     ) -> Receipt:
+        """The feedback was delivered; the end of the rectification period is optional."""
         request = {
             "round_id": v.identifier("round_id", round_id),
             "occurred_on": v.not_in_future("occurred_on", v.day("occurred_on", occurred_on), self.today()),
-            "rectification_until": v.day("rectification_until", rectification_until),
+            "rectification_until": (
+                v.day("rectification_until", rectification_until) if rectification_until not in (None, "") else None
+            ),
         }
 
         def decide() -> tuple[list[Aggregate], UUID]:
@@ -271,6 +293,31 @@ class RectifyApplication(Application[UUID]):
             return [round_], round_.id
 
         return self._execute("define_category", actor, idempotency_key, request, decide)
+
+    @command("define_activity_kind")
+    def define_activity_kind(
+        self,
+        actor: Actor,
+        *,
+        round_id: UUID | str,
+        name: str,
+        money: MoneyRole | str,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        """An entry of the round's catalogue: what the amounts of an activity kind count as
+        (rectified funds, recoveries, retrieved losses, or none of these)."""
+        request = {
+            "round_id": v.identifier("round_id", round_id),
+            "name": v.text("name", name, max_length=v.NAME),
+            "money": v.choice("money", MoneyRole, money),
+        }
+
+        def decide() -> tuple[list[Aggregate], UUID]:
+            round_ = self._get(Round, request["round_id"], "round")
+            round_.define_activity_kind(request["name"], request["money"], actor=str(actor))
+            return [round_], round_.id
+
+        return self._execute("define_activity_kind", actor, idempotency_key, request, decide)
 
     @command("draft_narrative")
     def draft_narrative(
@@ -340,14 +387,7 @@ class RectifyApplication(Application[UUID]):
             "code": v.text("code", code, max_length=v.CODE) if code else code_for(category_path, place_ordinal),
             "heading": v.text("heading", heading, max_length=v.TITLE),
             "problem": v.text("problem", problem, max_length=v.TEXT),
-            "amounts": tuple(
-                AmountInvolved(
-                    v.text(f"amounts[{i}].label", label, max_length=v.NAME),
-                    v.amount(f"amounts[{i}].amount", amount),
-                    v.text(f"amounts[{i}].unit", unit, max_length=10),
-                )
-                for i, (label, amount, unit) in enumerate(amounts)
-            ),
+            "amounts": _amounts(amounts),
             "disclosure": v.choice("disclosure", Disclosure, disclosure),
             "withholding_reason": v.text("withholding_reason", withholding_reason, max_length=v.TEXT, required=False),
         }
@@ -373,6 +413,54 @@ class RectifyApplication(Application[UUID]):
             return [finding], finding_id
 
         return self._execute("raise_finding", actor, idempotency_key, request, decide)
+
+    @command("correct_amounts_involved")
+    def correct_amounts_involved(
+        self,
+        actor: Actor,
+        *,
+        finding_id: UUID | str,
+        amounts: Sequence[tuple[str, Decimal | str, str]],
+        reason: str,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        """Adds or corrects the amounts involved: the list given replaces the recorded one."""
+        request = {
+            "finding_id": v.identifier("finding_id", finding_id),
+            "amounts": _amounts(amounts),
+            "reason": v.text("reason", reason, max_length=v.TEXT),
+        }
+        return self._on_finding(
+            "correct_amounts_involved",
+            actor,
+            idempotency_key,
+            request,
+            lambda f, who: f.correct_amounts_involved(request["amounts"], request["reason"], actor=who),
+        )
+
+    @command("note_progress")
+    def note_progress(
+        self,
+        actor: Actor,
+        *,
+        finding_id: UUID | str,
+        progress: str,
+        remark: str = "",
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        """Notes the ledger's free text of a finding: 整改进展 (progress) and 备注 (remark)."""
+        request = {
+            "finding_id": v.identifier("finding_id", finding_id),
+            "progress": v.text("progress", progress, max_length=v.TEXT, required=False),
+            "remark": v.text("remark", remark, max_length=v.TEXT, required=False),
+        }
+        return self._on_finding(
+            "note_progress",
+            actor,
+            idempotency_key,
+            request,
+            lambda f, who: f.note_progress(request["progress"], request["remark"], actor=who),
+        )
 
     @command("extend_deadline")
     def extend_deadline(
@@ -507,9 +595,9 @@ class RectifyApplication(Application[UUID]):
         actor: Actor,
         *,
         finding_id: UUID | str,
-        department: str,
-        leader: str,
-        person: str,
+        department: str = "",
+        leader: str = "",
+        person: str = "",
         deadline_kind: DeadlineKind | str = DeadlineKind.DATE,
         due_on: date | str | None = None,
         idempotency_key: str | None = None,
@@ -518,15 +606,15 @@ class RectifyApplication(Application[UUID]):
         due = v.day("due_on", due_on) if due_on not in (None, "") else None
         if kind is DeadlineKind.DATE and due is None:
             raise InvalidInput("due_on", "a DATE deadline needs its due date")
-        request = {
-            "finding_id": v.identifier("finding_id", finding_id),
-            "responsibility": Responsibility(
-                department=v.text("department", department, max_length=v.NAME),
-                leader=v.text("leader", leader, max_length=v.NAME),
-                person=v.text("person", person, max_length=v.NAME),
-                deadline=Deadline(kind, due),
-            ),
-        }
+        responsibility = Responsibility(
+            department=v.text("department", department, max_length=v.NAME, required=False),
+            leader=v.text("leader", leader, max_length=v.NAME, required=False),
+            person=v.text("person", person, max_length=v.NAME, required=False),
+            deadline=Deadline(kind, due),
+        )
+        if not (responsibility.department or responsibility.leader or responsibility.person):
+            raise InvalidInput("department", "name the responsible department, leader or person")
+        request = {"finding_id": v.identifier("finding_id", finding_id), "responsibility": responsibility}
 
         def command(finding: Finding, who: str) -> None:
             if due is not None:
@@ -542,14 +630,17 @@ class RectifyApplication(Application[UUID]):
         *,
         finding_id: UUID | str,
         text: str,
+        measure_id: UUID | str | None = None,
         idempotency_key: str | None = None,
     ) -> Receipt:
+        """Plans a measure; its id may be decided by the caller (an import plans ahead), else here."""
         request = {
             "finding_id": v.identifier("finding_id", finding_id),
             "text": v.text("text", text, max_length=v.TEXT),
+            "measure_id": v.identifier("measure_id", measure_id) if measure_id not in (None, "") else None,
         }
         figures_in(request["text"], "text")
-        measure_id = uuid4()
+        measure_id = request["measure_id"] or uuid4()
         return self._on_finding(
             "plan_measure",
             actor,
@@ -599,8 +690,10 @@ class RectifyApplication(Application[UUID]):
         unit: str | None = None,
         description: str = "",
         measure_id: UUID | str | None = None,
+        activity_id: UUID | str | None = None,
         idempotency_key: str | None = None,
     ) -> Receipt:
+        given_id = v.identifier("activity_id", activity_id) if activity_id not in (None, "") else None
         request = {
             "finding_id": v.identifier("finding_id", finding_id),
             "kind": v.text("kind", kind, max_length=v.NAME),
@@ -611,13 +704,17 @@ class RectifyApplication(Application[UUID]):
             "description": v.text("description", description, max_length=v.TEXT, required=False),
             "measure_id": v.identifier("measure_id", measure_id) if measure_id not in (None, "") else None,
         }
-        activity_id = uuid4()
+        if given_id is not None:
+            request["activity_id"] = given_id
+        activity_id = given_id or uuid4()
         return self._on_finding(
             "record_activity",
             actor,
             idempotency_key,
             request,
-            lambda f, who: f.record_activity(activity_id=activity_id, actor=who, **_without(request, "finding_id")),
+            lambda f, who: f.record_activity(
+                activity_id=activity_id, actor=who, **_without(request, "finding_id", "activity_id")
+            ),
             entity_id=activity_id,
         )
 
@@ -676,6 +773,27 @@ class RectifyApplication(Application[UUID]):
     ) -> Receipt:
         return self._dated_summary(
             "mark_long_term", actor, idempotency_key, finding_id, occurred_on, summary, Finding.mark_long_term
+        )
+
+    @command("mark_partly_rectified")
+    def mark_partly_rectified(
+        self,
+        actor: Actor,
+        *,
+        finding_id: UUID | str,
+        occurred_on: date | str,
+        summary: str,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        """部分整改: part is done, the rest goes on (the summary says which)."""
+        return self._dated_summary(
+            "mark_partly_rectified",
+            actor,
+            idempotency_key,
+            finding_id,
+            occurred_on,
+            summary,
+            Finding.mark_partly_rectified,
         )
 
     def _dated_summary(
@@ -803,7 +921,27 @@ class RectifyApplication(Application[UUID]):
             return [token], token.id
 
         receipt = self._execute("issue_token", actor, idempotency_key, request, decide)
-        return receipt if receipt.replayed else replace(receipt, secret=secret)
+        if not receipt.replayed:
+            return replace(receipt, secret=secret)
+        # A retry: only the first answer carried the secret, and it may never have arrived. So the
+        # retry gets a fresh token, and the token issued before it is revoked as replaced; a later
+        # retry follows the chain of replacements to the live one.
+        return replace(self._replace_token(actor, receipt.entity_id, request), replayed=True)
+
+    def _replace_token(self, actor: Actor, first_id: UUID, request: dict[str, Any]) -> Receipt:
+        secret = "rct_" + secrets.token_urlsafe(32)
+
+        def decide() -> tuple[list[Aggregate], UUID]:
+            current = self._get(AccessToken, first_id, "token")
+            while current.replaced_by is not None:
+                current = self._get(AccessToken, current.replaced_by, "token")
+            if current.revoked:  # revoked on purpose since: a retry does not bring it back
+                raise IllegalTransition("REVOKED", "the token issued under this idempotency key was revoked")
+            fresh = AccessToken.issue(secret_digest=token_digest(secret), actor=str(actor), **request)
+            current.replace_with(fresh.id, actor=str(actor))
+            return [current, fresh], fresh.id
+
+        return replace(self._execute("issue_token", actor, None, request, decide), secret=secret)
 
     @command("revoke_token")
     def revoke_token(
@@ -986,18 +1124,31 @@ def store_was_busy(error: Exception) -> bool:
 
 def _contact(address: str, phone: str, postcode: str, email: str, postal_address: str, area_code: str) -> Contact:
     contact = Contact(
-        address=v.text("address", address, max_length=v.TITLE),
-        phone=v.text("phone", phone, max_length=30),
-        postcode=v.text("postcode", postcode, max_length=10),
+        address=v.text("address", address, max_length=v.TITLE, required=False),
+        phone=v.text("phone", phone, max_length=30, required=False),
+        postcode=v.text("postcode", postcode, max_length=10, required=False),
         email=v.text("email", email, max_length=v.NAME, required=False),
         postal_address=v.text("postal_address", postal_address, max_length=v.TITLE, required=False),
         area_code=v.text("area_code", area_code, max_length=10, required=False),
     )
-    if not contact.postcode.isdigit():
+    if contact.postcode and not contact.postcode.isdigit():
         raise InvalidInput("postcode", "must be digits")
     if contact.email and ("@" not in contact.email or " " in contact.email):
         raise InvalidInput("email", "is not an email address")
     return contact
+
+
+def _amounts(amounts: Sequence[tuple[str, Decimal | str, str]]) -> tuple[AmountInvolved, ...]:
+    if isinstance(amounts, (str, bytes)) or len(amounts) > 20:
+        raise InvalidInput("amounts", "must be a list of at most 20 (label, amount, unit) entries")
+    return tuple(
+        AmountInvolved(
+            v.text(f"amounts[{i}].label", label, max_length=v.NAME),
+            v.amount(f"amounts[{i}].amount", amount),
+            v.text(f"amounts[{i}].unit", unit, max_length=10),
+        )
+        for i, (label, amount, unit) in enumerate(amounts)
+    )
 
 
 def _without(request: dict[str, Any], *keys: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from rectify.domain.errors import RectifyError
 from rectify.domain.values import Edition
 from rectify.examples import songyuan
 from rectify.projections.runner import Runner
+from rectify.sheets import cli as sheets
 
 EXAMPLES = {"songyuan": songyuan}
 
@@ -193,6 +194,8 @@ def cmd_token(args: argparse.Namespace, config: settings.Settings) -> int:
                 print(f"{logged.aggregate_id} {p['role']:<9} {p['label']} unit={p['unit_id'] or '-'} by {logged.actor}")
             elif logged.type == "AccessToken.Revoked":
                 print(f"{logged.aggregate_id} revoked: {logged.payload['reason']}")
+            elif logged.type == "AccessToken.Replaced":
+                print(f"{logged.aggregate_id} revoked: replaced by {logged.payload['replacement_id']}")
     return 0
 
 
@@ -397,6 +400,7 @@ def parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("notice_id")
     verify.set_defaults(run=cmd_verify_notice)
+    sheets.add_commands(commands)
     return top
 
 

@@ -60,6 +60,8 @@ ENUMS: tuple[type[enum.Enum], ...] = (
     values.RelapseOutcome,
     values.NarrativeSection,
     values.Edition,
+    values.RoundKind,
+    values.MoneyRole,
 )
 
 VALUES: tuple[type, ...] = (
@@ -79,6 +81,7 @@ VALUES: tuple[type, ...] = (
     values.NarrativeItem,
     values.Narrative,
     values.Publication,
+    values.ActivityKind,
 )
 
 

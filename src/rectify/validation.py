@@ -83,7 +83,13 @@ def ordinal(field: str, value: object) -> int:
 
 def amount(field: str, value: object) -> Decimal:
     """An exact, non-negative amount with at most two decimals (e.g. 66.57 万元)."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, float):
+        raise InvalidInput(
+            field,
+            "floats are refused: a binary float cannot hold most amounts to the cent (0.1 + 0.2 is not 0.3), "
+            'so give the amount as a decimal string, e.g. "66.57"',
+        )
+    if isinstance(value, bool):
         raise InvalidInput(field, 'must be given as an exact decimal, e.g. "66.57"')
     try:
         number = Decimal(str(value).strip()) if isinstance(value, (str, int)) else value

@@ -162,7 +162,7 @@ def test_public_progress_counts_the_internal_finding_as_undisclosed_and_nothing_
     assert public["undisclosed"] == 1
     assert inspector["undisclosed"] == 0
     assert public["total"] == inspector["total"] - 1
-    assert public["amountInvolved"] == "0"  # the only amount involved is the internal finding's
+    assert public["amountInvolved"] == "0.00"  # only the internal finding has an amount; money has two decimals
     assert shared_world.client().data("query($internal: ID!) { finding(id: $internal) { id } }", variables) == {
         "finding": None
     }

@@ -82,3 +82,20 @@ def test_a_key_is_the_callers_own(store_world) -> None:
     )
     assert (unit["__typename"], unit["replayed"]) == ("Accepted", False)
     assert (inspector["__typename"], inspector["replayed"]) == ("Accepted", False)
+
+
+def test_issue_token_retried_with_its_key_answers_a_fresh_secret_and_the_first_one_stops_working(store_world) -> None:
+    admin = store_world.client("ADMIN")
+    request = {"role": "INSPECTOR", "label": "巡察办-重试", "idempotencyKey": f"token-{uuid.uuid4()}"}
+    first = admin.mutate("issueToken", request)
+    again = admin.mutate("issueToken", request)
+    assert first["__typename"] == again["__typename"] == "TokenIssued"
+    assert again["secret"] and again["secret"] != first["secret"] and again["id"] != first["id"]
+
+    def me(secret: str) -> Any:
+        return admin.http.post(
+            "/graphql", json={"query": "{ me { role } }"}, headers={"Authorization": f"Bearer {secret}"}
+        )
+
+    assert me(first["secret"]).status_code == 401
+    assert me(again["secret"]).json()["data"]["me"]["role"] == "INSPECTOR"

@@ -187,9 +187,9 @@ BAD_INPUT: list[tuple[str, Callable[[World], object], str]] = [
     ),
     ("over-long heading", lambda w: w.raise_finding(2, heading="长" * 301), "heading"),
     (
-        "empty department",
+        "no department, leader nor person",
         lambda w: w.app.assign_responsibility(
-            w.unit, finding_id=w.finding_id, department="  ", leader="l", person="p", due_on="2025-10-01"
+            w.unit, finding_id=w.finding_id, department="  ", leader="", person=" ", due_on="2025-10-01"
         ),
         "department",
     ),

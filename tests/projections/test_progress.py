@@ -10,13 +10,17 @@ from uuid import uuid4
 from rectify.access import PUBLIC, Actor, Role
 from rectify.domain.values import (
     Activity,
+    ActivityKind,
     AmountInvolved,
     Deadline,
     DeadlineKind,
     Disclosure,
     FindingStatus,
+    Measure,
+    MoneyRole,
     RelapseCheck,
     RelapseOutcome,
+    Report,
 )
 from rectify.projections.ledger import LedgerRow, LightThresholds, light
 from rectify.projections.progress import Scope, percentage, progress
@@ -199,3 +203,62 @@ def test_scopes_select_round_unit_category_and_department() -> None:
     assert figures(rows, scope=Scope(round_id=ROUND)).total == 2
     assert figures(rows, scope=Scope(unit_id=c.unit_id)).total == 1
     assert figures(rows).total == 3
+
+
+def test_partial_rectification_has_its_own_count_and_an_assigned_finding_with_measures_is_in_progress() -> None:
+    planned = (Measure(uuid4(), 1, "建立台账"),)
+    partly = row(S.IN_PROGRESS, partly=Report(date(2025, 10, 1), "已追回部分资金"))
+    assigned_with_measures = row(S.ASSIGNED, measures=planned)
+    assigned_bare = row(S.ASSIGNED)
+    result = figures([partly, assigned_with_measures, assigned_bare, row(S.IN_PROGRESS), row(S.CLOSED)])
+    assert (result.partly, result.in_progress, result.not_started, result.completed) == (1, 2, 1, 1)
+    assert result.total == result.partly + result.in_progress + result.not_started + result.completed
+    assert [r.ledger_status.value for r in (partly, assigned_with_measures, assigned_bare)] == [
+        "部分整改",
+        "整改中",
+        "未启动",
+    ]
+
+
+def test_recoveries_with_no_amount_involved_leave_nothing_negative_to_rectify() -> None:
+    """The audit report that came out at −1582.07 万元: recoveries are shown on their own."""
+    recovered_only = row(activities=(activity("追回资金", date(2025, 10, 1), amount="1582.07", unit="万元"),))
+    over_rectified = row(
+        amounts_involved=(AmountInvolved("涉及金额", Decimal("10.00"), "万元"),),
+        activities=(activity("整改到位资金", date(2025, 10, 1), amount="12.00", unit="万元"),),
+    )
+    still_open = row(amounts_involved=(AmountInvolved("涉及金额", Decimal("5.25"), "万元"),))
+    result = figures([recovered_only, over_rectified, still_open])
+    assert result.amount_recovered == Decimal("15820700.00")
+    assert result.amount_rectified == Decimal("120000.00")
+    # 10 万元 rectified by 12: nothing left there, and the 2 over cannot hide the 5.25 still open elsewhere
+    assert result.amount_remaining == Decimal("52500.00")
+    assert result.in_wan.remaining == Decimal("5.25") and result.in_wan.recovered == Decimal("1582.07")
+
+
+def test_the_rounds_catalogue_decides_what_counts_as_which_money_and_money_has_two_decimals() -> None:
+    finding = row(
+        amounts_involved=(AmountInvolved("涉及金额", Decimal("1234.56"), "元"),),
+        activities=(
+            activity("收回补贴", date(2025, 10, 1), amount="1000", unit="元"),
+            activity("挽回损失", date(2025, 10, 2), amount="0.5", unit="万元"),
+            activity("培训", date(2025, 10, 3)),
+        ),
+    )
+    uncatalogued = figures([finding])
+    assert (uncatalogued.amount_rectified, uncatalogued.amount_retrieved) == (Decimal("0.00"), Decimal("5000.00"))
+    catalogue = (ActivityKind("收回补贴", MoneyRole.RECTIFIED),)
+    result = figures([finding], catalogues={ROUND: catalogue})
+    assert (result.amount_involved, result.amount_rectified, result.amount_remaining) == (
+        Decimal("1234.56"),
+        Decimal("1000.00"),
+        Decimal("234.56"),
+    )
+    assert [str(x) for x in (result.in_wan.involved, result.in_wan.rectified, result.in_wan.remaining)] == [
+        "0.12",
+        "0.10",
+        "0.02",
+    ]
+    empty = figures([])
+    assert [str(getattr(empty, f)) for f in ("amount_involved", "amount_rectified", "amount_remaining")] == ["0.00"] * 3
+    assert str(empty.in_wan.involved) == "0.00"

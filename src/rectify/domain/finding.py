@@ -77,6 +77,28 @@ class Finding(Aggregate):
             finding.close_outs = ()
             finding.relapse_checks = ()
             finding.reopenings = ()
+            finding.partly = None
+            finding.progress_text = ""
+            finding.remark = ""
+
+    class AmountsInvolvedCorrected(Event):
+        """The amounts involved, added or corrected: the list replaces the one before."""
+
+        amounts: tuple[AmountInvolved, ...]
+        reason: str
+
+        def apply(self, finding: Finding) -> None:
+            finding.amounts = tuple(self.amounts)
+
+    class ProgressNoted(Event):
+        """The ledger's 整改进展 and 备注 as last written."""
+
+        progress: str
+        remark: str
+
+        def apply(self, finding: Finding) -> None:
+            finding.progress_text = self.progress
+            finding.remark = self.remark
 
     class ResponsibilityAssigned(Event):
         responsibility: Responsibility
@@ -171,6 +193,8 @@ class Finding(Aggregate):
         def apply(self, finding: Finding) -> None:
             finding.report = Report(self.occurred_on, self.summary)
             finding.status = S.REPORTED
+            finding.partly = None
+            finding.progress_text = self.summary
 
     class MarkedLongTerm(Event):
         occurred_on: date
@@ -179,6 +203,20 @@ class Finding(Aggregate):
         def apply(self, finding: Finding) -> None:
             finding.long_term = Report(self.occurred_on, self.summary)
             finding.status = S.LONG_TERM
+            finding.partly = None
+            finding.progress_text = self.summary
+
+    class PartlyRectified(Event):
+        """部分整改: part of the rectification is done and the rest goes on; a flag of the working
+        finding, with its own count in the progress figures, until it is reported or marked long-term."""
+
+        occurred_on: date
+        summary: str
+
+        def apply(self, finding: Finding) -> None:
+            finding.partly = Report(self.occurred_on, self.summary)
+            finding.progress_text = self.summary
+            finding._start_work()
 
     class VerificationRecorded(Event):
         passed: bool
@@ -246,6 +284,9 @@ class Finding(Aggregate):
     close_outs: tuple[CloseOut, ...]
     relapse_checks: tuple[RelapseCheck, ...]
     reopenings: tuple[Reopening, ...]
+    partly: Report | None  # 部分整改, declared while the finding is worked on
+    progress_text: str  # 整改进展: the last note, or the summary of the last report of progress
+    remark: str  # 备注
 
     @classmethod
     def raise_finding(
@@ -304,8 +345,26 @@ class Finding(Aggregate):
             raise InvalidInput("due_on", f"must be after the current deadline {current.isoformat()}")
         self.trigger_event(self.DeadlineExtended, new_deadline=new_deadline, reason=reason, actor=actor)
 
+    def correct_amounts_involved(self, amounts: tuple[AmountInvolved, ...], reason: str, *, actor: str) -> None:
+        # A correction of the record, so it is allowed in every status.
+        if tuple(amounts) == self.amounts:
+            raise InvalidInput("amounts", "are already recorded as given")
+        self.trigger_event(self.AmountsInvolvedCorrected, amounts=tuple(amounts), reason=reason, actor=actor)
+
+    def note_progress(self, progress: str, remark: str, *, actor: str) -> None:
+        # A note of the ledger's free text columns, allowed in every status.
+        if (progress, remark) == (self.progress_text, self.remark):
+            raise InvalidInput("progress", "is already noted as given")
+        self.trigger_event(self.ProgressNoted, progress=progress, remark=remark, actor=actor)
+
+    def mark_partly_rectified(self, occurred_on: date, summary: str, *, actor: str) -> None:
+        self._require({S.ASSIGNED, S.IN_PROGRESS}, "only a finding being worked on can be partly rectified")
+        self.trigger_event(self.PartlyRectified, occurred_on=occurred_on, summary=summary, actor=actor)
+
     def plan_measure(self, measure_id: UUID, text: str, *, actor: str) -> None:
         self._require(PLANNING, "measures can only be planned for an assigned finding that is not reported")
+        if any(m.measure_id == measure_id for m in self.measures):
+            raise InvalidInput("measure_id", f"{measure_id} is already a measure of this finding")
         self.trigger_event(self.MeasurePlanned, measure_id=measure_id, text=text, actor=actor)
 
     def complete_measure(self, measure_id: UUID, occurred_on: date, note: str, *, actor: str) -> None:

@@ -8,30 +8,56 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from rectify.domain.errors import IllegalTransition, InvalidInput, NotFound
-from rectify.domain.values import Category, Narrative, NarrativeItem, NarrativeSection, Publication
+from rectify.domain.values import (
+    ActivityKind,
+    Category,
+    MoneyRole,
+    Narrative,
+    NarrativeItem,
+    NarrativeSection,
+    Publication,
+    RoundKind,
+    money_role,
+)
 
 #: Depth of the category tree: (一) 方面 → 1. 问题. Findings sit one level below a category.
 MAX_CATEGORY_DEPTH = 2
 
 
 class Round(Aggregate):
-    """巡察: e.g. 区委 sends 罗湖区第四巡察组 to 松园社区党委; stationed, then feedback."""
+    """A round: e.g. 区委 sends 罗湖区第四巡察组 to 松园社区党委 (a 巡察: stationed, then feedback),
+    or an audit's rectification, which has a title and findings but no stationed period."""
 
     class Event(Aggregate.Event):
         actor: str
 
     class Opened(Event, Aggregate.Created):
+        """Version 2 added the title and kind, made the team a list of teams, and let a kind without
+        a stationed period leave its dates out. Version 1 opened 巡察 rounds of one team."""
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["title"] = ""
+            state["kind"] = RoundKind.INSPECTION
+            state["teams"] = (state.pop("team"),)
+
         authority: str
         district: str
-        team: str
+        title: str
+        kind: RoundKind
+        teams: tuple[str, ...]
         unit_ids: tuple[UUID, ...]
-        stationed_from: date
-        stationed_to: date
+        stationed_from: date | None
+        stationed_to: date | None
 
         def apply(self, round_: Round) -> None:
             round_.authority = self.authority
             round_.district = self.district
-            round_.team = self.team
+            round_.title = self.title
+            round_.kind = self.kind
+            round_.teams = tuple(self.teams)
             round_.unit_ids = tuple(self.unit_ids)
             round_.stationed_from = self.stationed_from
             round_.stationed_to = self.stationed_to
@@ -40,10 +66,11 @@ class Round(Aggregate):
             round_.categories = ()
             round_.narratives = ()
             round_.publications = ()
+            round_.activity_kinds = ()
 
     class FeedbackDelivered(Event):
         occurred_on: date
-        rectification_until: date
+        rectification_until: date | None  # None: the feedback set no end to the rectification period
 
         def apply(self, round_: Round) -> None:
             round_.feedback_on = self.occurred_on
@@ -56,6 +83,16 @@ class Round(Aggregate):
             others = tuple(c for c in round_.categories if c.path != tuple(self.category.path))
             category = Category(tuple(self.category.path), self.category.title)
             round_.categories = tuple(sorted((*others, category), key=lambda c: c.path))
+
+    class ActivityKindDefined(Event):
+        """An entry of the round's catalogue of activity kinds, or a corrected one (the latest counts)."""
+
+        activity_kind: ActivityKind
+
+        def apply(self, round_: Round) -> None:
+            defined = self.activity_kind
+            others = tuple(k for k in round_.activity_kinds if k.name != defined.name)
+            round_.activity_kinds = (*others, defined)
 
     class NarrativeDrafted(Event):
         narrative: Narrative
@@ -77,15 +114,18 @@ class Round(Aggregate):
 
     authority: str
     district: str
-    team: str
+    title: str
+    kind: RoundKind
+    teams: tuple[str, ...]
     unit_ids: tuple[UUID, ...]
-    stationed_from: date
-    stationed_to: date
+    stationed_from: date | None
+    stationed_to: date | None
     feedback_on: date | None
     rectification_until: date | None
     categories: tuple[Category, ...]
     narratives: tuple[Narrative, ...]
     publications: tuple[Publication, ...]
+    activity_kinds: tuple[ActivityKind, ...]
 
     @classmethod
     def open(  # noqa: A003
@@ -94,36 +134,48 @@ class Round(Aggregate):
         round_id: UUID,
         authority: str,
         district: str,
-        team: str,
+        teams: tuple[str, ...],
         unit_ids: tuple[UUID, ...],
-        stationed_from: date,
-        stationed_to: date,
+        stationed_from: date | None,
+        stationed_to: date | None,
         actor: str,
+        title: str = "",
+        kind: RoundKind = RoundKind.INSPECTION,
     ) -> Round:
         if not unit_ids:
             raise InvalidInput("unit_ids", "a round inspects at least one unit")
         if len(set(unit_ids)) != len(unit_ids):
             raise InvalidInput("unit_ids", "a unit is listed twice")
-        if stationed_to < stationed_from:
+        if not teams:
+            raise InvalidInput("teams", "a round has at least one team")
+        if len(set(teams)) != len(teams):
+            raise InvalidInput("teams", "a team is listed twice")
+        if (stationed_from is None) != (stationed_to is None):
+            raise InvalidInput("stationed_to", "give both ends of the stationed period, or neither")
+        if stationed_from is None and kind.stations_a_team:
+            raise InvalidInput("stationed_from", f"a {kind.label} stations its team: give the stationed period")
+        if stationed_from is not None and stationed_to is not None and stationed_to < stationed_from:
             raise InvalidInput("stationed_to", "must not be before stationed_from")
         return cls._create(
             cls.Opened,
             id=round_id,
             authority=authority,
             district=district,
-            team=team,
+            title=title,
+            kind=kind,
+            teams=teams,
             unit_ids=unit_ids,
             stationed_from=stationed_from,
             stationed_to=stationed_to,
             actor=actor,
         )
 
-    def deliver_feedback(self, occurred_on: date, rectification_until: date, *, actor: str) -> None:
+    def deliver_feedback(self, occurred_on: date, rectification_until: date | None, *, actor: str) -> None:
         if self.feedback_on is not None:
             raise IllegalTransition("FEEDBACK_DELIVERED", "feedback was already delivered for this round")
-        if occurred_on < self.stationed_to:
+        if self.stationed_to is not None and occurred_on < self.stationed_to:
             raise InvalidInput("occurred_on", f"feedback comes after the stay ends ({self.stationed_to.isoformat()})")
-        if rectification_until <= occurred_on:
+        if rectification_until is not None and rectification_until <= occurred_on:
             raise InvalidInput("rectification_until", "must be after the feedback date")
         self.trigger_event(
             self.FeedbackDelivered, occurred_on=occurred_on, rectification_until=rectification_until, actor=actor
@@ -138,6 +190,12 @@ class Round(Aggregate):
         if len(path) > 1 and not self.has_category(path[:-1]):
             raise InvalidInput("path", f"parent category {_dotted(path[:-1])} is not defined")
         self.trigger_event(self.CategoryDefined, category=Category(path, title), actor=actor)
+
+    def define_activity_kind(self, name: str, money: MoneyRole, *, actor: str) -> None:
+        """Says what the amounts of an activity kind count as in this round (a later entry corrects one)."""
+        if any(k.name == name and k.money is money for k in self.activity_kinds):
+            raise InvalidInput("money", f"{name} already counts as {money.value} in this round")
+        self.trigger_event(self.ActivityKindDefined, activity_kind=ActivityKind(name, money), actor=actor)
 
     def draft_narrative(
         self,
@@ -197,10 +255,22 @@ class Round(Aggregate):
                 return narrative
         raise NotFound("narrative", f"{section.value} of unit {unit_id}")
 
+    def money_role(self, activity_kind: str) -> MoneyRole:
+        return money_role(self.activity_kinds, activity_kind)
+
+    @property
+    def team(self) -> str:
+        """The team, or the teams joined as a document lists them: 第一巡察组、第二巡察组."""
+        return "、".join(self.teams)
+
     @property
     def team_name(self) -> str:
         """The team's full name, e.g. 罗湖区第四巡察组."""
         return f"{self.district}{self.team}"
+
+    @property
+    def kind_label(self) -> str:
+        return self.kind.label
 
 
 def _dotted(path: tuple[int, ...]) -> str:

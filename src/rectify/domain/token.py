@@ -38,12 +38,23 @@ class AccessToken(Aggregate):
             token.unit_id = self.unit_id
             token.label = self.label
             token.revoked = False
+            token.replaced_by = None
 
     class Revoked(Event):
         reason: str
 
         def apply(self, token: AccessToken) -> None:
             token.revoked = True
+
+    class Replaced(Event):
+        """Revoked because an idempotent retry of its issue issued a fresh token in its place (the
+        answer that carried its secret may have been lost, so nobody may be holding it)."""
+
+        replacement_id: UUID
+
+        def apply(self, token: AccessToken) -> None:
+            token.revoked = True
+            token.replaced_by = self.replacement_id
 
     def __init__(self) -> None:
         pass
@@ -53,6 +64,7 @@ class AccessToken(Aggregate):
     unit_id: UUID | None
     label: str
     revoked: bool
+    replaced_by: UUID | None
 
     @classmethod
     def issue(cls, *, secret_digest: str, role: Role, unit_id: UUID | None, label: str, actor: str) -> AccessToken:
@@ -70,3 +82,8 @@ class AccessToken(Aggregate):
         if self.revoked:
             raise IllegalTransition("REVOKED", "the token is already revoked")
         self.trigger_event(self.Revoked, reason=reason, actor=actor)
+
+    def replace_with(self, replacement_id: UUID, *, actor: str) -> None:
+        if self.revoked:
+            raise IllegalTransition("REVOKED", "the token is already revoked")
+        self.trigger_event(self.Replaced, replacement_id=replacement_id, actor=actor)

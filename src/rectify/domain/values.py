@@ -47,6 +47,45 @@ class FindingStatus(enum.Enum):
     CLOSED = "CLOSED"
 
 
+class RoundKind(enum.Enum):
+    """What a round is: a 巡察 or 巡视 stations a team at the units; an audit or a check may not."""
+
+    INSPECTION = "INSPECTION"  # 巡察 (by a city or county Party committee)
+    HIGHER_INSPECTION = "HIGHER_INSPECTION"  # 巡视 (by the central or a provincial Party committee)
+    AUDIT = "AUDIT"  # 审计整改
+    SPECIAL_CHECK = "SPECIAL_CHECK"  # 专项检查
+    SUPERVISION = "SUPERVISION"  # 专项督查
+    OTHER = "OTHER"
+
+    @property
+    def label(self) -> str:
+        return ROUND_KIND_LABELS[self]
+
+    @property
+    def stations_a_team(self) -> bool:
+        """Whether a round of this kind always has a stationed period (进驻)."""
+        return self in (RoundKind.INSPECTION, RoundKind.HIGHER_INSPECTION)
+
+
+ROUND_KIND_LABELS = {
+    RoundKind.INSPECTION: "巡察",
+    RoundKind.HIGHER_INSPECTION: "巡视",
+    RoundKind.AUDIT: "审计",
+    RoundKind.SPECIAL_CHECK: "专项检查",
+    RoundKind.SUPERVISION: "专项督查",
+    RoundKind.OTHER: "其他",
+}
+
+
+class MoneyRole(enum.Enum):
+    """What the amounts of an activity kind count as. Audits keep these apart and never add them up."""
+
+    RECTIFIED = "RECTIFIED"  # 整改到位资金: set against the amounts involved
+    RECOVERED = "RECOVERED"  # 追回: shown on its own
+    RETRIEVED = "RETRIEVED"  # 挽回损失: shown on its own
+    NONE = "NONE"  # not money, or money that is none of these
+
+
 class RelapseOutcome(enum.Enum):
     """回头看: the rectification holds, or the problem came back."""
 
@@ -72,9 +111,9 @@ class NarrativeSection(enum.Enum):
 class Contact:
     """How the public reaches a unit; printed in a notice's header and contact lines."""
 
-    address: str
-    phone: str
-    postcode: str
+    address: str = ""
+    phone: str = ""
+    postcode: str = ""
     email: str = ""
     postal_address: str = ""
     area_code: str = ""
@@ -115,6 +154,34 @@ class AmountInvolved:
     label: str
     amount: Decimal
     unit: str
+
+
+@dataclass(frozen=True)
+class ActivityKind:
+    """An entry of a round's catalogue of activity kinds: what the kind's amounts count as."""
+
+    name: str
+    money: MoneyRole
+
+
+#: What common kinds count as in a round whose catalogue does not name them.
+DEFAULT_MONEY_ROLES = {
+    "整改到位资金": MoneyRole.RECTIFIED,
+    "清退资金": MoneyRole.RECTIFIED,
+    "退还资金": MoneyRole.RECTIFIED,
+    "收缴资金": MoneyRole.RECTIFIED,
+    "追回资金": MoneyRole.RECOVERED,
+    "追回": MoneyRole.RECOVERED,
+    "挽回损失": MoneyRole.RETRIEVED,
+}
+
+
+def money_role(catalogue: tuple[ActivityKind, ...], kind: str) -> MoneyRole:
+    """What an activity kind's amounts count as: the round's catalogue first, then the defaults."""
+    for entry in catalogue:
+        if entry.name == kind:
+            return entry.money
+    return DEFAULT_MONEY_ROLES.get(kind, MoneyRole.NONE)
 
 
 @dataclass(frozen=True)

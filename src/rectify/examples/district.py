@@ -101,7 +101,7 @@ def generate(
             round_id=uuid4(),
             authority="区委",
             district="罗湖区",
-            team=f"第{len(rounds) % 9 + 1}巡察组",
+            teams=(f"第{len(rounds) % 9 + 1}巡察组",),
             unit_ids=(unit.id,),
             stationed_from=opened,
             stationed_to=opened + timedelta(days=60),

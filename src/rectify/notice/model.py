@@ -140,15 +140,20 @@ def build(
     ]
     who = unit.short_name
     team = round_.team_name
+    kind = round_.kind.label  # 巡察, 巡视, 审计…
+    if round_.stationed_from is not None and round_.stationed_to is not None:
+        when = f"{chinese.span(round_.stationed_from, round_.stationed_to)}，"
+        feedback_year = round_.feedback_on.year != round_.stationed_to.year
+    else:  # a kind that stations no team (an audit): no stay to date
+        when, feedback_year = "", True
     intro = (
-        f"根据{round_.authority}统一部署，{chinese.span(round_.stationed_from, round_.stationed_to)}，"
-        f"{team}对{who}进行了巡察。"
-        f"{chinese.day(round_.feedback_on, year=round_.feedback_on.year != round_.stationed_to.year)}，"
-        f"{round_.authority}{round_.team}向{who}反馈了巡察意见。{who}高度重视，对照问题，"
-        "逐一明确完成时限、责任部门、责任领导和责任人，全面推进整改。按照巡察工作有关要求，现将巡察整改进展情况予以公布。"
+        f"根据{round_.authority}统一部署，{when}{team}对{who}进行了{kind}。"
+        f"{chinese.day(round_.feedback_on, year=feedback_year)}，"
+        f"{round_.authority}{round_.team}向{who}反馈了{kind}意见。{who}高度重视，对照问题，"
+        f"逐一明确完成时限、责任部门、责任领导和责任人，全面推进整改。按照{kind}工作有关要求，现将{kind}整改进展情况予以公布。"
     )
     contact = unit.contact
-    title = f"{unit.name} 关于巡察整改进展情况的通报" + ("（党内通报）" if edition is Edition.INTERNAL else "")
+    title = f"{unit.name} 关于{kind}整改进展情况的通报" + ("（党内通报）" if edition is Edition.INTERNAL else "")
     return Notice(
         edition=edition,
         position=state.position,

@@ -223,4 +223,4 @@ class StateCodec:
 
 #: Bump when the pickled classes (aggregates, LedgerRow, …) or the tables change shape:
 #: views in an older format are rebuilt from the log when rectify starts.
-VIEW_FORMAT = 5
+VIEW_FORMAT = 6

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import enum
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from uuid import UUID
 
 from rectify.domain import Finding
 from rectify.domain.values import (
     Activity,
+    ActivityKind,
     AmountInvolved,
     CloseOut,
     Deadline,
@@ -20,22 +22,93 @@ from rectify.domain.values import (
     Extension,
     FindingStatus,
     Measure,
+    MoneyRole,
     RelapseCheck,
     RelapseOutcome,
+    Report,
     Verification,
+    money_role,
 )
 
 S = FindingStatus
 
-COMPLETED = frozenset({S.VERIFIED, S.CLOSED})
-LONG_TERM = frozenset({S.LONG_TERM})
-IN_PROGRESS = frozenset({S.IN_PROGRESS, S.REPORTED})
-NOT_STARTED = frozenset({S.RAISED, S.ASSIGNED})
 #: Rectified, or carried on as a long-term obligation: no longer racing a deadline.
 DONE = frozenset({S.REPORTED, S.VERIFIED, S.CLOSED, S.LONG_TERM})
 
 #: Amount units that are money, with their value in 元: amounts involved and recovered are compared in 元.
 MONEY = {"元": Decimal(1), "万元": Decimal(10_000), "亿元": Decimal(100_000_000)}
+CENT = Decimal("0.01")
+WAN = MONEY["万元"]
+
+
+class LedgerStatus(enum.Enum):
+    """整改状态 as offices write it in the ledger, derived from the lifecycle (and the 部分整改 flag).
+
+    A finding with a responsibility and planned measures is 整改中 although no measure is done yet:
+    the unit is at work on it. Only a finding with no responsibility, or no measure, is 未启动.
+    """
+
+    NOT_STARTED = "未启动"
+    IN_PROGRESS = "整改中"
+    PARTLY = "部分整改"
+    RECTIFIED = "已完成"  # reported done, awaiting the acceptance check
+    LONG_TERM = "长期坚持"
+    VERIFIED = "已验收"
+    CLOSED = "已销号"
+
+    @property
+    def bucket(self) -> str:
+        """Which count of the progress figures it falls in."""
+        return BUCKETS[self]
+
+
+BUCKETS = {
+    LedgerStatus.NOT_STARTED: "not_started",
+    LedgerStatus.IN_PROGRESS: "in_progress",
+    LedgerStatus.RECTIFIED: "in_progress",  # still to be accepted
+    LedgerStatus.PARTLY: "partly",
+    LedgerStatus.LONG_TERM: "long_term",
+    LedgerStatus.VERIFIED: "completed",
+    LedgerStatus.CLOSED: "completed",
+}
+
+
+def cents(value: Decimal) -> Decimal:
+    """An amount with exactly two decimals, rounded half-up: 0 → 0.00, 12.345 → 12.35."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def in_wan(yuan: Decimal) -> Decimal:
+    """An amount in 元 as 万元, with two decimals."""
+    return cents(yuan / WAN)
+
+
+@dataclass(frozen=True)
+class Money:
+    """Money figures in 元, kept apart as audits keep them: amounts involved, rectified funds (set
+    against the amounts involved), recoveries and retrieved losses (each on its own).
+
+    `remaining` is what is still to be rectified: per finding the amount involved less its rectified
+    funds, never below zero, so funds rectified beyond one finding's amount cannot hide another's."""
+
+    involved: Decimal = Decimal(0)
+    rectified: Decimal = Decimal(0)
+    recovered: Decimal = Decimal(0)
+    retrieved: Decimal = Decimal(0)
+    remaining: Decimal = Decimal(0)
+
+    def __add__(self, other: Money) -> Money:
+        return Money(*(getattr(self, f) + getattr(other, f) for f in MONEY_FIELDS))
+
+    def rounded(self) -> Money:
+        return Money(*(cents(getattr(self, f)) for f in MONEY_FIELDS))
+
+    def wan(self) -> Money:
+        """The same figures in 万元, two decimals each."""
+        return Money(*(in_wan(getattr(self, f)) for f in MONEY_FIELDS))
+
+
+MONEY_FIELDS = ("involved", "rectified", "recovered", "retrieved", "remaining")
 
 
 @dataclass(frozen=True)
@@ -68,9 +141,21 @@ def activity_figures(activities: Iterable[Activity]) -> tuple[ActivityFigure, ..
     return tuple(figures)
 
 
-def recovered(activities: Iterable[Activity]) -> Decimal:
-    """Money recorded as rectified or recovered by these activities, in 元."""
-    return sum((money(a.amount, a.unit) for a in activities if a.amount is not None), Decimal(0))
+def money_of(involved: Decimal, activities: Iterable[Activity], catalogue: tuple[ActivityKind, ...] = ()) -> Money:
+    """The money figures of one finding (in 元) from its amount involved and the live activities
+    given, each kind counted as the round's catalogue (or the default) says."""
+    sums = {role: Decimal(0) for role in MoneyRole}
+    for activity in activities:
+        if activity.amount is not None and activity.unit in MONEY:
+            sums[money_role(catalogue, activity.kind)] += money(activity.amount, activity.unit)
+    rectified = sums[MoneyRole.RECTIFIED]
+    return Money(
+        involved=involved,
+        rectified=rectified,
+        recovered=sums[MoneyRole.RECOVERED],
+        retrieved=sums[MoneyRole.RETRIEVED],
+        remaining=max(involved - rectified, Decimal(0)),
+    )
 
 
 @dataclass(frozen=True)
@@ -101,6 +186,11 @@ class LedgerRow:
     reopenings: int
     version: int
     position: int
+    partly: Report | None = None
+    report: Report | None = None
+    long_term: Report | None = None
+    progress_text: str = ""
+    remark: str = ""
 
     @property
     def place(self) -> tuple[int, ...]:
@@ -127,10 +217,34 @@ class LedgerRow:
     def activity_totals(self) -> tuple[ActivityFigure, ...]:
         return activity_figures(self.live_activities)
 
+    def money(self, catalogue: tuple[ActivityKind, ...] = (), cut: date | None = None) -> Money:
+        """Its money figures in 元, by its round's catalogue of activity kinds; with `cut`, only
+        activities up to that business date count."""
+        live = (a for a in self.live_activities if cut is None or a.occurred_on <= cut)
+        return money_of(self.amount_involved, live, catalogue)
+
     @property
     def amount_rectified(self) -> Decimal:
-        """Money recorded as rectified or recovered (live activities in 元, 万元…), in 元."""
-        return recovered(self.live_activities)
+        """Rectified funds (整改到位资金) in 元, by the default catalogue of activity kinds
+        (progress figures use the round's own catalogue)."""
+        return self.money().rectified
+
+    @property
+    def ledger_status(self) -> LedgerStatus:
+        status = self.status
+        if status is S.CLOSED:
+            return LedgerStatus.CLOSED
+        if status is S.VERIFIED:
+            return LedgerStatus.VERIFIED
+        if status is S.LONG_TERM:
+            return LedgerStatus.LONG_TERM
+        if status is S.REPORTED:
+            return LedgerStatus.RECTIFIED
+        if status is S.IN_PROGRESS:
+            return LedgerStatus.PARTLY if self.partly is not None else LedgerStatus.IN_PROGRESS
+        if status is S.ASSIGNED and self.measures:
+            return LedgerStatus.IN_PROGRESS
+        return LedgerStatus.NOT_STARTED
 
     @property
     def relapsed(self) -> bool:
@@ -198,6 +312,11 @@ def ledger_row(finding: Finding, position: int) -> LedgerRow:
         reopenings=len(finding.reopenings),
         version=finding.version,
         position=position,
+        partly=finding.partly,
+        report=finding.report,
+        long_term=finding.long_term,
+        progress_text=finding.progress_text,
+        remark=finding.remark,
     )
 
 

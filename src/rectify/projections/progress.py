@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from uuid import UUID
 
 from rectify.access import Actor
-from rectify.domain.values import Activity
+from rectify.domain.values import Activity, ActivityKind
 from rectify.projections.ledger import (
-    COMPLETED,
-    IN_PROGRESS,
-    LONG_TERM,
-    NOT_STARTED,
     ActivityFigure,
     LedgerRow,
     LightThresholds,
+    Money,
     activity_figures,
     light,
-    recovered,
 )
 
 HUNDREDTH = Decimal("0.01")
@@ -73,6 +69,7 @@ class Progress:
     long_term: int
     in_progress: int
     not_started: int
+    partly: int  # 部分整改: its own count, in none of the others
     completion_rate: Decimal | None
     overdue: int
     green: int
@@ -83,11 +80,14 @@ class Progress:
     relapse_checked: int
     relapsed: int
     relapse_rate: Decimal | None
-    amount_involved: Decimal
+    amount_involved: Decimal  # the amounts in 元, each with two decimals
     amount_rectified: Decimal
     amount_remaining: Decimal
     activities: tuple[ActivityFigure, ...]
     activities_by_unit: tuple[UnitActivities, ...]
+    amount_recovered: Decimal = Decimal("0.00")
+    amount_retrieved: Decimal = Decimal("0.00")
+    in_wan: Money = Money()  # the same money figures in 万元, two decimals each
 
 
 def progress(
@@ -99,8 +99,10 @@ def progress(
     position: int,
     cut: date | None = None,
     thresholds: LightThresholds = LightThresholds(),
+    catalogues: Mapping[UUID, tuple[ActivityKind, ...]] | None = None,
 ) -> Progress:
-    """The figures of the rows in scope that the audience may see; hidden ones are only counted."""
+    """The figures of the rows in scope that the audience may see; hidden ones are only counted.
+    `catalogues`: each round's catalogue of activity kinds, which says what counts as which money."""
     in_scope = [r for r in rows if scope.matches(r)]
     shown = [r for r in in_scope if visible_to(audience, r)]
     live_by_unit: dict[UUID, list[Activity]] = defaultdict(list)
@@ -110,21 +112,22 @@ def progress(
         )
     live = [a for activities in live_by_unit.values() for a in activities]
     lights = [light(r, today, thresholds) for r in shown]
-    statuses = [r.status for r in shown]
-    completed = sum(s in COMPLETED for s in statuses)
+    buckets = Counter(r.ledger_status.bucket for r in shown)
+    completed = buckets["completed"]
     checked = [r for r in shown if r.relapse_checks]
     relapsed = sum(r.relapsed for r in checked)
-    involved = sum((r.amount_involved for r in shown), Decimal(0))
-    rectified = recovered(live)
+    catalogue = catalogues or {}
+    money = sum((r.money(catalogue.get(r.round_id, ()), cut) for r in shown), Money()).rounded()
     return Progress(
         position=position,
         today=today,
         cut=cut,
         total=len(shown),
         completed=completed,
-        long_term=sum(s in LONG_TERM for s in statuses),
-        in_progress=sum(s in IN_PROGRESS for s in statuses),
-        not_started=sum(s in NOT_STARTED for s in statuses),
+        long_term=buckets["long_term"],
+        in_progress=buckets["in_progress"],
+        not_started=buckets["not_started"],
+        partly=buckets["partly"],
         completion_rate=percentage(completed, len(shown)),
         overdue=sum(r.is_overdue(today) for r in shown),
         green=lights.count("GREEN"),
@@ -135,9 +138,12 @@ def progress(
         relapse_checked=len(checked),
         relapsed=relapsed,
         relapse_rate=percentage(relapsed, len(checked)),
-        amount_involved=involved,
-        amount_rectified=rectified,
-        amount_remaining=involved - rectified,
+        amount_involved=money.involved,
+        amount_rectified=money.rectified,
+        amount_remaining=money.remaining,
+        amount_recovered=money.recovered,
+        amount_retrieved=money.retrieved,
+        in_wan=money.wan(),
         activities=activity_figures(live),
         activities_by_unit=tuple(
             UnitActivities(unit_id, activity_figures(activities))

@@ -24,6 +24,7 @@ from rectify.access import Actor
 from rectify.application import RectifyApplication
 from rectify.domain import Finding, Round
 from rectify.domain.errors import InvalidInput, Unavailable
+from rectify.domain.values import ActivityKind
 from rectify.projections.fold import Fold, microseconds, paused_garbage_collection
 from rectify.projections.ledger import LedgerRow, LightThresholds
 from rectify.projections.progress import Progress, Scope, progress, visible_to
@@ -287,4 +288,13 @@ class ReadModels:
                 position=view.position,
                 cut=cut,
                 thresholds=self.thresholds,
+                catalogues=catalogues(view, scope),
             )
+
+
+def catalogues(view: View, scope: Scope = Scope()) -> dict[UUID, tuple[ActivityKind, ...]]:
+    """The catalogue of activity kinds of each round in scope, as of the view's position."""
+    if scope.round_id is not None:
+        round_ = view.aggregate(scope.round_id)
+        return {round_.id: round_.activity_kinds} if isinstance(round_, Round) else {}
+    return {r.id: r.activity_kinds for r in view.aggregates(Round)}  # type: ignore[attr-defined]

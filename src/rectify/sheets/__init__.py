@@ -1,0 +1,1 @@
+"""The 台账 as an Excel sheet: its template, reading a sheet, planning its import, and writing the ledger."""

@@ -1,0 +1,240 @@
+"""The 台账 through the `rectify` command, run as an office runs it: a 700-finding ledger on each store."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+
+from conftest import OFFICE, ROWS, ledger_world_at, write_sheet
+from rectify import settings
+from rectify.bootstrap import open_system
+from rectify.examples import ledger_sheet
+from rectify.projections.progress import Scope
+
+
+def rectify(*args: Any, database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, "RECTIFY_DATABASE_URL": database_url}
+    return subprocess.run(
+        [sys.executable, "-m", "rectify.cli", *map(str, args)],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def sheet_rows(path: Path) -> dict[int, list[Any]]:
+    """The findings of a 台账 by 编号, read with openpyxl alone (header in row 2)."""
+    sheet = load_workbook(path)["台账"]
+    return {row[0]: list(row) for row in sheet.iter_rows(min_row=3, values_only=True) if isinstance(row[0], int)}
+
+
+def decimal(value: Any) -> Decimal:
+    return Decimal(str(value)) if value is not None else Decimal(0)
+
+
+def head(database_url: str, cwd: Path) -> int:
+    printed = rectify("events", "--json", database_url=database_url, cwd=cwd)
+    lines = printed.stdout.splitlines()
+    return json.loads(lines[-1])["position"] if lines else 0
+
+
+@pytest.mark.slow
+def test_a_700_finding_ledger_imports_through_the_command_and_a_changed_copy_appends_only_its_changes(
+    database_url: str, tmp_path: Path
+) -> None:
+    system = open_system(settings.load({}, database_url=database_url), run_projector=False)
+    try:
+        round_ = ledger_sheet.open_round(system.app, OFFICE)
+        path = tmp_path / "台账.xlsx"
+        path.write_bytes(ledger_sheet.ledger(700))
+        rows = sheet_rows(path)
+        assert len(rows) == 700
+
+        dry = rectify(
+            "import-ledger", path, "--round", round_.round_id, "--dry-run", database_url=database_url, cwd=tmp_path
+        )
+        assert dry.returncode == 0, dry.stderr
+        planned = int(re.search(r"dry run: (\d+) events would be appended", dry.stdout).group(1))  # type: ignore[union-attr]
+        assert planned > 4000 and "row 4 (1): Round.CategoryDefined, Finding.Raised, " in dry.stdout
+        start = system.app.head()
+        assert start == head(database_url, tmp_path)  # the dry run appended nothing
+
+        done = rectify("import-ledger", path, "--round", round_.round_id, database_url=database_url, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert f"{planned} events appended" in done.stdout
+        assert system.app.head() - start == planned
+
+        # the figures equal the counts worked out from the sheet itself
+        system.projector.catch_up()
+        figures = system.read.progress(Scope(round_id=round_.round_id), OFFICE)
+        statuses = Counter(row[10] for row in rows.values())
+        assert set(statuses) == {"未启动", "整改中", "部分整改", "已完成", "长期坚持", "已验收", "已销号"}
+        assert figures.total == 700
+        assert figures.completed == statuses["已验收"] + statuses["已销号"]
+        assert figures.long_term == statuses["长期坚持"] and figures.partly == statuses["部分整改"]
+        assert figures.in_progress == statuses["整改中"] + statuses["已完成"]
+        assert figures.not_started == statuses["未启动"]
+        assert figures.in_wan.involved == sum(decimal(r[12]) for r in rows.values())
+        assert figures.in_wan.rectified == sum(decimal(r[13]) for r in rows.values())
+        assert figures.amount_involved == figures.in_wan.involved * 10_000  # 元, to the cent
+
+        # the same sheet again appends nothing
+        again = rectify("import-ledger", path, "--round", round_.round_id, database_url=database_url, cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert "0 events appended; 700 of 700 rows unchanged" in again.stdout
+        assert system.app.head() - start == planned
+
+        # an edited copy with 5 changed rows appends exactly their changes
+        edited, expected = edit_five_rows(path, tmp_path / "改.xlsx")
+        before = system.app.head()
+        changed = rectify("import-ledger", edited, "--round", round_.round_id, database_url=database_url, cwd=tmp_path)
+        assert changed.returncode == 0, changed.stderr
+        assert f"{sum(expected.values())} events appended" in changed.stdout
+        assert "695 of 700 rows unchanged" in changed.stdout
+        log = rectify("events", "--json", "--after", before, database_url=database_url, cwd=tmp_path)
+        appended = [json.loads(line) for line in log.stdout.splitlines()]
+        assert Counter(e["type"] for e in appended) == expected
+        assert {e["actor"].split(":")[0] for e in appended} == {"system"}
+        assert all(e["actor"].startswith("system:cli-") for e in appended)
+        assert {e["business_date"] for e in appended if e["type"] == "Finding.Closed"} == {"2026-01-20"}
+
+        # and the ledger comes out again, with the same figures
+        out = tmp_path / "导出.xlsx"
+        exported = rectify("export-ledger", out, "--round", round_.round_id, database_url=database_url, cwd=tmp_path)
+        assert exported.returncode == 0, exported.stderr
+        assert "700 findings" in exported.stdout
+        statistics = {r[0]: r[1] for r in load_workbook(out)["统计"].iter_rows(min_row=3, values_only=True) if r[0]}
+        assert statistics["问题总数"] == 700
+        assert Decimal(str(statistics["涉及金额（万元）"])) == figures.in_wan.involved
+    finally:
+        system.close()
+
+
+def edit_five_rows(path: Path, to: Path) -> tuple[Path, Counter[str]]:
+    """Five rows changed as an office changes them, and the events each change must append."""
+    book = load_workbook(path)
+    sheet = book["台账"]
+    by_status: dict[str, list[Any]] = {}
+    for row in sheet.iter_rows(min_row=3):
+        if isinstance(row[0].value, int):
+            by_status.setdefault(row[10].value, []).append(row)
+    expected: Counter[str] = Counter()
+    in_progress = by_status["整改中"]
+    # 1. a new measure
+    in_progress[0][4].value += "\n另行开展专题培训"
+    expected["Finding.MeasurePlanned"] += 1
+    # 2. a measure marked completed
+    marked = next(r for r in in_progress[1:] if r[4].value and "已完成" not in r[4].value.splitlines()[-1])
+    marked[4].value += "（已完成 2026-01-15）"
+    expected["Finding.MeasureCompleted"] += 1
+    # 3. an accepted finding closed
+    by_status["已验收"][0][10].value = "已销号"
+    by_status["已验收"][0][11].value = datetime(2026, 1, 20)
+    expected["Finding.Closed"] += 1
+    # 4. a deadline extended
+    dated = next(r for r in in_progress[2:] if isinstance(r[8].value, datetime) and r not in (marked,))
+    dated[8].value = dated[8].value + timedelta(days=30)
+    expected["Finding.DeadlineExtended"] += 1
+    # 5. a partly rectified finding reported done: its open measures are completed on 完成日期
+    partly = by_status["部分整改"][0]
+    partly[10].value, partly[11].value, partly[9].value = "已完成", datetime(2026, 2, 2), "全部整改到位"
+    expected["Finding.MeasureCompleted"] += sum("已完成" not in line for line in partly[4].value.splitlines())
+    expected["Finding.RectificationReported"] += 1
+    book.save(to)
+    return to, expected
+
+
+def test_a_bad_sheet_through_the_command_names_its_row_and_column_and_imports_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'rectify.db'}"
+    system = open_system(settings.load({}, database_url=url), run_projector=False)
+    try:
+        round_ = ledger_sheet.open_round(system.app, OFFICE, units=2)
+        start = system.app.head()
+    finally:
+        system.close()
+    row = [
+        "1",
+        ledger_sheet.unit_name(1),
+        "一、党的建设方面",
+        None,
+        "问题",
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        "搞定了",
+    ]
+    headers = ["编号", "被巡察单位", "问题类别（方面）", "问题标题", "具体问题", "整改措施", "责任领导", "责任部门",
+               "责任人", "完成时限", "整改进展", "整改状态", "完成日期", "涉及金额（万元）", "已整改金额（万元）",
+               "是否公开", "备注"]  # fmt: skip
+    bad = write_sheet(tmp_path / "bad.xlsx", [row], headers)
+    refused = rectify("import-ledger", bad, "--round", round_.round_id, database_url=url, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "台账 row 3, column L 整改状态: '搞定了' is not a status" in refused.stderr
+    assert "nothing was imported (1 problem)" in refused.stderr
+    assert head(url, tmp_path) == start
+
+    renamed = tmp_path / "data.xlsx"
+    renamed.write_text("编号,具体问题\n1,问题\n", encoding="utf-8")
+    csv = rectify("import-ledger", renamed, "--round", round_.round_id, database_url=url, cwd=tmp_path)
+    assert csv.returncode == 2 and "plain text (a CSV?)" in csv.stderr
+
+
+def test_the_template_command_writes_the_columns_to_fill_in(tmp_path: Path) -> None:
+    made = rectify("ledger-template", "模板.xlsx", database_url=f"sqlite:///{tmp_path / 'x.db'}", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    header = [c.value for c in load_workbook(tmp_path / "模板.xlsx")["台账"][2]]
+    assert header[:3] == ["编号", "被巡察单位", "问题类别（方面）"] and "整改状态" in header and "备注" in header
+    assert date.today() > date(2025, 1, 1)  # the sample ledger's dates lie in the past
+
+
+def test_the_commands_import_as_a_tokens_holder_and_export_as_the_public_and_as_of_a_past_position(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'rectify.db'}"
+    with ledger_world_at(url) as world:
+        unit_secret = world.app.issue_token(
+            OFFICE, role="UNIT", label="甲社区-台账员", unit_id=world.unit_ids["甲社区党委"]
+        ).secret
+        round_id, start = world.round_id, world.app.head()
+    sheet = write_sheet(tmp_path / "台账.xlsx")
+    as_unit = rectify(
+        "import-ledger", sheet, "--round", round_id, "--token", unit_secret, database_url=url, cwd=tmp_path
+    )
+    assert as_unit.returncode == 2 and "a unit raises no findings" in as_unit.stderr
+    assert head(url, tmp_path) == start
+
+    assert rectify("import-ledger", sheet, "--round", round_id, database_url=url, cwd=tmp_path).returncode == 0
+    imported_at = head(url, tmp_path)
+    rows = [list(r) for r in ROWS]
+    rows[3][11], rows[3][12] = "已完成", date(2026, 2, 1)
+    later = write_sheet(tmp_path / "台账2.xlsx", rows)
+    assert rectify("import-ledger", later, "--round", round_id, database_url=url, cwd=tmp_path).returncode == 0
+
+    public = rectify("export-ledger", "公开.xlsx", "--round", round_id, "--public", database_url=url, cwd=tmp_path)
+    assert public.returncode == 0, public.stderr
+    assert "4 findings" in public.stdout
+    shown = [r for r in load_workbook(tmp_path / "公开.xlsx")["台账"].iter_rows(min_row=4, values_only=True)]
+    assert sorted(r[0] for r in shown if isinstance(r[0], int)) == [1, 2, 4, 5]
+    past = rectify(
+        "export-ledger", "当时.xlsx", "--round", round_id, "--as-of", imported_at, database_url=url, cwd=tmp_path
+    )
+    assert past.returncode == 0, past.stderr
+    assert f"as of position {imported_at}" in past.stdout
+    then = {r[0]: r[11] for r in load_workbook(tmp_path / "当时.xlsx")["台账"].iter_rows(min_row=4, values_only=True)}
+    assert then[4] == "部分整改"
