@@ -10,6 +10,8 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, SchemaExtension
 
 from rectify.domain import RectifyError
+from rectify.graphql.context import OneReadingPerOperation
+from rectify.graphql.execution import PlainFieldsExecution
 from rectify.graphql.guard import guard_for
 from rectify.graphql.mutations import Mutation
 from rectify.graphql.resolvers import Query, Subscription
@@ -37,8 +39,15 @@ def build_schema(limits: Limits = Limits()) -> strawberry.Schema:
     extensions: list[Callable[[], SchemaExtension]] = [
         guard_for(limits),  # token, cost and introspection limits; cached parsing and validation
         lambda: MaskErrors(should_mask_error=should_mask, error_message="Unexpected error."),
+        OneReadingPerOperation,  # every field of an operation reads at one position
     ]
-    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        execution_context_class=PlainFieldsExecution,  # plain fields of plain values in one loop
+    )
 
 
 schema = build_schema()

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from enum import Enum
+from typing import NamedTuple
 from uuid import UUID
 
 from rectify.domain import Finding
@@ -38,6 +40,13 @@ DONE = frozenset({S.REPORTED, S.VERIFIED, S.CLOSED, S.LONG_TERM})
 MONEY = {"元": Decimal(1), "万元": Decimal(10_000), "亿元": Decimal(100_000_000)}
 
 
+class SeriesPoint(NamedTuple):
+    """The running total of a kind of activity on a business date."""
+
+    on: date
+    total: Decimal
+
+
 @dataclass(frozen=True)
 class ActivityFigure:
     """Activities of one kind and unit: how many records, their total, and the running total by date."""
@@ -46,7 +55,7 @@ class ActivityFigure:
     unit: str
     records: int
     total: Decimal
-    series: tuple[tuple[date, Decimal], ...]
+    series: tuple[SeriesPoint, ...]
 
 
 def activity_figures(activities: Iterable[Activity]) -> tuple[ActivityFigure, ...]:
@@ -63,7 +72,7 @@ def activity_figures(activities: Iterable[Activity]) -> tuple[ActivityFigure, ..
         series = []
         for day in sorted(days):
             running += days[day][1]
-            series.append((day, running))
+            series.append(SeriesPoint(day, running))
         figures.append(ActivityFigure(kind, unit, sum(r for r, _ in days.values()), running, tuple(series)))
     return tuple(figures)
 
@@ -144,6 +153,14 @@ class LedgerRow:
         """Derived, never stored: the deadline passed and the finding is not yet rectified."""
         due = self.due_on
         return due is not None and due < today and self.status not in DONE
+
+
+class Light(Enum):
+    """红黄绿灯 of a finding."""
+
+    GREEN = "GREEN"
+    YELLOW = "YELLOW"
+    RED = "RED"
 
 
 @dataclass(frozen=True)

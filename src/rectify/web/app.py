@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
@@ -43,15 +42,16 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from rectify.access import PUBLIC, Actor
+from rectify.access import PUBLIC
 from rectify.bootstrap import System, open_system
 from rectify.graphql.context import Context
 from rectify.graphql.guard import CostExceeded, vet
 from rectify.graphql.resolvers import LOG_FIELDS
 from rectify.graphql.schema import build_schema
+from rectify.projections.feed import Feed
 from rectify.settings import Limits, Settings
-from rectify.web.feed import Feed
 from rectify.web.notices import NoticePages
+from rectify.web.tokens import Tokens
 
 log = logging.getLogger(__name__)
 
@@ -70,40 +70,6 @@ class WebSettings:
     assets: Path | None = None  # node_modules with graphiql, react, react-dom
 
 
-class Tokens:
-    """Bearer tokens to actors, remembered for a few seconds (a revocation takes effect within them)."""
-
-    def __init__(self, system: System, ttl: float) -> None:
-        self.system = system
-        self.ttl = ttl
-        self._known: OrderedDict[str, tuple[float, Actor | None]] = OrderedDict()
-        self._lock = threading.Lock()  # lookups run in the thread pool
-
-    MISS = object()
-
-    def remembered(self, secret: str) -> Actor | None | object:
-        """The actor of a token looked up in the last few seconds, or MISS (no store access)."""
-        with self._lock:
-            hit = self._known.get(secret)
-        return hit[1] if hit is not None and hit[0] > time.monotonic() else self.MISS
-
-    async def resolve(self, secret: str) -> Actor | None:
-        """The token's actor; only a token not remembered is looked up in the store, in a thread."""
-        actor = self.remembered(secret)
-        if actor is self.MISS:
-            return await run_in_threadpool(self.lookup, secret)
-        return actor  # type: ignore[return-value]
-
-    def lookup(self, secret: str) -> Actor | None:
-        now = time.monotonic()
-        actor = self.system.app.authenticate(secret)
-        with self._lock:
-            self._known[secret] = (now + self.ttl, actor)
-            while len(self._known) > 10_000:
-                self._known.popitem(last=False)
-        return actor
-
-
 def bearer(value: str | None) -> str | None:
     if not value:
         return None
@@ -120,7 +86,8 @@ class GraphQLView(GraphQL):
 
     async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
         actor = request.scope.get("state", {}).get("actor", PUBLIC)
-        return Context(system=self.state.system, feed=self.state.feed, actor=actor, request=request, response=response)
+        system = self.state.system
+        return Context(system.app, system.queries, self.state.feed, actor=actor, request=request, response=response)
 
     async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
         params = context.connection_params or {}
@@ -335,8 +302,10 @@ def create_app(
         system = await run_in_threadpool(
             open_system, settings, run_projector=run_projector, maintain_views=run_projector, today=today
         )
-        feed = Feed(system).start()
-        state = AppState(settings, web, system, feed, Tokens(system, web.token_cache_seconds), build_schema(web.limits))
+        feed = Feed(system.app, system.store, system.runner).start()
+        tokens = Tokens(system.app.authenticate, web.token_cache_seconds)
+        feed.revocation_listeners.append(tokens.forget)  # a revocation heard anywhere ends the token here
+        state = AppState(settings, web, system, feed, tokens, build_schema(web.limits))
         holder["state"] = state
         app.state.rectify = state
         view = GraphQLView(
@@ -389,7 +358,7 @@ def create_app(
     async def dashboard(request: Request) -> Response:
         return FileResponse(HERE / "static" / "dashboard.html", media_type="text/html; charset=utf-8")
 
-    pages = NoticePages(lambda: holder["state"].system.notices, lambda: holder["state"].system.read.today())
+    pages = NoticePages(lambda: holder["state"].system.queries)
     routes: list[Any] = [
         Route("/", home),
         Route("/health", health),
