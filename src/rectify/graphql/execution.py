@@ -29,8 +29,8 @@ _ELSEWHERE = object()  # a field graphql-core's path answers, filled in once it 
 
 
 class Plain:
-    """How to answer one plain field: read the attribute, then coerce a leaf, or answer an object's
-    (or each list item's) plain fields."""
+    """How to answer one plain field: read the attribute, then coerce a leaf or answer an object's
+    plain fields (for a list: each item's)."""
 
     __slots__ = ("attribute", "read", "nullable", "coerce", "fields", "is_list", "items_nullable")
 
@@ -57,12 +57,8 @@ class Plain:
         value = self.read(source, self.attribute)
         if value is None:
             return None if self.nullable else _FAILED
-        if self.coerce is not None:
-            coerced = self.coerce(value)
-            return _FAILED if coerced is None else coerced
-        assert self.fields is not None
         if not self.is_list:
-            return answer_object(self.fields, value)
+            return self.one(value)
         if not isinstance(value, (list, tuple)):
             return _FAILED
         items = []
@@ -72,11 +68,19 @@ class Plain:
                     return _FAILED
                 items.append(None)
                 continue
-            answered = answer_object(self.fields, item)
+            answered = self.one(item)
             if answered is _FAILED:
                 return _FAILED
             items.append(answered)
         return items
+
+    def one(self, value: Any) -> Any:
+        """A leaf coerced, or an object's plain fields answered."""
+        if self.coerce is not None:
+            coerced = self.coerce(value)
+            return _FAILED if coerced is None else coerced
+        assert self.fields is not None
+        return answer_object(self.fields, value)
 
 
 def answer_object(fields: list[tuple[str, Plain]], source: Any) -> Any:
@@ -111,14 +115,15 @@ class PlainFieldsExecution(StrawberryGraphQLCoreExecutionContext):
         kind = definition.type
         nullable = not isinstance(kind, GraphQLNonNull)
         kind = kind if nullable else kind.of_type
-        if is_leaf_type(kind):
-            return Plain(attribute, read, nullable, coerce=kind.coerce_output_value)
         is_list = isinstance(kind, GraphQLList)
         items_nullable = False
         if is_list:
             kind = kind.of_type
             items_nullable = not isinstance(kind, GraphQLNonNull)
             kind = kind if items_nullable else kind.of_type
+        if is_leaf_type(kind):
+            coerce = kind.coerce_output_value
+            return Plain(attribute, read, nullable, coerce=coerce, is_list=is_list, items_nullable=items_nullable)
         if not isinstance(kind, GraphQLObjectType) or kind.is_type_of is not None:
             return None  # lists of lists, abstract types, and types that check their values
         grouped, deferred, _ = self.collect_subfields(kind, details)
