@@ -12,8 +12,8 @@ graphql-core would, in one loop over a plan worked out once per selection and re
 part can raise no error and record none, so the first surprise (None where null is not allowed, a
 value that does not coerce, an item that is not a list) drops the field back onto graphql-core's
 own path, which then answers or reports exactly what it always does. Fields with resolvers, field
-middleware and deferred fragments are never touched. tests/api/test_execution.py runs documents
-both ways and compares the answers, errors included.
+middleware and deferred fragments are never touched. tests/unit/test_plain_fields.py and
+tests/api/test_in_process_reads.py run documents both ways and compare the answers, errors included.
 """
 
 from __future__ import annotations
