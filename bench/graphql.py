@@ -9,8 +9,9 @@ file in a temporary folder, brings the views up to date and issues an inspector 
 application. Then, in one run, each against a fresh uvicorn server (one worker, started by this
 file's `serve` command: the app of rectify.web.app.create_app plus one plain Starlette route), it
 measures at N concurrent keep-alive connections
-  1. plain:   GET /plain/rounds/{id}/ledger, which reads the same rows through the same read
-              model (system.read.ledger) and returns the same fields as dicts in a JSONResponse;
+  1. plain:   GET /plain/rounds/{id}/ledger, which reads the same page through the same front
+              door (system.queries, with the token through the same token cache) and returns
+              the same fields as dicts in a JSONResponse;
   2. graphql: the ledger query of that round through /graphql, the normal path (its answer is
               served from the response cache in front of Strawberry after the first request);
   3. graphql, cache bypassed: the same query with an unused variable that changes on every
@@ -48,7 +49,6 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -60,16 +60,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from rectify import settings
+from rectify import queries, settings
 from rectify.access import PUBLIC, Actor, Role
 from rectify.bootstrap import open_system
 from rectify.examples.district import generate
-from rectify.projections import ledger
-from rectify.projections.ledger import LedgerRow, LightThresholds
 from rectify.projections.progress import Scope
 from rectify.web.app import WebSettings, bearer, create_app
 
-TARGETS = {"rps_ratio": 0.5, "p99_ms": 20.0}
+TARGETS = {"rps_ratio": 0.5, "p99_ms": 20.0, "uncached_ratio": 0.3}
 FINDINGS = 50
 QUERY = (
     "query($r: ID!) { round(id: $r) { findings(first: 50) { items { code heading status light "
@@ -81,19 +79,20 @@ NONCE = "@@nonce@@"
 # -- the server (`python bench/graphql.py serve`) --------------------------------------------
 
 
-def plain_item(row: LedgerRow, full: bool, today: date, thresholds: LightThresholds) -> dict[str, Any]:
-    """One ledger line with the fields the GraphQL query asks for, as the API would show them."""
+def plain_item(finding: queries.Finding) -> dict[str, Any]:
+    """One ledger line with the fields the GraphQL query asks for, as the front door shaped it."""
+    deadline = finding.deadline
     return {
-        "code": row.code,
-        "heading": row.heading,
-        "status": row.status.value,
-        "light": ledger.light(row, today, thresholds),
-        "deadline": {"label": ledger.deadline_label(row.deadline)} if row.deadline is not None else None,
-        "department": row.department if full else None,
-        "person": row.person if full else None,
+        "code": finding.code,
+        "heading": finding.heading,
+        "status": finding.status.value,
+        "light": finding.light,
+        "deadline": {"label": deadline.label} if deadline is not None else None,
+        "department": finding.department,
+        "person": finding.person,
         "measures": [
             {"ordinal": m.ordinal, "completedOn": m.completed_on.isoformat() if m.completed_on else None}
-            for m in row.measures
+            for m in finding.measures
         ],
     }
 
@@ -108,7 +107,7 @@ def bench_app(database_url: str) -> Starlette:
         actor = PUBLIC
         secret = bearer(request.headers.get("authorization"))
         if secret:
-            found = state.tokens.lookup(secret)
+            found = await state.tokens.resolve(secret)
             if found is None:
                 return JSONResponse({"errors": [{"message": "invalid or revoked token"}]}, 401)
             actor = found
@@ -116,10 +115,9 @@ def bench_app(database_url: str) -> Starlette:
             round_id = UUID(request.path_params["round_id"])
         except ValueError:
             return JSONResponse({"errors": [{"message": "id: not an identifier"}]}, 400)
-        read = state.system.read
-        _, rows = await run_in_threadpool(read.ledger, Scope(round_id=round_id), actor)
-        today = read.today()
-        items = [plain_item(r, actor.may_read_unit(r.unit_id), today, read.thresholds) for r in rows[:FINDINGS]]
+        reading = state.system.queries.reading(actor)
+        page = await run_in_threadpool(reading.ledger, Scope(round_id=round_id), None, FINDINGS)
+        items = [plain_item(finding) for finding in page.items]
         return JSONResponse({"data": {"round": {"findings": {"items": items}}}})
 
     app.router.routes.insert(0, Route("/plain/rounds/{round_id}/ledger", plain_ledger))
@@ -492,12 +490,19 @@ def main() -> None:
         print(f"  ratio GraphQL / plain = {ratio:.2f}   (target >= {TARGETS['rps_ratio']})")
         target = TARGETS["p99_ms"]
         print(f"  GraphQL p99 = {g.p99_ms:.2f} ms at {args.connections} connections   (target < {target:g} ms)")
+        uncached = b.rps / p.rps
         print(
-            f"  without the response cache: GraphQL / plain = {b.rps / p.rps:.2f}, p99 {b.p99_ms:.2f} ms; "
+            f"  without the response cache: GraphQL / plain = {uncached:.2f}   "
+            f"(target >= {TARGETS['uncached_ratio']}), p99 {b.p99_ms:.2f} ms; "
             f"the cache gives {g.rps / b.rps:.1f}x the requests per second"
         )
         errors = p.errors + g.errors + b.errors
-        met = ratio >= TARGETS["rps_ratio"] and g.p99_ms < TARGETS["p99_ms"] and errors == 0
+        met = (
+            ratio >= TARGETS["rps_ratio"]
+            and g.p99_ms < TARGETS["p99_ms"]
+            and uncached >= TARGETS["uncached_ratio"]
+            and errors == 0
+        )
         print("targets met" if met else "TARGETS NOT MET" + (f" ({errors} failed requests)" if errors else ""))
 
 

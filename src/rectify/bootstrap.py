@@ -15,6 +15,7 @@ from rectify.projections.ledger import LightThresholds
 from rectify.projections.runner import Projector, Runner
 from rectify.projections.store import ViewStore, open_store
 from rectify.projections.views import ReadModels
+from rectify.queries import Queries
 from rectify.settings import Database, Settings
 
 
@@ -58,6 +59,7 @@ class System:
     read: ReadModels
     notices: Notices
     owners: Owners
+    queries: Queries  # the read side's front door
 
     def close(self) -> None:
         if self.runner is not None:
@@ -98,4 +100,6 @@ def open_system(
     )
     notices = Notices(read)
     app.notice_renderer = notices.for_publication
-    return System(settings, app, store, projector, runner, read, notices, Owners(app.recorder, app.mapper))
+    owners = Owners(app.recorder, app.mapper)
+    queries = Queries(app, read, notices, owners)
+    return System(settings, app, store, projector, runner, read, notices, owners, queries)

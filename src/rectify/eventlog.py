@@ -14,6 +14,9 @@ from uuid import UUID
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, Notification
 
+from rectify.access import audience_of
+from rectify.domain import Finding, Round, Unit
+
 ENVELOPE = {"originator_id", "originator_version", "timestamp", "originator_topic", "actor"}
 
 
@@ -117,8 +120,6 @@ class Owners:
         self._created: dict[UUID, Any] = {}
 
     def units(self, logged: LoggedEvent) -> frozenset[UUID]:
-        from rectify.domain import Finding, Round, Unit
-
         event = logged.event
         if isinstance(event, Unit.Event):
             return frozenset({event.originator_id})
@@ -131,6 +132,11 @@ class Owners:
         if isinstance(event, Round.Event):
             return frozenset(self._created_event(event).unit_ids)
         return frozenset()  # access tokens, idempotency records: nobody's part of the log
+
+    def audience(self, logged: LoggedEvent) -> str | UUID | None:
+        """Who may see that the event happened (rectify.access.audience_of)."""
+        event = logged.event
+        return audience_of(event, self._created_event(event) if isinstance(event, Finding.Event) else None)
 
     def _created_event(self, event: Any) -> Any:
         if event.originator_version == 1:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -229,3 +231,127 @@ def test_a_unit_filters_and_scopes_its_own_findings_by_department(shared_world, 
         "query($unit: ID!, $d: String!) { progress(scope: {unitId: $unit, department: $d}) { total } }", asked
     )
     assert scoped["progress"]["total"] == page["ledger"]["total"]
+
+
+# -- positions: they move only on what the caller may see ------------------------------------
+
+POSITIONS = (
+    "query($round: ID!) { head viewPosition progress(scope: {roundId: $round}) { position } "
+    "ledger { position } round(id: $round) { findings { position } progress { position } } }"
+)
+LOG = "query($after: Int!) { events(after: $after, first: 500) { head nextCursor events { position } } }"
+
+
+def positions(client: Any, variables: dict[str, Any]) -> dict[str, int]:
+    answer = client.data(POSITIONS, variables)
+    return {
+        "head": answer["head"],
+        "viewPosition": answer["viewPosition"],
+        "progress": answer["progress"]["position"],
+        "ledger": answer["ledger"]["position"],
+        "round.findings": answer["round"]["findings"]["position"],
+        "round.progress": answer["round"]["progress"]["position"],
+    }
+
+
+def work_on_the_internal_finding(world: Any, variables: dict[str, Any], occurred_on: str) -> int:
+    """The unit records an activity against its internal finding (with an idempotency key, so that
+    a record only the office sees is appended with it); the position of that work."""
+    recorded = world.client("UNIT").mutate(
+        "recordActivity",
+        {
+            "findingId": variables["internal"],
+            "kind": songyuan.REFUND,
+            "occurredOn": occurred_on,
+            "amount": "1.00",
+            "unit": "万元",
+            "idempotencyKey": str(uuid.uuid4()),
+        },
+    )
+    assert (recorded["__typename"], recorded["replayed"]) == ("Accepted", False), recorded
+    return int(world.client("INSPECTOR").head())
+
+
+@pytest.mark.parametrize("role", ["PUBLIC", "OTHER_UNIT"])
+def test_positions_shown_to_the_public_and_other_units_do_not_move_on_internal_work(
+    shared_world, variables, role
+) -> None:
+    client = shared_world.client(role)
+    public = shared_world.record_clean_up(None, "2025-12-03")["position"]  # the last thing everyone sees
+    before = positions(client, variables)
+    assert set(before.values()) == {public}
+    internal = work_on_the_internal_finding(shared_world, variables, "2025-12-04")
+    assert internal > public
+    assert positions(client, variables) == before
+    assert set(positions(shared_world.client("UNIT"), variables).values()) == {internal - 1}  # its own work
+    assert set(positions(shared_world.client("INSPECTOR"), variables).values()) == {internal}  # and the key's record
+    later = shared_world.record_clean_up(None, "2025-12-05")["position"]
+    assert set(positions(client, variables).values()) == {later}
+
+
+def test_another_units_log_cursor_and_head_do_not_move_on_a_units_internal_work(shared_world, variables) -> None:
+    other = shared_world.client("OTHER_UNIT")
+    start = shared_world.client("INSPECTOR").head()
+    before = other.data(LOG, {"after": start})["events"]
+    assert before["events"] == []
+    work_on_the_internal_finding(shared_world, variables, "2025-12-06")
+    assert other.data(LOG, {"after": start})["events"] == before
+    assert other.data(LOG, {"after": before["nextCursor"]})["events"] == before
+
+
+def test_a_record_time_is_shown_as_the_last_event_before_it_the_caller_may_see(shared_world, variables) -> None:
+    public = shared_world.record_clean_up(None, "2025-12-07")["position"]
+    work_on_the_internal_finding(shared_world, variables, "2025-12-08")
+    now = datetime.now(UTC).isoformat()
+    question = "query($at: DateTime!) { progress(asOf: {recordedAt: $at}) { position } }"
+    for role in ("PUBLIC", "OTHER_UNIT"):
+        assert shared_world.client(role).data(question, {"at": now})["progress"]["position"] == public
+    assert shared_world.client("INSPECTOR").data(question, {"at": now})["progress"]["position"] > public
+
+
+def test_a_public_subscription_starts_at_the_last_position_the_public_may_see(shared_world, variables) -> None:
+    public = shared_world.record_clean_up(None, "2025-12-09")["position"]
+    internal = work_on_the_internal_finding(shared_world, variables, "2025-12-10")
+    subscription = "subscription($round: ID!) { progressChanged(roundId: $round) { position undisclosed } }"
+
+    async def first_push(role: str) -> dict[str, Any]:
+        async with shared_world.ws(role) as session:
+            operation = await session.subscribe(subscription, {"round": variables["round"]})
+            return (await session.next(operation))["progressChanged"]
+
+    assert asyncio.run(first_push("PUBLIC")) == {"position": public, "undisclosed": 1}
+    assert asyncio.run(first_push("INSPECTOR")) == {"position": internal, "undisclosed": 0}
+
+
+# -- counts: withheld items are counted where that does not place them --------------------------
+
+
+def test_withheld_findings_are_counted_for_the_district_a_round_or_a_unit_but_never_for_a_category(
+    shared_world, variables
+) -> None:
+    internal_place = list(INTERNAL.category) + [INTERNAL.ordinal]
+    asked = {**variables, "place": internal_place, "top": list(INTERNAL.category[:1])}
+    counts = (
+        "query($round: ID!, $unit: ID!, $place: [Int!]!, $top: [Int!]!) { "
+        "district: progress { undisclosed } round: progress(scope: {roundId: $round}) { undisclosed } "
+        "unit: progress(scope: {unitId: $unit}) { undisclosed } "
+        "place: progress(scope: {category: $place}) { total undisclosed } "
+        "top: progress(scope: {roundId: $round, category: $top}) { undisclosed } "
+        "unitPlace: progress(scope: {unitId: $unit, category: $place}) { undisclosed } "
+        "byRound: round(id: $round) { categoryProgress { progress { undisclosed } } "
+        "unitProgress { progress { undisclosed } } } }"
+    )
+    for role in ("PUBLIC", "OTHER_UNIT"):
+        answer = shared_world.client(role).data(counts, asked)
+        assert answer["district"] == answer["round"] == answer["unit"] == {"undisclosed": 1}, role
+        assert answer["place"] == {"total": 0, "undisclosed": None}, role  # the question of F5
+        assert answer["top"] == answer["unitPlace"] == {"undisclosed": None}, role
+        assert {c["progress"]["undisclosed"] for c in answer["byRound"]["categoryProgress"]} == {None}, role
+        assert [u["progress"]["undisclosed"] for u in answer["byRound"]["unitProgress"]] == [1], role
+    inspector = shared_world.client("INSPECTOR").data(counts, asked)  # sees everything: nothing withheld
+    assert inspector["place"] == {"total": 1, "undisclosed": 0}
+    assert inspector["top"] == inspector["unitPlace"] == {"undisclosed": 0}
+    assert {c["progress"]["undisclosed"] for c in inspector["byRound"]["categoryProgress"]} == {0}
+    unit = shared_world.client("UNIT").data(counts, asked)  # counts in full only within its own unit
+    assert unit["unitPlace"] == {"undisclosed": 0}
+    assert unit["place"] == {"total": 1, "undisclosed": None}  # other units' withheld items would be placed

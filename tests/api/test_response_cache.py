@@ -100,10 +100,10 @@ def test_the_head_is_never_stale_even_when_no_projector_moves_the_views(tmp_path
     """`rectify serve --no-projector` leaves the views to a worker; here there is none, so they stand still."""
     with open_world(f"sqlite:///{tmp_path / 'rectify.db'}", "--no-projector") as world:
         unit = world.client("UNIT")
-        head = unit.head()
+        inspector = world.client("INSPECTOR")
+        head = inspector.head()  # the unit's head is the last event it may see: not the tokens issued last
         log = "query($after: Int!) { events(after: $after) { head events { position type } } }"
         assert world.client().errors(log, {"after": head})  # the public may not read the log; the inspector may
-        inspector = world.client("INSPECTOR")
         assert inspector.data(log, {"after": head})["events"] == {"head": head, "events": []}
 
         recorded = world.record_clean_up(unit)

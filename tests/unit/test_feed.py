@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from rectify.web.feed import Signal, _offer
+from rectify.projections.feed import Signal, _offer
 
 
 def test_a_slow_subscriber_gets_one_catch_all_signal_for_views_and_log_alike() -> None:

@@ -1,24 +1,76 @@
-"""What each GraphQL operation runs with: the wired system, the caller, and the change feed."""
+"""What each GraphQL operation runs with: the commands, the read side's front door, the change feed, the caller."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+import strawberry
+from starlette.concurrency import run_in_threadpool
+from strawberry.extensions import SchemaExtension
 
 from rectify.access import PUBLIC, Actor
-from rectify.bootstrap import System
-from rectify.web.feed import Feed
+from rectify.application import RectifyApplication
+from rectify.domain import Forbidden
+from rectify.projections.feed import Feed
+from rectify.queries import Queries, Reading
+
+T = TypeVar("T")
 
 
 @dataclass
 class Context:
-    system: System
+    commands: RectifyApplication
+    queries: Queries
     feed: Feed
     actor: Actor = PUBLIC
     request: Any = None
     response: Any = None
     connection_params: dict[str, Any] | None = field(default=None)
     #: On a WebSocket: looks the connection's token up again (None once revoked), so that a long-lived
-    #: subscription stops when its token does.
+    #: connection stops serving its token once it is revoked.
     recheck: Callable[[], Awaitable[Actor | None]] | None = None
+
+
+def context(info: strawberry.Info) -> Context:
+    return info.context  # type: ignore[no-any-return]
+
+
+#: The Reading of the operation being executed. A WebSocket connection runs many operations with one
+#: Context, each in a task of its own; a task sees the value its operation set.
+_reading: ContextVar[Reading | None] = ContextVar("rectify_reading", default=None)
+
+
+def reading(info: strawberry.Info) -> Reading:
+    """The operation's one Reading: every field of an operation reads at the same position."""
+    found = _reading.get()
+    if found is None:  # run without OneReadingPerOperation (a schema built without it)
+        ctx = context(info)
+        found = ctx.queries.reading(ctx.actor)
+    return found
+
+
+class OneReadingPerOperation(SchemaExtension):
+    """Starts the Reading of each operation before any field runs (fields resolve in tasks of their
+    own, which see only what was set before they started), after checking that a WebSocket's token
+    still stands."""
+
+    async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
+        ctx = self.execution_context.context
+        if isinstance(ctx, Context) and ctx.recheck is not None:
+            actor = await ctx.recheck()
+            if actor is None:
+                raise Forbidden("the token of this connection was revoked")
+        token = _reading.set(ctx.queries.reading(ctx.actor) if isinstance(ctx, Context) else None)
+        try:
+            yield
+        finally:
+            _reading.reset(token)
+
+
+async def blocking(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Runs store code (synchronous) in the thread pool, off the event loop."""
+    return await run_in_threadpool(functools.partial(function, *args, **kwargs))

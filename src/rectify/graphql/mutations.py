@@ -14,7 +14,7 @@ import strawberry
 
 from rectify import domain
 from rectify.application import Receipt
-from rectify.graphql.resolvers import blocking, context
+from rectify.graphql.context import blocking, context
 from rectify.graphql.types import (
     Accepted,
     CommandResult,
@@ -269,7 +269,7 @@ def _arguments(value: Any) -> Any:
 async def run_command(info: strawberry.Info, method: str, input_object: Any) -> Receipt | Any:
     """Carries out one command as the caller; a Receipt, or the typed problem if it was refused."""
     ctx = context(info)
-    command = getattr(ctx.system.app, method)
+    command = getattr(ctx.commands, method)
     try:
         receipt = await blocking(command, ctx.actor, **_arguments(input_object))
     except domain.RectifyError as error:
@@ -280,6 +280,11 @@ async def run_command(info: strawberry.Info, method: str, input_object: Any) -> 
         return problem
     # Read-your-writes: the views include this write when we answer, whichever process projects it.
     await ctx.feed.reached(receipt.position, 2.0)
+    if not ctx.actor.sees_everything:
+        # As every position the caller is shown: that of its write's last event it may see (not of
+        # the idempotency record saved with it, which only the office sees).
+        shown = await blocking(ctx.queries.reading(ctx.actor).shown, receipt.position)
+        receipt = dataclasses.replace(receipt, position=shown)
     return receipt
 
 
@@ -328,14 +333,13 @@ async def _publish_notice(info: strawberry.Info, input: PublishNoticeInput) -> P
     ctx = context(info)
     if input.position is None:
         # Build from everything the views know once they have caught up with the log.
-        await ctx.feed.reached(await blocking(ctx.system.app.head), 5.0)
+        await ctx.feed.reached(await blocking(ctx.commands.head), 5.0)
     outcome = await run_command(info, "publish_notice", input)
     if not isinstance(outcome, Receipt):
         return outcome  # type: ignore[no-any-return]
     sha256 = outcome.sha256
     if sha256 is None:  # a replayed request: the digest was recorded the first time
-        _, publication = await blocking(ctx.system.notices.find, outcome.entity_id)
-        sha256 = publication.sha256
+        sha256 = (await blocking(ctx.queries.publication, outcome.entity_id)).sha256
     return NoticePublished(
         position=outcome.position,
         id=strawberry.ID(str(outcome.entity_id)),

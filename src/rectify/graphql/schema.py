@@ -13,6 +13,8 @@ from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types import ExecutionContext
 
 from rectify.domain import RectifyError
+from rectify.graphql.context import OneReadingPerOperation
+from rectify.graphql.execution import PlainFieldsExecution
 from rectify.graphql.guard import guard_for
 from rectify.graphql.mutations import Mutation
 from rectify.graphql.resolvers import Query, Subscription
@@ -61,9 +63,15 @@ def build_schema(limits: Limits = Limits()) -> strawberry.Schema:
     extensions: list[Callable[[], SchemaExtension]] = [
         guard_for(limits),  # token, cost and introspection limits; cached parsing and validation
         lambda: MaskErrors(should_mask_error=is_unexpected, error_message="Unexpected error."),
+        OneReadingPerOperation,  # every field of an operation reads at one position
     ]
     return RectifySchema(
-        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions, limits=limits
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        execution_context_class=PlainFieldsExecution,  # plain fields of plain values in one loop
+        limits=limits,
     )
 
 

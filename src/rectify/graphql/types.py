@@ -1,21 +1,22 @@
-"""GraphQL types: thin views of the read models, with what each audience may see."""
+"""GraphQL types: the fields of the values the read side's front door (rectify.queries) returns.
+
+The front door shapes its answers for the caller: a type here only names and describes fields, read
+as attributes of those values (no resolver per field), except where a field needs arguments or I/O.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import date, datetime
 from decimal import Decimal
-from enum import Enum
 from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
 
 from rectify import domain
+from rectify import validation as v
 from rectify.access import Role
 from rectify.application import Receipt
-from rectify.domain import figures
 from rectify.domain.values import (
     DeadlineKind,
     Disclosure,
@@ -24,11 +25,11 @@ from rectify.domain.values import (
     NarrativeSection,
     RelapseOutcome,
 )
-from rectify.eventlog import LoggedEvent as LoggedEventRecord
-from rectify.notice.service import may_read_notice
-from rectify.projections import ledger, progress
-from rectify.projections.store import place_key
+from rectify.graphql.context import blocking, reading
+from rectify.projections.ledger import Light
+from rectify.projections.progress import Scope
 from rectify.projections.views import At
+from rectify.queries import FindingFilter as FindingQuery
 
 strawberry.enum(FindingStatus, description="Where a finding stands in its lifecycle.")
 strawberry.enum(Disclosure, description="PUBLIC, or INTERNAL (不宜公开): never shown to the public.")
@@ -39,11 +40,7 @@ strawberry.enum(Role, description="Who a token stands for.")
 strawberry.enum(Edition, description="社会通报 (PUBLIC, internal items left out) or 党内通报 (INTERNAL).")
 
 
-@strawberry.enum(description="红黄绿灯: RED overdue, YELLOW close to the deadline, GREEN otherwise or done.")
-class Light(Enum):
-    GREEN = "GREEN"
-    YELLOW = "YELLOW"
-    RED = "RED"
+strawberry.enum(Light, description="红黄绿灯: RED overdue, YELLOW close to the deadline, GREEN otherwise or done.")
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -73,6 +70,18 @@ class ScopeInput:
     category: list[int] | None = None
     department: str | None = None
 
+    def parsed(self) -> Scope:
+        return Scope(
+            round_id=v.identifier("scope.roundId", self.round_id) if self.round_id else None,
+            unit_id=v.identifier("scope.unitId", self.unit_id) if self.unit_id else None,
+            category=tuple(v.ordinal("scope.category", n) for n in self.category) if self.category else None,
+            department=self.department,
+        )
+
+
+def scope_of(scope: ScopeInput | None) -> Scope:
+    return scope.parsed() if scope is not None else Scope()
+
 
 @strawberry.input
 class FindingFilter:
@@ -84,6 +93,21 @@ class FindingFilter:
     light: Light | None = None
     disclosure: Disclosure | None = None
 
+    def parsed(self) -> FindingQuery:
+        return FindingQuery(
+            unit_id=v.identifier("filter.unitId", self.unit_id) if self.unit_id else None,
+            status=tuple(self.status) if self.status is not None else None,
+            category=tuple(self.category) if self.category is not None else None,
+            department=self.department,
+            overdue=self.overdue,
+            light=self.light.value if self.light is not None else None,
+            disclosure=self.disclosure,
+        )
+
+
+def filter_of(wanted: FindingFilter | None) -> FindingQuery | None:
+    return wanted.parsed() if wanted is not None else None
+
 
 # -- values ---------------------------------------------------------------------------------
 
@@ -93,12 +117,6 @@ class Deadline:
     kind: DeadlineKind
     due_on: date | None
     label: str = strawberry.field(description="e.g. 2025-11-12, 立行立改, 长期坚持")
-
-    @staticmethod
-    def of(deadline: Any) -> Deadline | None:
-        if deadline is None:
-            return None
-        return Deadline(kind=deadline.kind, due_on=deadline.due_on, label=ledger.deadline_label(deadline))
 
 
 @strawberry.type
@@ -117,7 +135,7 @@ class ActivityTotal:
     kind: str
     unit: str
     records: int
-    quantity: Decimal
+    total: Decimal = strawberry.field(name="quantity")
 
 
 @strawberry.type
@@ -168,19 +186,6 @@ class LoggedEvent:
     business_date: date | None
     payload: JSON
 
-    @staticmethod
-    def of(record: LoggedEventRecord) -> LoggedEvent:
-        return LoggedEvent(
-            position=record.position,
-            type=record.type,
-            aggregate_id=strawberry.ID(str(record.aggregate_id)),
-            version=record.version,
-            recorded_at=record.recorded_at,
-            actor=record.actor,
-            business_date=record.business_date,
-            payload=record.payload,
-        )
-
 
 @strawberry.type
 class EventPage:
@@ -194,158 +199,46 @@ class EventPage:
 
 @strawberry.type(description="One finding's ledger line (整改台账). Fields marked restricted are null for the public.")
 class Finding:
-    row: strawberry.Private[ledger.LedgerRow]
-    full: strawberry.Private[bool]  # the caller may see everything of this finding
-    today: strawberry.Private[date]
-    thresholds: strawberry.Private[ledger.LightThresholds]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.finding_id))
-
-    @strawberry.field
-    def round_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.round_id))
-
-    @strawberry.field
-    def unit_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.unit_id))
-
-    @strawberry.field
-    def code(self) -> str:
-        return self.row.code
-
-    @strawberry.field(description="Its place in the category tree, e.g. [2, 4, 1] for (二) 4. (1).")
-    def place(self) -> list[int]:
-        return list(self.row.place)
-
-    @strawberry.field
-    def heading(self) -> str:
-        return self.row.heading
-
-    @strawberry.field
-    def status(self) -> FindingStatus:
-        return self.row.status
-
-    @strawberry.field
-    def disclosure(self) -> Disclosure:
-        return self.row.disclosure
-
-    @strawberry.field
-    def deadline(self) -> Deadline | None:
-        return Deadline.of(self.row.deadline)
-
-    @strawberry.field
-    def measures(self) -> list[Measure]:
-        return [
-            Measure(
-                id=strawberry.ID(str(m.measure_id)),
-                ordinal=m.ordinal,
-                text=m.text,
-                filled_text=figures.filled(m.text, self.row.activities),
-                completed_on=m.completed_on,
-            )
-            for m in self.row.measures
-        ]
-
-    @strawberry.field(description="Derived, never stored: the deadline passed and it is not rectified.")
-    def overdue(self) -> bool:
-        return self.row.is_overdue(self.today)
-
-    @strawberry.field
-    def days_left(self) -> int | None:
-        return self.row.days_left(self.today)
-
-    @strawberry.field
-    def light(self) -> Light:
-        return Light(ledger.light(self.row, self.today, self.thresholds))
-
-    @strawberry.field(description="The log position of its last event.")
-    def position(self) -> int:
-        return self.row.position
+    id: strawberry.ID
+    round_id: strawberry.ID
+    unit_id: strawberry.ID
+    code: str
+    place: list[int] = strawberry.field(description="Its place in the category tree, e.g. [2, 4, 1] for (二) 4. (1).")
+    heading: str
+    status: FindingStatus
+    disclosure: Disclosure
+    deadline: Deadline | None
+    measures: list[Measure]
+    overdue: bool = strawberry.field(description="Derived, never stored: the deadline passed and it is not rectified.")
+    days_left: int | None
+    light: Light
+    position: int = strawberry.field(description="The log position of its last event.")
 
     # restricted ------------------------------------------------------------------------------
 
-    @strawberry.field(description="Restricted. The problem as found (问题表现).")
-    def problem(self) -> str | None:
-        return self.row.problem if self.full else None
-
-    @strawberry.field(description="Restricted.")
-    def withholding_reason(self) -> str | None:
-        return self.row.withholding_reason if self.full else None
-
-    @strawberry.field(description="Restricted.")
-    def department(self) -> str | None:
-        return self.row.department if self.full else None
-
-    @strawberry.field(description="Restricted.")
-    def leader(self) -> str | None:
-        return self.row.leader if self.full else None
-
-    @strawberry.field(description="Restricted.")
-    def person(self) -> str | None:
-        return self.row.person if self.full else None
-
-    @strawberry.field(description="Restricted. The deadline first assigned; extensions keep it visible.")
-    def original_deadline(self) -> Deadline | None:
-        return Deadline.of(self.row.original_deadline) if self.full else None
-
-    @strawberry.field(description="Restricted.")
-    def extensions(self) -> list[Extension] | None:
-        if not self.full:
-            return None
-        return [
-            Extension(previous=Deadline.of(e.previous), new=Deadline.of(e.new), reason=e.reason, actor=e.actor)  # type: ignore[arg-type]
-            for e in self.row.extensions
-        ]
-
-    @strawberry.field(description="Restricted. Live activities per kind and unit.")
-    def activity_totals(self) -> list[ActivityTotal] | None:
-        if not self.full:
-            return None
-        return [
-            ActivityTotal(kind=t.kind, unit=t.unit, records=t.records, quantity=t.total)
-            for t in self.row.activity_totals
-        ]
-
-    @strawberry.field(description="Restricted.")
-    def amounts_involved(self) -> list[AmountInvolved] | None:
-        if not self.full:
-            return None
-        return [AmountInvolved(label=a.label, amount=a.amount, unit=a.unit) for a in self.row.amounts_involved]
-
-    @strawberry.field(description="Restricted. Money rectified or recovered, in 元.")
-    def amount_rectified(self) -> Decimal | None:
-        return self.row.amount_rectified if self.full else None
-
-    @strawberry.field(description="Restricted.")
-    def last_verification(self) -> Verification | None:
-        v = self.row.last_verification
-        if not self.full or v is None:
-            return None
-        return Verification(passed=v.passed, verified_by=v.verified_by, occurred_on=v.occurred_on, comment=v.comment)
-
-    @strawberry.field(description="Restricted.")
-    def close_out(self) -> CloseOut | None:
-        c = self.row.close_out
-        return CloseOut(occurred_on=c.occurred_on, comment=c.comment) if self.full and c else None
-
-    @strawberry.field(description="Restricted.")
-    def relapse_checks(self) -> list[RelapseCheck] | None:
-        if not self.full:
-            return None
-        return [
-            RelapseCheck(outcome=c.outcome, checked_by=c.checked_by, occurred_on=c.occurred_on, comment=c.comment)
-            for c in self.row.relapse_checks
-        ]
+    problem: str | None = strawberry.field(description="Restricted. The problem as found (问题表现).")
+    withholding_reason: str | None = strawberry.field(description="Restricted.")
+    department: str | None = strawberry.field(description="Restricted.")
+    leader: str | None = strawberry.field(description="Restricted.")
+    person: str | None = strawberry.field(description="Restricted.")
+    original_deadline: Deadline | None = strawberry.field(
+        description="Restricted. The deadline first assigned; extensions keep it visible."
+    )
+    extensions: list[Extension] | None = strawberry.field(description="Restricted.")
+    activity_totals: list[ActivityTotal] | None = strawberry.field(
+        description="Restricted. Live activities per kind and unit."
+    )
+    amounts_involved: list[AmountInvolved] | None = strawberry.field(description="Restricted.")
+    amount_rectified: Decimal | None = strawberry.field(description="Restricted. Money rectified or recovered, in 元.")
+    last_verification: Verification | None = strawberry.field(description="Restricted.")
+    close_out: CloseOut | None = strawberry.field(description="Restricted.")
+    relapse_checks: list[RelapseCheck] | None = strawberry.field(description="Restricted.")
 
     @strawberry.field(description="Restricted. Every event of this finding, oldest first.")
     async def history(self, info: strawberry.Info) -> list[LoggedEvent] | None:
-        if not self.full:
+        if not self.full:  # type: ignore[attr-defined] - self is the front door's finding
             return None
-        from rectify.graphql.resolvers import finding_history
-
-        return await finding_history(info, self.row.finding_id, self.row.version)
+        return await blocking(reading(info).history, self)  # type: ignore[return-value]
 
 
 @strawberry.type
@@ -354,20 +247,6 @@ class FindingPage:
     total: int = strawberry.field(description="Findings matching, over all pages (visible to the caller).")
     next_cursor: str | None
     position: int = strawberry.field(description="The log position the page was read at.")
-
-
-def cursor_of(row: ledger.LedgerRow) -> str:
-    return base64.urlsafe_b64encode(f"{place_key(row.place)}|{row.finding_id}".encode()).decode()
-
-
-def after_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        key, _, identifier = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise domain.InvalidInput("after", "is not a cursor this API gave out") from None
-    if not identifier:
-        raise domain.InvalidInput("after", "is not a cursor this API gave out")
-    return key, identifier
 
 
 # -- progress -------------------------------------------------------------------------------
@@ -394,22 +273,11 @@ class UnitActivities:
     figures: list[ActivityFigure]
 
 
-def _figures(items: Any) -> list[ActivityFigure]:
-    return [
-        ActivityFigure(
-            kind=f.kind,
-            unit=f.unit,
-            records=f.records,
-            total=f.total,
-            series=[SeriesPoint(on=d, total=t) for d, t in f.series],
-        )
-        for f in items
-    ]
-
-
 @strawberry.type(description="Progress figures; the public sees public findings only, and how many are withheld.")
 class Progress:
-    position: int
+    position: int = strawberry.field(
+        description="The log position read at: for the public and other units, that of the last event they may see."
+    )
     today: date
     cut: date | None = strawberry.field(description="Activities counted up to this business date, if given.")
     total: int
@@ -422,7 +290,10 @@ class Progress:
     green: int
     yellow: int
     red: int
-    undisclosed: int
+    undisclosed: int | None = strawberry.field(
+        description="Findings in scope the caller may not see: counted for the district, a round or a unit; "
+        "null for a category or department, where the count would tell where they are."
+    )
     extensions: int
     relapse_checked: int
     relapsed: int
@@ -432,18 +303,6 @@ class Progress:
     amount_remaining: Decimal = strawberry.field(description="In 元.")
     activities: list[ActivityFigure]
     activities_by_unit: list[UnitActivities]
-
-    @staticmethod
-    def of(p: progress.Progress) -> Progress:
-        fields = {k: getattr(p, k) for k in Progress.__annotations__ if k not in ("activities", "activities_by_unit")}
-        return Progress(
-            **fields,
-            activities=_figures(p.activities),
-            activities_by_unit=[
-                UnitActivities(unit_id=strawberry.ID(str(u.unit_id)), figures=_figures(u.figures))
-                for u in p.activities_by_unit
-            ],
-        )
 
 
 # -- units and rounds -----------------------------------------------------------------------
@@ -465,23 +324,6 @@ class Unit:
     name: str
     short_name: str
     contact: Contact
-
-    @staticmethod
-    def of(unit: domain.Unit) -> Unit:
-        c = unit.contact
-        return Unit(
-            id=strawberry.ID(str(unit.id)),
-            name=unit.name,
-            short_name=unit.short_name,
-            contact=Contact(
-                address=c.address,
-                phone=c.phone,
-                postcode=c.postcode,
-                email=c.email,
-                postal_address=c.postal_address,
-                area_code=c.area_code,
-            ),
-        )
 
 
 @strawberry.type
@@ -518,22 +360,6 @@ class Publication:
     template_version: str
     url: str = strawberry.field(description="The public page (public edition, within its window).")
 
-    @staticmethod
-    def of(round_id: Any, p: Any) -> Publication:
-        return Publication(
-            id=strawberry.ID(str(p.notice_id)),
-            round_id=strawberry.ID(str(round_id)),
-            unit_id=strawberry.ID(str(p.unit_id)),
-            edition=p.edition,
-            title=p.title,
-            position=p.position,
-            published_on=p.published_on,
-            window_until=p.window_until,
-            sha256=p.sha256,
-            template_version=p.template_version,
-            url=f"/notices/{p.notice_id}",
-        )
-
 
 @strawberry.type
 class NoticeText:
@@ -558,70 +384,27 @@ class CategoryProgress:
 
 @strawberry.type
 class Round:
-    aggregate: strawberry.Private[domain.Round]
-    at: strawberry.Private[At | None]
+    id: strawberry.ID
+    authority: str
+    district: str
+    team: str
+    team_name: str = strawberry.field(description="e.g. 罗湖区第四巡察组")
+    unit_ids: list[strawberry.ID]
+    stationed_from: date
+    stationed_to: date
+    feedback_on: date | None
+    rectification_until: date | None
+    categories: list[Category]
+    narratives: list[Narrative]
+    publications: list[Publication] = strawberry.field(
+        description="Notices published for this round that the caller may see."
+    )
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.aggregate.id))
-
-    @strawberry.field
-    def authority(self) -> str:
-        return self.aggregate.authority
-
-    @strawberry.field
-    def district(self) -> str:
-        return self.aggregate.district
-
-    @strawberry.field
-    def team(self) -> str:
-        return self.aggregate.team
-
-    @strawberry.field(description="e.g. 罗湖区第四巡察组")
-    def team_name(self) -> str:
-        return self.aggregate.team_name
-
-    @strawberry.field
-    def unit_ids(self) -> list[strawberry.ID]:
-        return [strawberry.ID(str(u)) for u in self.aggregate.unit_ids]
-
-    @strawberry.field
-    def stationed_from(self) -> date:
-        return self.aggregate.stationed_from
-
-    @strawberry.field
-    def stationed_to(self) -> date:
-        return self.aggregate.stationed_to
-
-    @strawberry.field
-    def feedback_on(self) -> date | None:
-        return self.aggregate.feedback_on
-
-    @strawberry.field
-    def rectification_until(self) -> date | None:
-        return self.aggregate.rectification_until
-
-    @strawberry.field
-    def categories(self) -> list[Category]:
-        return [Category(path=list(c.path), title=c.title) for c in self.aggregate.categories]
-
-    @strawberry.field
-    def narratives(self) -> list[Narrative]:
-        return [
-            Narrative(
-                unit_id=strawberry.ID(str(n.unit_id)),
-                section=n.section,
-                intro=n.intro,
-                items=[NarrativeItem(title=i.title, text=i.text) for i in n.items],
-            )
-            for n in self.aggregate.narratives
-        ]
+    # Read at the round's own position (self is the front door's Round).
 
     @strawberry.field
     async def units(self, info: strawberry.Info) -> list[Unit]:
-        from rectify.graphql.resolvers import units_of_round
-
-        return await units_of_round(info, self.aggregate, self.at)
+        return await blocking(reading(info).round_units, self)  # type: ignore[arg-type]
 
     @strawberry.field(description="The round's findings the caller may see, in category order.")
     async def findings(
@@ -631,38 +414,19 @@ class Round:
         first: int = 50,
         after: str | None = None,
     ) -> FindingPage:
-        from rectify.graphql.resolvers import finding_page
-
-        scope = ScopeInput(round_id=strawberry.ID(str(self.aggregate.id)))
-        return await finding_page(info, scope, filter, first, after, self.at)
+        return await blocking(reading(info).round_findings, self, filter_of(filter), first, after)  # type: ignore[arg-type]
 
     @strawberry.field
     async def progress(self, info: strawberry.Info, until: date | None = None) -> Progress:
-        from rectify.graphql.resolvers import progress_of
-
-        return await progress_of(info, ScopeInput(round_id=strawberry.ID(str(self.aggregate.id))), self.at, until)
+        return await blocking(reading(info).round_progress, self, until)  # type: ignore[arg-type]
 
     @strawberry.field(description="Progress of each unit inspected in this round.")
     async def unit_progress(self, info: strawberry.Info, until: date | None = None) -> list[UnitProgress]:
-        from rectify.graphql.resolvers import progress_by_unit
-
-        return await progress_by_unit(info, self.aggregate, self.at, until)
+        return await blocking(reading(info).unit_progress, self, until)  # type: ignore[arg-type]
 
     @strawberry.field(description="Progress of each top-level category (方面) of this round.")
     async def category_progress(self, info: strawberry.Info, until: date | None = None) -> list[CategoryProgress]:
-        from rectify.graphql.resolvers import progress_by_category
-
-        return await progress_by_category(info, self.aggregate, self.at, until)
-
-    @strawberry.field(description="Notices published for this round that the caller may see.")
-    def publications(self, info: strawberry.Info) -> list[Publication]:
-        context = info.context
-        today = context.system.read.today()
-        return [
-            Publication.of(self.aggregate.id, p)
-            for p in self.aggregate.publications
-            if may_read_notice(p, context.actor, today)
-        ]
+        return await blocking(reading(info).category_progress, self, until)  # type: ignore[arg-type]
 
 
 # -- command results ------------------------------------------------------------------------

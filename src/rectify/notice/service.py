@@ -1,4 +1,4 @@
-"""Drafting, publishing, re-rendering and verifying notices over the read side."""
+"""Drafting, publishing, re-rendering and verifying notices over the read side (who may read one: rectify.access)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import date
 from uuid import UUID
 
-from rectify.access import PUBLIC, Actor
 from rectify.domain import NotFound, Round
 from rectify.domain.values import Edition, Publication
 from rectify.notice import render
@@ -42,14 +41,6 @@ class Check:
     @property
     def ok(self) -> bool:
         return self.rendered.sha256 == self.publication.sha256
-
-
-def may_read_notice(publication: Publication, actor: Actor, today: date) -> bool:
-    """Who may read a published notice: whoever may read its unit in full, any edition, any time;
-    everyone else the public edition within its publicity window (公开期限)."""
-    return actor.may_read_unit(publication.unit_id) or (
-        publication.edition is Edition.PUBLIC and publication.published_on <= today <= publication.window_until
-    )
 
 
 class Notices:
@@ -116,8 +107,3 @@ class Notices:
             publication.template_version,
         )
         return Check(publication, rendered)
-
-    def public_now(self, today: date) -> list[tuple[Round, Publication]]:
-        """Public-edition notices whose publicity window includes `today`, newest first."""
-        current = [(r, p) for r, p in self.publications() if may_read_notice(p, PUBLIC, today)]
-        return sorted(current, key=lambda rp: (rp[1].published_on, rp[1].position), reverse=True)

@@ -1,8 +1,8 @@
 """The one fold: events in log order → aggregate states, by the domain's own apply methods.
 
 The persisted views (incremental and rebuild) and every as-of replay run this same code; the
-read models (ledger rows, the history index, the timeline) are derived from what
-it holds and from what it saw change.
+read models (ledger rows, the history index, the timeline, the audience index) are derived from
+what it holds and from what it saw change.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Mapper, Notification
 from eventsourcing.utils import get_topic
 
+from rectify.access import audience_of
 from rectify.domain import Finding, Round, Unit
 from rectify.projections.ledger import LedgerRow, ledger_row
 
@@ -89,6 +90,9 @@ class Changes:
 
     positions: dict[int, list[int]]  # the changed aggregates: new positions of their events, in order
     timeline: dict[int, Span]
+    #: per audience (rectify.access.audience_of: EVERYONE or a unit's id), the positions of the
+    #: events it may see, in order; events only the inspection office may see are not listed
+    audiences: dict[str | UUID, list[int]] = field(default_factory=dict)
 
     @property
     def aggregates(self) -> Iterable[int]:
@@ -143,7 +147,7 @@ class Fold:
         key = event.originator_id.int
         state = self.states.get(key)
         if state is None:
-            self.states[key] = State(event.mutate(None), position)
+            state = self.states[key] = State(event.mutate(None), position)
         elif position <= state.position:
             raise ValueError(f"event at {position} is older than its aggregate's state (at {state.position})")
         else:
@@ -161,6 +165,13 @@ class Fold:
             changes.positions[key] = [position]
         else:
             known.append(position)
+        audience = audience_of(event, state.aggregate)
+        if audience is not None:
+            seen = changes.audiences.get(audience)
+            if seen is None:
+                changes.audiences[audience] = [position]
+            else:
+                seen.append(position)
 
     @staticmethod
     def needs(notifications: Iterable[Notification]) -> dict[UUID, int]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from enum import Enum
+from typing import NamedTuple
 from uuid import UUID
 
 from rectify.domain import Finding
@@ -41,7 +42,7 @@ CENT = Decimal("0.01")
 WAN = MONEY["万元"]
 
 
-class LedgerStatus(enum.Enum):
+class LedgerStatus(Enum):
     """整改状态 as offices write it in the ledger, derived from the lifecycle (and the 部分整改 flag).
 
     A finding with a responsibility and planned measures is 整改中 although no measure is done yet:
@@ -111,6 +112,13 @@ class Money:
 MONEY_FIELDS = ("involved", "rectified", "recovered", "retrieved", "remaining")
 
 
+class SeriesPoint(NamedTuple):
+    """The running total of a kind of activity on a business date."""
+
+    on: date
+    total: Decimal
+
+
 @dataclass(frozen=True)
 class ActivityFigure:
     """Activities of one kind and unit: how many records, their total, and the running total by date."""
@@ -119,7 +127,7 @@ class ActivityFigure:
     unit: str
     records: int
     total: Decimal
-    series: tuple[tuple[date, Decimal], ...]
+    series: tuple[SeriesPoint, ...]
 
 
 def activity_figures(activities: Iterable[Activity]) -> tuple[ActivityFigure, ...]:
@@ -136,7 +144,7 @@ def activity_figures(activities: Iterable[Activity]) -> tuple[ActivityFigure, ..
         series = []
         for day in sorted(days):
             running += days[day][1]
-            series.append((day, running))
+            series.append(SeriesPoint(day, running))
         figures.append(ActivityFigure(kind, unit, sum(r for r, _ in days.values()), running, tuple(series)))
     return tuple(figures)
 
@@ -258,6 +266,14 @@ class LedgerRow:
         """Derived, never stored: the deadline passed and the finding is not yet rectified."""
         due = self.due_on
         return due is not None and due < today and self.status not in DONE
+
+
+class Light(Enum):
+    """红黄绿灯 of a finding."""
+
+    GREEN = "GREEN"
+    YELLOW = "YELLOW"
+    RED = "RED"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from uuid import UUID
 
-from rectify.access import Actor
+from rectify.access import Actor, may_see_finding
 from rectify.domain.values import Activity, ActivityKind
 from rectify.projections.ledger import (
     ActivityFigure,
@@ -41,11 +41,6 @@ class Scope:
         )
 
 
-def visible_to(actor: Actor, row: LedgerRow) -> bool:
-    """A public finding is visible to all; an internal one only to who may read its unit in full."""
-    return row.is_public or actor.may_read_unit(row.unit_id)
-
-
 def percentage(part: int, whole: int) -> Decimal | None:
     """An exact percentage rounded half-up to two decimals: 688 of 697 → 98.71."""
     if whole == 0:
@@ -75,7 +70,7 @@ class Progress:
     green: int
     yellow: int
     red: int
-    undisclosed: int
+    undisclosed: int | None  # None where counting would place what is withheld (rectify.access)
     extensions: int
     relapse_checked: int
     relapsed: int
@@ -104,7 +99,7 @@ def progress(
     """The figures of the rows in scope that the audience may see; hidden ones are only counted.
     `catalogues`: each round's catalogue of activity kinds, which says what counts as which money."""
     in_scope = [r for r in rows if scope.matches(r)]
-    shown = [r for r in in_scope if visible_to(audience, r)]
+    shown = [r for r in in_scope if may_see_finding(audience, r)]
     live_by_unit: dict[UUID, list[Activity]] = defaultdict(list)
     for row in shown:
         live_by_unit[row.unit_id].extend(

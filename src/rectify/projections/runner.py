@@ -13,7 +13,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Notification
@@ -244,19 +243,7 @@ class Runner:
 
     def _listen(self) -> None:
         """Wakes the runner on the events table's NOTIFY (PostgreSQL)."""
-        import psycopg
-
         store = self.projector.store
         assert isinstance(store, PostgresViewStore)
-        recorder: Any = self.projector.app.recorder
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(store.database.psycopg_conninfo(), autocommit=True) as conn:
-                    conn.execute(f'LISTEN "{recorder.channel_name}"')
-                    self._wake.set()  # anything appended before LISTEN took effect
-                    while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
-                            self._wake.set()
-            except Exception:  # noqa: BLE001 - reconnect; polling still runs meanwhile
-                log.exception("LISTEN connection lost; reconnecting")
-                self._stop.wait(1.0)
+        channel = self.projector.app.recorder.channel_name  # type: ignore[attr-defined]
+        store.listen([channel], lambda _channel, _payload: self._wake.set(), self._stop, listening=self._wake.set)

@@ -1,5 +1,10 @@
 """Where the views live: tables beside the events (SQLite file or PostgreSQL schema). All view SQL is here.
 
+Beside the ledger, rounds and units, a generation keeps three indexes of the log: the history index
+(where each event of an aggregate sits), the timeline (record times per chunk of positions) and the
+audience index (per audience, the positions of the events it may see: positions shown to the public
+or a unit move only on what they may see).
+
 Views are kept in generations: `rectify_g{N}_*` tables and one row of `rectify_views` per generation
 holding its tracking position. The runner writes a batch of view changes and the new position in one
 transaction, so a crash never double-counts or skips an event. A rebuild fills a fresh generation and
@@ -8,6 +13,7 @@ makes it live in one small transaction: readers never see a half-built view.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import sys
 import threading
@@ -15,7 +21,7 @@ from abc import ABC, abstractmethod
 from array import array
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice
@@ -25,14 +31,16 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from rectify.domain import Finding
-from rectify.projections.fold import VIEW_FORMAT, Fold, State, StateCodec, paused_garbage_collection, scope_of
+from rectify.projections.fold import CHUNK, VIEW_FORMAT, Fold, State, StateCodec, paused_garbage_collection, scope_of
 from rectify.projections.ledger import LedgerRow
 from rectify.projections.progress import Scope
 from rectify.settings import Database
 
+log = logging.getLogger(__name__)
+
 PREFIX = "rectify_"
 META = f"{PREFIX}views"
-TABLES = ("aggregates", "ledger", "history", "timeline")
+TABLES = ("aggregates", "ledger", "history", "timeline", "audience")
 BULK = 5000  # rows per statement when a rebuild writes everything
 
 
@@ -94,6 +102,9 @@ def schema_statements(generation: int, blob: str) -> list[str]:
         # record times per chunk of positions, to map a record time to a position
         f"CREATE TABLE IF NOT EXISTS {g('timeline')} (chunk BIGINT NOT NULL, first_position BIGINT NOT NULL, "
         "last_position BIGINT NOT NULL, earliest BIGINT NOT NULL, latest BIGINT NOT NULL)",
+        # per audience (rectify.access.audience_of) and chunk of positions, the events it may see
+        f"CREATE TABLE IF NOT EXISTS {g('audience')} (audience TEXT NOT NULL, chunk BIGINT NOT NULL, "
+        f"positions {blob} NOT NULL)",
     ]
 
 
@@ -106,6 +117,7 @@ def index_statements(generation: int) -> list[str]:
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('ledger_key')} ON {g('ledger')} (finding_id)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('history_key')} ON {g('history')} (aggregate_id)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('timeline_key')} ON {g('timeline')} (chunk)",
+        f"CREATE UNIQUE INDEX IF NOT EXISTS {g('audience_key')} ON {g('audience')} (audience, chunk)",
         f"CREATE INDEX IF NOT EXISTS {g('ledger_round')} ON {g('ledger')} (round_id, place)",
         f"CREATE INDEX IF NOT EXISTS {g('ledger_unit')} ON {g('ledger')} (unit_id, place)",
         f"CREATE INDEX IF NOT EXISTS {g('history_scope')} ON {g('history')} (scope_id)",
@@ -322,6 +334,36 @@ class ViewStore(ABC):
                 "last_position = excluded.last_position, earliest = excluded.earliest, latest = excluded.latest",
                 [(c, s.first, s.last, s.earliest, s.latest) for c, s in spans.items()],
             )
+        seen = self._audience_chunks(changes.audiences)
+        if seen:
+            for chunk in batched(list(seen), 200):
+                cursor.execute(
+                    f"SELECT audience, chunk, positions FROM {table(generation, 'audience')} WHERE "
+                    + " OR ".join("(audience = ? AND chunk = ?)" for _ in chunk),
+                    [value for key in chunk for value in key],
+                )
+                for audience, number, positions in cursor.fetchall():
+                    key = (audience, int(number))
+                    seen[key] = unpack(positions) + seen[key]
+            cursor.executemany(
+                f"INSERT INTO {table(generation, 'audience')} (audience, chunk, positions) VALUES (?, ?, ?) "
+                "ON CONFLICT (audience, chunk) DO UPDATE SET positions = excluded.positions",
+                [(audience, number, pack(positions)) for (audience, number), positions in seen.items()],
+            )
+
+    def _audience_chunks(self, audiences: dict[str | UUID, list[int]]) -> dict[tuple[str, int], list[int]]:
+        """Positions per audience (as text) and chunk, in order."""
+        chunks: dict[tuple[str, int], list[int]] = {}
+        for audience, positions in audiences.items():
+            text = audience if isinstance(audience, str) else self._text(audience)
+            for position in positions:
+                key = (text, position // CHUNK)
+                found = chunks.get(key)
+                if found is None:
+                    chunks[key] = [position]
+                else:
+                    found.append(position)
+        return chunks
 
     def write_all(self, cursor: Any, generation: int, fold: Fold) -> None:
         """Writes everything a fold holds into a generation's empty tables (a rebuild's last step)."""
@@ -346,6 +388,12 @@ class ViewStore(ABC):
             table(generation, "timeline"),
             ("chunk", "first_position", "last_position", "earliest", "latest"),
             ((c, s.first, s.last, s.earliest, s.latest) for c, s in changes.timeline.items()),
+        )
+        self.bulk_insert(
+            cursor,
+            table(generation, "audience"),
+            ("audience", "chunk", "positions"),
+            ((a, c, pack(p)) for (a, c), p in self._audience_chunks(changes.audiences).items()),
         )
 
     def set_tracking(self, cursor: Any, generation: int, position: int) -> None:
@@ -515,6 +563,42 @@ class StoredView:
         found = self.cursor.fetchone()
         return [] if found is None else unpack(found[0])
 
+    def last_seen(self, audiences: Iterable[str], position: int) -> int:
+        """The position of the last event at or before `position` that one of these audiences may
+        see (audience index); 0 if there is none."""
+        last = 0
+        for audience in audiences:
+            self.cursor.execute(
+                f"SELECT positions FROM {self._t('audience')} WHERE audience = ? AND chunk <= ? "
+                "ORDER BY chunk DESC LIMIT 2",
+                (audience, position // CHUNK),
+            )
+            # The chunk of `position` may hold only later events; then the chunk before it has the answer.
+            for (packed,) in self.cursor.fetchall():
+                positions = unpack(packed)
+                found = bisect_right(positions, position)
+                if found:
+                    last = max(last, positions[found - 1])
+                    break
+        return last
+
+    def next_seen(self, audiences: Iterable[str], position: int) -> int | None:
+        """The position of the first event after `position` that one of these audiences may see; None
+        if the views hold none yet."""
+        first: int | None = None
+        for audience in audiences:
+            self.cursor.execute(
+                f"SELECT positions FROM {self._t('audience')} WHERE audience = ? AND chunk >= ? ORDER BY chunk LIMIT 2",
+                (audience, position // CHUNK),
+            )
+            for (packed,) in self.cursor.fetchall():
+                positions = unpack(packed)
+                found = bisect_right(positions, position)
+                if found < len(positions):
+                    first = positions[found] if first is None else min(first, positions[found])
+                    break
+        return first
+
     def timeline(self, at: int) -> tuple[int, list[tuple[int, int]]]:
         """For a record time (µs): the last position of chunks wholly at or before it, and the
         ranges of chunks that straddle it (whose events must be looked at one by one)."""
@@ -535,7 +619,7 @@ class StoredView:
             rows = [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in self.cursor.fetchall()]
             if name in ("aggregates", "ledger"):
                 rows = [(*r[:-1], decode(r[-1])) for r in rows]
-            if name == "history":
+            if name in ("history", "audience"):
                 rows = [(*r[:-1], unpack(r[-1])) for r in rows]
             tables[name] = sorted(rows, key=lambda r: tuple(str(v) for v in r[:-1]))
         return tables
@@ -665,6 +749,33 @@ class PostgresViewStore(ViewStore):
         if len(listed) > 7000:  # NOTIFY payloads stop at 8000 bytes
             listed = "*"
         cursor.execute("SELECT pg_notify(?, ?)", (self.channel, f"{generation}:{position}:{listed}"))
+
+    def listen(
+        self,
+        channels: Sequence[str],
+        heard: Callable[[str, str], None],
+        stop: threading.Event,
+        *,
+        listening: Callable[[], None] | None = None,
+    ) -> None:
+        """Calls `heard(channel, payload)` for each NOTIFY on these channels until `stop` is set (run it
+        in a thread of its own). A lost connection is opened again; `listening` is called each time
+        LISTEN takes effect, since whatever was announced before it went unheard."""
+        import psycopg
+
+        while not stop.is_set():
+            try:
+                with psycopg.connect(self.database.psycopg_conninfo(), autocommit=True) as conn:
+                    for channel in channels:
+                        conn.execute(f'LISTEN "{channel}"')
+                    if listening is not None:
+                        listening()
+                    while not stop.is_set():
+                        for notice in conn.notifies(timeout=1.0, stop_after=1):
+                            heard(notice.channel, notice.payload)
+            except Exception:  # noqa: BLE001 - open it again; whoever listens polls meanwhile
+                log.exception("LISTEN connection lost; reconnecting")
+                stop.wait(1.0)
 
     def bulk_insert(self, cursor: Any, name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         with cursor.raw.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:

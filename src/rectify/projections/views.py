@@ -20,14 +20,14 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from rectify.access import Actor
+from rectify.access import Actor, may_see_finding
 from rectify.application import RectifyApplication
 from rectify.domain import Finding, Round
 from rectify.domain.errors import InvalidInput, Unavailable
 from rectify.domain.values import ActivityKind
 from rectify.projections.fold import Fold, microseconds, paused_garbage_collection
 from rectify.projections.ledger import LedgerRow, LightThresholds
-from rectify.projections.progress import Progress, Scope, progress, visible_to
+from rectify.projections.progress import Progress, Scope, progress
 from rectify.projections.store import StoredView, ViewStore
 
 #: Reading one aggregate's events costs about as much as folding this many events of the log.
@@ -152,8 +152,20 @@ class ReadModels:
         deadline = time.monotonic() + (0 if self._wait_for is not None else timeout)
         while self.store.tracking_position() < position:
             if time.monotonic() >= deadline:
-                raise Unavailable(f"the views have not reached position {position} yet; ask again shortly")
+                # No position in the message: to the public it could be one of an internal finding's events.
+                raise Unavailable("the views have not caught up with the log yet; ask again shortly")
             time.sleep(0.05)
+
+    def last_seen(self, audiences: list[str], position: int) -> tuple[int, int]:
+        """The last event at or before `position` that one of these audiences may see, as far as the
+        views know (audience index), and how far that is: the views' position."""
+        with self.store.snapshot() as view:
+            return view.last_seen(audiences, position), view.position
+
+    def next_seen(self, audiences: list[str], position: int) -> int | None:
+        """The first event after `position` that one of these audiences may see, as far as the views know."""
+        with self.store.snapshot() as view:
+            return view.next_seen(audiences, position)
 
     # -- views ------------------------------------------------------------------------------
 
@@ -276,7 +288,7 @@ class ReadModels:
 
     def ledger(self, scope: Scope, audience: Actor, at: At | None = None) -> tuple[int, list[LedgerRow]]:
         with self.view(at, scope) as view:
-            return view.position, [r for r in view.ledger(scope) if visible_to(audience, r)]
+            return view.position, [r for r in view.ledger(scope) if may_see_finding(audience, r)]
 
     def progress(self, scope: Scope, audience: Actor, at: At | None = None, cut: date | None = None) -> Progress:
         with self.view(at, scope) as view:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -36,15 +34,16 @@ from strawberry.http.websocket_origin import normalize_allowed_origins
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
-from rectify.access import PUBLIC, Actor
+from rectify.access import PUBLIC
 from rectify.bootstrap import System, open_system
 from rectify.graphql.context import Context
 from rectify.graphql.schema import build_schema
+from rectify.projections.feed import Feed
 from rectify.settings import Limits, Settings
 from rectify.web import headers
-from rectify.web.feed import Feed
 from rectify.web.headers import SecurityHeaders
 from rectify.web.notices import NoticePages
+from rectify.web.tokens import Tokens
 from rectify.web.transport import BadCredentials, Endpoint, bearer, decode_json, kind_of
 
 log = logging.getLogger(__name__)
@@ -62,40 +61,6 @@ class WebSettings:
     max_json_nesting: int = 32  # levels of objects and arrays in a request body or WebSocket message
     limits: Limits = field(default_factory=Limits)
     assets: Path | None = None  # node_modules with graphiql, react, react-dom
-
-
-class Tokens:
-    """Bearer tokens to actors, remembered for a few seconds (a revocation takes effect within them)."""
-
-    def __init__(self, system: System, ttl: float) -> None:
-        self.system = system
-        self.ttl = ttl
-        self._known: OrderedDict[str, tuple[float, Actor | None]] = OrderedDict()
-        self._lock = threading.Lock()  # lookups run in the thread pool
-
-    MISS = object()
-
-    def remembered(self, secret: str) -> Actor | None | object:
-        """The actor of a token looked up in the last few seconds, or MISS (no store access)."""
-        with self._lock:
-            hit = self._known.get(secret)
-        return hit[1] if hit is not None and hit[0] > time.monotonic() else self.MISS
-
-    async def resolve(self, secret: str) -> Actor | None:
-        """The token's actor; only a token not remembered is looked up in the store, in a thread."""
-        actor = self.remembered(secret)
-        if actor is self.MISS:
-            return await run_in_threadpool(self.lookup, secret)
-        return actor  # type: ignore[return-value]
-
-    def lookup(self, secret: str) -> Actor | None:
-        now = time.monotonic()
-        actor = self.system.app.authenticate(secret)
-        with self._lock:
-            self._known[secret] = (now + self.ttl, actor)
-            while len(self._known) > 10_000:
-                self._known.popitem(last=False)
-        return actor
 
 
 @dataclass(frozen=True)
@@ -157,7 +122,8 @@ class GraphQLView(GraphQL):
 
     async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
         actor = request.scope.get("state", {}).get("actor", PUBLIC)
-        return Context(system=self.state.system, feed=self.state.feed, actor=actor, request=request, response=response)
+        system = self.state.system
+        return Context(system.app, system.queries, self.state.feed, actor=actor, request=request, response=response)
 
     async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
         try:
@@ -251,8 +217,10 @@ def create_app(
         system = await run_in_threadpool(
             open_system, settings, run_projector=run_projector, maintain_views=run_projector, today=today
         )
-        feed = Feed(system).start()
-        state = AppState(settings, web, system, feed, Tokens(system, web.token_cache_seconds), build_schema(web.limits))
+        feed = Feed(system.app, system.store, system.runner).start()
+        tokens = Tokens(system.app.authenticate, web.token_cache_seconds)
+        feed.revocation_listeners.append(tokens.forget)  # a revocation heard anywhere ends the token here
+        state = AppState(settings, web, system, feed, tokens, build_schema(web.limits))
         holder["state"] = state
         app.state.rectify = state
         view = GraphQLView(
@@ -307,7 +275,7 @@ def create_app(
         csp = {"Content-Security-Policy": headers.DASHBOARD}
         return FileResponse(page, media_type="text/html; charset=utf-8", headers=csp)
 
-    pages = NoticePages(lambda: holder["state"].system.notices, lambda: holder["state"].system.read.today())
+    pages = NoticePages(lambda: holder["state"].system.queries)
     routes: list[Any] = [
         Route("/", home),
         Route("/health", health),

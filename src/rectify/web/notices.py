@@ -1,15 +1,14 @@
 """The public notice pages: what is within its publicity window, each at a stable URL (HTML, Markdown, PDF).
 
-A published notice never changes, so each rendering is kept once made; every answer carries the
-SHA-256 recorded at publication and whether the rebuilt text still matches it.
+They read as the public through the read side's front door, which keeps each rebuilt notice once
+made (a published notice never changes); every answer carries the SHA-256 recorded at publication
+and whether the rebuilt text still matches it.
 """
 
 from __future__ import annotations
 
 import html
-from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
 from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
@@ -18,9 +17,8 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from rectify.access import PUBLIC
-from rectify.domain import NotFound
-from rectify.domain.values import Edition
-from rectify.notice.service import Check, Notices, may_read_notice
+from rectify.notice.service import Check
+from rectify.queries import Gone, Queries
 from rectify.web import headers
 
 PAGE = """<!doctype html>
@@ -40,10 +38,8 @@ PAGE = """<!doctype html>
 
 
 class NoticePages:
-    def __init__(self, notices: Callable[[], Notices], today: Callable[[], Any]) -> None:
-        self.notices = notices
-        self.today = today
-        self._kept: OrderedDict[UUID, Check] = OrderedDict()
+    def __init__(self, queries: Callable[[], Queries]) -> None:
+        self.queries = queries
 
     def routes(self) -> list[Route]:
         return [
@@ -54,17 +50,17 @@ class NoticePages:
         ]
 
     async def index(self, request: Request) -> Response:
-        today = self.today()
-        current = await run_in_threadpool(self.notices().public_now, today)
+        reading = self.queries().reading(PUBLIC)
+        current = await run_in_threadpool(reading.notices_now)
         items = "".join(
-            f'<li><a href="/notices/{p.notice_id}">{html.escape(p.title)}</a>'
+            f'<li><a href="/notices/{p.id}">{html.escape(p.title)}</a>'
             f'<div class="meta">公开期限：{p.published_on.isoformat()} 至 {p.window_until.isoformat()}　'
-            f'<a href="/notices/{p.notice_id}.md">Markdown</a>　<a href="/notices/{p.notice_id}.pdf">PDF</a>　'
+            f'<a href="/notices/{p.id}.md">Markdown</a>　<a href="/notices/{p.id}.pdf">PDF</a>　'
             f"SHA-256 {p.sha256[:16]}…</div></li>"
-            for _, p in current
+            for p in current
         )
         empty = "" if current else "<p>当前没有处于公开期限内的通报。</p>"
-        page = PAGE.format(today=today.isoformat(), items=items, empty=empty)
+        page = PAGE.format(today=reading.today.isoformat(), items=items, empty=empty)
         return HTMLResponse(page, headers={"Content-Security-Policy": headers.NOTICE})
 
     async def _public(self, request: Request) -> Check | Response:
@@ -72,21 +68,12 @@ class NoticePages:
             notice_id = UUID(request.path_params["notice_id"])
         except ValueError:
             return PlainTextResponse("没有这份通报。", 404)
-        check = self._kept.get(notice_id)
-        if check is None:
-            try:
-                check = await run_in_threadpool(self.notices().rebuild, notice_id)
-            except NotFound:
-                return PlainTextResponse("没有这份通报。", 404)
-            self._kept[notice_id] = check
-            while len(self._kept) > 256:
-                self._kept.popitem(last=False)
-        publication = check.publication
-        if may_read_notice(publication, PUBLIC, self.today()):
-            return check
-        if publication.edition is Edition.PUBLIC and self.today() > publication.window_until:
-            return PlainTextResponse(f"这份通报的公开期限已于 {publication.window_until.isoformat()} 结束。", 410)
-        return PlainTextResponse("没有这份通报。", 404)  # an internal edition, or not yet public
+        found = await run_in_threadpool(self.queries().reading(PUBLIC).published, notice_id)
+        if isinstance(found, Check):
+            return found
+        if isinstance(found, Gone):
+            return PlainTextResponse(f"这份通报的公开期限已于 {found.window_until.isoformat()} 结束。", 410)
+        return PlainTextResponse("没有这份通报。", 404)  # none, an internal edition, or not yet public
 
     def _headers(self, check: Check, policy: str) -> dict[str, str]:
         return {

@@ -1,9 +1,15 @@
-"""The change feed: tells async subscribers that the log grew or the views advanced.
+"""The change feed: tells async subscribers that the log grew or the views advanced, and the token
+cache that a token was revoked.
 
 Signals come from this process (its application's saves, its projection runner) and, on
 PostgreSQL, from other processes through LISTEN/NOTIFY: the events table's channel (the log
 grew) and the views' channel (a runner somewhere committed a batch). On SQLite without a runner
-in this process, the views' position is polled.
+in this process, the views' position and the log's head are polled.
+
+Each time the log grows the feed looks for tokens revoked since it last looked (AccessToken.Revoked
+events) and tells its revocation listeners first, before any subscriber hears of the growth: the
+token cache forgets the token, and a subscription woken by the signal checks its token again and
+finds it revoked. So a revocation takes effect in every process as soon as it is heard.
 """
 
 from __future__ import annotations
@@ -11,18 +17,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.utils import get_topic
 from starlette.concurrency import run_in_threadpool
 
-from rectify.bootstrap import System
-from rectify.projections.runner import Advance
-from rectify.projections.store import PostgresViewStore
+from rectify.application import RectifyApplication
+from rectify.domain.token import AccessToken
+from rectify.projections.runner import Advance, Runner
+from rectify.projections.store import PostgresViewStore, ViewStore
 
 log = logging.getLogger(__name__)
+
+REVOKED = get_topic(AccessToken.Revoked)
 
 
 @dataclass(frozen=True)
@@ -39,31 +49,44 @@ class Signal:
 
 
 class Feed:
-    def __init__(self, system: System, *, poll_interval: float = 0.2) -> None:
-        self.system = system
+    def __init__(
+        self,
+        app: RectifyApplication,
+        store: ViewStore,
+        runner: Runner | None = None,
+        *,
+        poll_interval: float = 0.2,
+    ) -> None:
+        self.app = app
+        self.store = store
+        self.runner = runner
         self.poll_interval = poll_interval
-        self.position = system.store.tracking_position()  # of the views, as last heard
+        self.position = store.tracking_position()  # of the views, as last heard
+        #: Called with the ids of tokens revoked since the last call (in whichever thread heard of them).
+        self.revocation_listeners: list[Callable[[frozenset[UUID]], None]] = []
+        self._checked = app.head()  # revocations up to here are known
+        self._checking = threading.Lock()
         self._subscribers: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Signal]]] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> Feed:
-        if self.system.runner is not None:
-            self.system.runner.listeners.append(self._on_advance)
-        self.system.app.saved_listeners.append(self._on_saved)
-        if isinstance(self.system.store, PostgresViewStore):
+        if self.runner is not None:
+            self.runner.listeners.append(self._on_advance)
+        self.app.saved_listeners.append(self._on_saved)
+        if isinstance(self.store, PostgresViewStore):
             self._spawn(self._listen)
-        elif self.system.runner is None:
+        elif self.runner is None:
             self._spawn(self._poll)
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        if self.system.runner is not None and self._on_advance in self.system.runner.listeners:
-            self.system.runner.listeners.remove(self._on_advance)
-        if self._on_saved in self.system.app.saved_listeners:
-            self.system.app.saved_listeners.remove(self._on_saved)
+        if self.runner is not None and self._on_advance in self.runner.listeners:
+            self.runner.listeners.remove(self._on_advance)
+        if self._on_saved in self.app.saved_listeners:
+            self.app.saved_listeners.remove(self._on_saved)
         for thread in self._threads:
             thread.join(timeout=5)
 
@@ -93,7 +116,7 @@ class Feed:
                     async with asyncio.timeout(min(remaining, self.poll_interval)):
                         await anext(signals)
                 except TimeoutError:
-                    stored = await run_in_threadpool(self.system.store.tracking_position)
+                    stored = await run_in_threadpool(self.store.tracking_position)
                     self.position = max(self.position, stored)
             return True
         finally:
@@ -120,10 +143,40 @@ class Feed:
             except RuntimeError:  # that subscriber's loop is closed
                 pass
 
+    def look_for_revocations(self) -> None:
+        """Tells the revocation listeners of tokens revoked in the log since the last look."""
+        with self._checking:
+            head = self.app.head()
+            if head <= self._checked:
+                return
+            revoked: set[UUID] = set()
+            after = self._checked
+            while True:
+                found = self.app.recorder.select_notifications(
+                    start=after, limit=500, stop=head, topics=(REVOKED,), inclusive_of_start=False
+                )
+                revoked.update(n.originator_id for n in found)  # type: ignore[misc]
+                if len(found) < 500:
+                    break
+                after = found[-1].id
+            self._checked = head
+        if revoked:
+            for listener in list(self.revocation_listeners):
+                listener(frozenset(revoked))
+
+    def _grew(self) -> None:
+        """The log grew: revocations first, so that whoever the signal wakes sees them."""
+        try:
+            self.look_for_revocations()
+        except Exception:  # noqa: BLE001 - the next growth looks again from the same position
+            log.exception("looking for revoked tokens failed")
+
     def _on_advance(self, advance: Advance) -> None:
+        self._grew()
         self.publish(Signal(True, advance.position, advance.scopes))
 
     def _on_saved(self, position: int) -> None:
+        self._grew()
         self.publish(Signal(False, position))
 
     def _spawn(self, target: Any) -> None:
@@ -132,36 +185,35 @@ class Feed:
         self._threads.append(thread)
 
     def _poll(self) -> None:
+        """SQLite without a runner here: another process writes and projects; watch both positions."""
+        head = self.app.head()
         while not self._stop.wait(self.poll_interval):
             try:
-                position = self.system.store.tracking_position()
+                position = self.store.tracking_position()
+                grown = self.app.head()
             except Exception:  # noqa: BLE001 - keep polling; the next attempt may succeed
-                log.exception("polling the views' position failed")
+                log.exception("polling the log and the views' position failed")
                 continue
+            if grown > head:
+                head = grown
+                self._grew()
+                self.publish(Signal(False, grown))
             if position > self.position:
                 self.publish(Signal(True, position))
-                self.publish(Signal(False, position))
 
     def _listen(self) -> None:
-        import psycopg
-
-        store = self.system.store
+        store = self.store
         assert isinstance(store, PostgresViewStore)
-        events_channel = self.system.app.recorder.channel_name  # type: ignore[attr-defined]
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(store.database.psycopg_conninfo(), autocommit=True) as conn:
-                    conn.execute(f'LISTEN "{events_channel}"')
-                    conn.execute(f'LISTEN "{store.channel}"')
-                    while not self._stop.is_set():
-                        for notice in conn.notifies(timeout=1.0, stop_after=1):
-                            if notice.channel == store.channel:
-                                self.publish(parse_views_payload(notice.payload))
-                            else:
-                                self.publish(Signal(False, 0))
-            except Exception:  # noqa: BLE001 - reconnect
-                log.exception("feed LISTEN connection lost; reconnecting")
-                self._stop.wait(1.0)
+        events_channel = self.app.recorder.channel_name  # type: ignore[attr-defined]
+
+        def heard(channel: str, payload: str) -> None:
+            if channel == store.channel:
+                self.publish(parse_views_payload(payload))
+            else:
+                self._grew()
+                self.publish(Signal(False, 0))
+
+        store.listen([events_channel, store.channel], heard, self._stop, listening=self._grew)
 
 
 class Signals:

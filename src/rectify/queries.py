@@ -1,0 +1,689 @@
+"""The read side's front door: every read, for one audience at one log position, shaped for that audience.
+
+A request (an HTTP query, one operation on a WebSocket, one push of a subscription) reads through
+one `Reading`: the caller, and the position of the views pinned at its first read. Every field of
+the request reads at that position, or at the past position its `asOf` names (resolved once per
+request): sibling and nested fields never read different states of the log. The Reading applies
+the read policy of rectify.access to everything it returns (filtering, paging, redaction) and
+returns values already shaped for the audience: a finding as the public sees it has no department
+to forget to hide, and positions shown to an audience move only on events it may see.
+
+The values are plain objects whose attribute names are the API's field names, so that the GraphQL
+layer maps them without a resolver per field (see docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from rectify import access, eventlog
+from rectify.access import Actor
+from rectify.application import RectifyApplication
+from rectify.domain import Round as RoundAggregate
+from rectify.domain import Unit as UnitAggregate
+from rectify.domain import figures
+from rectify.domain.errors import InvalidInput, NotFound
+from rectify.domain.values import Deadline as DeadlineValue
+from rectify.domain.values import Disclosure, Edition, FindingStatus
+from rectify.domain.values import Publication as PublicationValue
+from rectify.notice.service import Check, Notices
+from rectify.projections import ledger
+from rectify.projections.ledger import LedgerRow, LightThresholds
+from rectify.projections.progress import Progress, Scope, progress
+from rectify.projections.store import place_key
+from rectify.projections.views import At, ReadModels, View
+
+MAX_PAGE = 100
+MAX_EVENTS_PAGE = 500
+#: Events looked at per page of the log: a reader of a small part of a long log gets a short page
+#: and a cursor to go on from, rather than a scan of everything.
+MAX_SCAN = 5000
+#: Events after the views' position looked at for a position shown to an audience that may not see all.
+HEAD_TAIL = 1000
+
+
+# -- what a caller asks for -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FindingFilter:
+    """Which findings of a list; every given filter must hold."""
+
+    unit_id: UUID | None = None
+    status: tuple[FindingStatus, ...] | None = None
+    category: tuple[int, ...] | None = None
+    department: str | None = None
+    overdue: bool | None = None
+    light: str | None = None
+    disclosure: Disclosure | None = None
+
+
+def page_size(first: int, maximum: int = MAX_PAGE) -> int:
+    if not 1 <= first <= maximum:
+        raise InvalidInput("first", f"a page holds 1 to {maximum} items, asked for {first}")
+    return first
+
+
+def cursor_of(row: LedgerRow) -> str:
+    return base64.urlsafe_b64encode(f"{place_key(row.place)}|{row.finding_id}".encode()).decode()
+
+
+def after_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        key, _, identifier = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidInput("after", "is not a cursor this API gave out") from None
+    if not identifier:
+        raise InvalidInput("after", "is not a cursor this API gave out")
+    return key, identifier
+
+
+# -- what a caller gets: values shaped for its audience ----------------------------------------
+
+
+class Deadline:
+    __slots__ = ("kind", "due_on", "_value")
+
+    def __init__(self, value: DeadlineValue) -> None:
+        self.kind = value.kind
+        self.due_on = value.due_on
+        self._value = value
+
+    @property
+    def label(self) -> str:
+        """e.g. 2025-11-12, 立行立改, 长期坚持"""
+        return ledger.deadline_label(self._value)
+
+
+def deadline(value: DeadlineValue | None) -> Deadline | None:
+    return None if value is None else Deadline(value)
+
+
+class Measure:
+    __slots__ = ("id", "ordinal", "text", "completed_on", "_activities")
+
+    def __init__(self, measure: Any, activities: tuple[Any, ...]) -> None:
+        self.id = measure.measure_id
+        self.ordinal = measure.ordinal
+        self.text = measure.text
+        self.completed_on = measure.completed_on
+        self._activities = activities
+
+    @property
+    def filled_text(self) -> str:
+        """The text with each figure filled from the recorded activities (worked out only if asked)."""
+        return figures.filled(self.text, self._activities)
+
+
+class Extension:
+    __slots__ = ("previous", "new", "reason", "actor")
+
+    def __init__(self, extension: Any) -> None:
+        self.previous = Deadline(extension.previous)
+        self.new = Deadline(extension.new)
+        self.reason = extension.reason
+        self.actor = extension.actor
+
+
+class Finding:
+    """A finding's ledger line as an audience that may not read its unit in full sees it: the
+    restricted fields are None. (FullFinding is what the unit itself and the office see.)"""
+
+    __slots__ = ("row", "_today", "_thresholds")
+    full = False
+    problem = withholding_reason = department = leader = person = original_deadline = None
+    extensions = activity_totals = amounts_involved = amount_rectified = None
+    last_verification = close_out = relapse_checks = None
+
+    def __init__(self, row: LedgerRow, today: date, thresholds: LightThresholds) -> None:
+        self.row = row
+        self._today = today
+        self._thresholds = thresholds
+
+    id = property(lambda self: self.row.finding_id)
+    round_id = property(lambda self: self.row.round_id)
+    unit_id = property(lambda self: self.row.unit_id)
+    code = property(lambda self: self.row.code)
+    place = property(lambda self: self.row.place)
+    heading = property(lambda self: self.row.heading)
+    status = property(lambda self: self.row.status)
+    disclosure = property(lambda self: self.row.disclosure)
+    position = property(lambda self: self.row.position)  # of its last event: one its audience may see
+
+    @property
+    def deadline(self) -> Deadline | None:
+        return deadline(self.row.deadline)
+
+    @property
+    def measures(self) -> list[Measure]:
+        activities = self.row.activities
+        return [Measure(m, activities) for m in self.row.measures]
+
+    @property
+    def overdue(self) -> bool:
+        return self.row.is_overdue(self._today)
+
+    @property
+    def days_left(self) -> int | None:
+        return self.row.days_left(self._today)
+
+    @property
+    def light(self) -> str:
+        return ledger.light(self.row, self._today, self._thresholds)
+
+
+class FullFinding(Finding):
+    """A finding's ledger line as whoever may read its unit in full sees it."""
+
+    __slots__ = ()
+    full = True
+    problem = property(lambda self: self.row.problem)
+    withholding_reason = property(lambda self: self.row.withholding_reason)
+    department = property(lambda self: self.row.department)
+    leader = property(lambda self: self.row.leader)
+    person = property(lambda self: self.row.person)
+    original_deadline = property(lambda self: deadline(self.row.original_deadline))
+    extensions = property(lambda self: [Extension(e) for e in self.row.extensions])
+    activity_totals = property(lambda self: list(self.row.activity_totals))
+    amounts_involved = property(lambda self: list(self.row.amounts_involved))
+    amount_rectified = property(lambda self: self.row.amount_rectified)
+    last_verification = property(lambda self: self.row.last_verification)
+    close_out = property(lambda self: self.row.close_out)
+    relapse_checks = property(lambda self: list(self.row.relapse_checks))
+
+
+@dataclass(frozen=True, slots=True)
+class FindingPage:
+    items: list[Finding]
+    total: int  # findings matching, over all pages, that the caller may see
+    next_cursor: str | None
+    position: int  # the position the page was read at, as shown to the caller
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    id: UUID
+    round_id: UUID
+    unit_id: UUID
+    edition: Edition
+    title: str
+    position: int
+    published_on: date
+    window_until: date
+    sha256: str
+    template_version: str
+    url: str
+
+    @staticmethod
+    def of(round_id: UUID, p: PublicationValue) -> Publication:
+        return Publication(
+            id=p.notice_id,
+            round_id=round_id,
+            unit_id=p.unit_id,
+            edition=p.edition,
+            title=p.title,
+            position=p.position,
+            published_on=p.published_on,
+            window_until=p.window_until,
+            sha256=p.sha256,
+            template_version=p.template_version,
+            url=f"/notices/{p.notice_id}",
+        )
+
+
+ROUND_FIELDS = frozenset(
+    {
+        "id",
+        "authority",
+        "district",
+        "team",
+        "team_name",
+        "unit_ids",
+        "stationed_from",
+        "stationed_to",
+        "feedback_on",
+        "rectification_until",
+        "categories",
+        "narratives",
+    }
+)
+
+
+class Round:
+    """A round as read at `position`; its nested figures and lists are read at that same position."""
+
+    __slots__ = ("aggregate", "position", "publications")
+
+    def __init__(self, aggregate: RoundAggregate, position: int, publications: list[Publication]) -> None:
+        self.aggregate = aggregate
+        self.position = position
+        self.publications = publications  # those the caller may read
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ROUND_FIELDS:
+            return getattr(self.aggregate, name)
+        raise AttributeError(name)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitProgress:
+    unit: UnitAggregate
+    progress: Progress
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryProgress:
+    path: tuple[int, ...]
+    title: str
+    progress: Progress
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    events: list[eventlog.LoggedEvent]
+    next_cursor: int  # pass as `after` for the next page
+    head: int
+
+
+@dataclass(frozen=True)
+class NoticeText:
+    publication: Publication
+    check: Check
+
+    @property
+    def markdown(self) -> str:
+        return self.check.rendered.markdown
+
+    @property
+    def html(self) -> str:
+        return self.check.rendered.html()
+
+    @property
+    def verified(self) -> bool:
+        return self.check.ok
+
+
+@dataclass(frozen=True)
+class Gone:
+    """A public notice whose publicity window has ended."""
+
+    window_until: date
+
+
+# -- the front door ---------------------------------------------------------------------------
+
+
+class Queries:
+    """What every read goes through; `reading(actor)` starts one request's reads."""
+
+    def __init__(
+        self, app: RectifyApplication, read: ReadModels, notices: Notices, owners: eventlog.Owners, kept: int = 256
+    ) -> None:
+        self.app = app
+        self.read = read
+        self.notices = notices
+        self.owners = owners
+        self._checks: OrderedDict[UUID, Check] = OrderedDict()  # a published notice never changes
+        self._kept = kept
+        self._lock = threading.Lock()
+
+    def reading(self, actor: Actor) -> Reading:
+        return Reading(self, actor)
+
+    def publication(self, notice_id: UUID) -> PublicationValue:
+        """A published notice's record, for whoever published it (NotFound if there is none)."""
+        return self.notices.find(notice_id)[1]
+
+    def check(self, notice_id: UUID) -> Check | None:
+        """A published notice rebuilt at its position and checked against its digest (kept once made);
+        None if there is no such notice."""
+        with self._lock:
+            kept = self._checks.get(notice_id)
+        if kept is not None:
+            return kept
+        try:
+            check = self.notices.rebuild(notice_id)
+        except NotFound:
+            return None
+        with self._lock:
+            self._checks[notice_id] = check
+            while len(self._checks) > self._kept:
+                self._checks.popitem(last=False)
+        return check
+
+
+class Reading:
+    """One request's reads, for one audience at one position of the log (pinned at the first read).
+
+    Fields resolve concurrently in the thread pool, so the pinned position and what is worked out
+    once per request are kept under a lock."""
+
+    def __init__(self, queries: Queries, actor: Actor) -> None:
+        self.queries = queries
+        self.actor = actor
+        self.today = queries.read.today()
+        self._audiences = access.audiences(actor)
+        self._lock = threading.Lock()
+        self._now: int | None = None
+        self._resolved: dict[At, int] = {}
+        self._shown: dict[int, int] = {}
+
+    # -- positions ----------------------------------------------------------------------------
+
+    @contextmanager
+    def view(self, at: At | int | None = None, scope: Scope = Scope()) -> Iterator[View]:
+        """The read models at the request's position (None), a past point (At), or a position read
+        before in this request (int). The request's position is the views' at its first read; if the
+        views have moved on since, the state at that position is folded again."""
+        read = self.queries.read
+        position = self._resolve(at) if isinstance(at, At) else at
+        with read.store.snapshot() as stored:
+            with self._lock:
+                if self._now is None:
+                    self._now = stored.position
+                wanted = self._now if position is None else position
+            if stored.position == wanted:
+                yield stored
+                return
+        yield read.as_of(wanted, scope)
+
+    def now(self) -> int:
+        """The position the views were at when this request first read them."""
+        if self._now is None:
+            with self.view():
+                pass
+        assert self._now is not None
+        return self._now
+
+    def _resolve(self, at: At) -> int:
+        with self._lock:
+            found = self._resolved.get(at)
+        if found is None:
+            found = self.queries.read.resolve(at)
+            with self._lock:
+                found = self._resolved.setdefault(at, found)
+        return found
+
+    def shown(self, position: int) -> int:
+        """A position as this audience is shown it: that of the last event at or before it that the
+        audience may see (every event, for the office). The views' audience index tells; the few
+        events the views have not reached yet are looked at one by one."""
+        if self._audiences is None:
+            return position
+        with self._lock:
+            found = self._shown.get(position)
+        if found is None:
+            found, indexed = self.queries.read.last_seen(self._texts(), position)
+            if position > indexed:
+                found = max(found, self._last_seen_in_tail(indexed, position))
+            with self._lock:
+                self._shown[position] = found
+        return found
+
+    def _last_seen_in_tail(self, indexed: int, position: int) -> int:
+        """The last event in (indexed, position] the audience may see (of the last HEAD_TAIL of them)."""
+        assert self._audiences is not None
+        app, owners, audiences = self.queries.app, self.queries.owners, set(self._audiences)
+        start = max(indexed, position - HEAD_TAIL)
+        last = 0
+        for record in eventlog.read(app.recorder, app.mapper, after=start, limit=position - start):
+            if record.position > position:
+                break
+            if owners.audience(record) in audiences:
+                last = record.position
+        return last
+
+    def _texts(self) -> list[str]:
+        assert self._audiences is not None
+        return [str(a) for a in self._audiences]
+
+    def head(self) -> int:
+        """The last event of the log this audience may see."""
+        return self.shown(self.queries.app.head())
+
+    def view_position(self) -> int:
+        return self.shown(self.now())
+
+    # -- units, rounds, findings ----------------------------------------------------------------
+
+    def units(self, at: At | None = None) -> list[UnitAggregate]:
+        with self.view(at) as view:
+            return view.aggregates(UnitAggregate)  # type: ignore[return-value]
+
+    def rounds(self, at: At | None = None) -> list[Round]:
+        with self.view(at) as view:
+            return [self._round(r, view.position) for r in view.aggregates(RoundAggregate)]  # type: ignore[arg-type]
+
+    def round(self, round_id: UUID, at: At | None = None) -> Round | None:
+        with self.view(at, Scope(round_id=round_id)) as view:
+            found = view.aggregate(round_id)
+            return self._round(found, view.position) if isinstance(found, RoundAggregate) else None
+
+    def _round(self, aggregate: RoundAggregate, position: int) -> Round:
+        publications = [
+            Publication.of(aggregate.id, p)
+            for p in aggregate.publications
+            if access.may_read_notice(p, self.actor, self.today)
+        ]
+        return Round(aggregate, position, publications)
+
+    def sees_whole_round(self, round_id: UUID) -> bool:
+        """Whether the caller may read every finding of the round, internal ones included."""
+        with self.view(None, Scope(round_id=round_id)) as view:
+            found = view.aggregate(round_id)
+        return isinstance(found, RoundAggregate) and all(self.actor.may_read_unit(u) for u in found.unit_ids)
+
+    def round_units(self, round_: Round) -> list[UnitAggregate]:
+        with self.view(round_.position, Scope(round_id=round_.aggregate.id)) as view:
+            found = [view.aggregate(u) for u in round_.aggregate.unit_ids]
+        return [u for u in found if isinstance(u, UnitAggregate)]
+
+    def finding(self, finding_id: UUID, at: At | None = None) -> Finding | None:
+        """One finding, if the caller may see it: the same answer (None) for an internal finding as
+        for none at all."""
+        if at is None:
+            with self.view() as view:
+                row = view.finding(finding_id)
+        else:
+            with self.queries.read.store.snapshot() as current:
+                now = current.finding(finding_id)  # which round to fold again, if any
+            if now is None:
+                return None
+            with self.view(at, Scope(round_id=now.round_id)) as view:
+                row = view.finding(finding_id)
+        if row is None or not access.may_see_finding(self.actor, row):
+            return None
+        return self._finding(row)
+
+    def _finding(self, row: LedgerRow) -> Finding:
+        shape = FullFinding if self.actor.may_read_unit(row.unit_id) else Finding
+        return shape(row, self.today, self.queries.read.thresholds)
+
+    def ledger(
+        self,
+        scope: Scope = Scope(),
+        wanted: FindingFilter | None = None,
+        first: int = 50,
+        after: str | None = None,
+        at: At | int | None = None,
+    ) -> FindingPage:
+        """A page of the findings the caller may see in the scope, in category order."""
+        size = page_size(first)
+        access.may_count_by_department(self.actor, scope.department, scope.unit_id)
+        access.may_filter_by_department(self.actor, wanted.department if wanted else None)
+        start = after_cursor(after) if after else None
+        with self.view(at, scope) as view:
+            position, rows = view.position, view.ledger(scope)
+        matching = [r for r in rows if access.may_see_finding(self.actor, r) and self._matches(r, wanted)]
+        if start is not None:
+            matching_after = [r for r in matching if (place_key(r.place), str(r.finding_id)) > start]
+        else:
+            matching_after = matching
+        items = matching_after[:size]
+        return FindingPage(
+            items=[self._finding(r) for r in items],
+            total=len(matching),
+            next_cursor=cursor_of(items[-1]) if len(matching_after) > size else None,
+            position=self.shown(position),
+        )
+
+    def round_findings(
+        self, round_: Round, wanted: FindingFilter | None, first: int = 50, after: str | None = None
+    ) -> FindingPage:
+        return self.ledger(Scope(round_id=round_.aggregate.id), wanted, first, after, round_.position)
+
+    def _matches(self, row: LedgerRow, wanted: FindingFilter | None) -> bool:
+        if wanted is None:
+            return True
+        today, thresholds = self.today, self.queries.read.thresholds
+        return (
+            (wanted.unit_id is None or row.unit_id == wanted.unit_id)
+            and (wanted.status is None or row.status in wanted.status)
+            and (wanted.category is None or Scope(category=wanted.category).matches(row))
+            # A department is restricted: a row the caller may not read in full matches no department.
+            and (
+                wanted.department is None
+                or (self.actor.may_read_unit(row.unit_id) and row.department == wanted.department)
+            )
+            and (wanted.overdue is None or row.is_overdue(today) == wanted.overdue)
+            and (wanted.light is None or ledger.light(row, today, thresholds) == wanted.light)
+            and (wanted.disclosure is None or row.disclosure is wanted.disclosure)
+        )
+
+    def history(self, finding: Finding) -> list[eventlog.LoggedEvent] | None:
+        """Every event of a finding up to the version read (restricted: None unless read in full)."""
+        if not finding.full:
+            return None
+        app = self.queries.app
+        with self.queries.read.store.snapshot() as view:
+            positions = view.positions_of(finding.row.finding_id)
+        return eventlog.history(app.recorder, app.mapper, finding.row.finding_id, positions, finding.row.version)
+
+    # -- figures --------------------------------------------------------------------------------
+
+    def progress(self, scope: Scope = Scope(), at: At | int | None = None, until: date | None = None) -> Progress:
+        """Figures of the findings the caller may see in the scope, and (where that places nothing)
+        how many it may not."""
+        access.may_count_by_department(self.actor, scope.department, scope.unit_id)
+        with self.view(at, scope) as view:
+            return self._progress(view.ledger(scope), scope, view.position, until)
+
+    def _progress(self, rows: list[LedgerRow], scope: Scope, position: int, until: date | None) -> Progress:
+        figures = progress(
+            rows,
+            scope=scope,
+            audience=self.actor,
+            today=self.today,
+            position=position,
+            cut=until,
+            thresholds=self.queries.read.thresholds,
+        )
+        counted = access.counts_withheld(
+            self.actor, unit_id=scope.unit_id, category=scope.category, department=scope.department
+        )
+        return replace(figures, position=self.shown(position), undisclosed=figures.undisclosed if counted else None)
+
+    def round_progress(self, round_: Round, until: date | None = None) -> Progress:
+        return self.progress(Scope(round_id=round_.aggregate.id), round_.position, until)
+
+    def unit_progress(self, round_: Round, until: date | None = None) -> list[UnitProgress]:
+        """Figures per unit of a round, all read from one view."""
+        scope = Scope(round_id=round_.aggregate.id)
+        with self.view(round_.position, scope) as view:
+            rows, position = view.ledger(scope), view.position
+            units = [view.aggregate(u) for u in round_.aggregate.unit_ids]
+        return [
+            UnitProgress(unit, self._progress(rows, replace(scope, unit_id=unit.id), position, until))
+            for unit in units
+            if isinstance(unit, UnitAggregate)
+        ]
+
+    def category_progress(self, round_: Round, until: date | None = None) -> list[CategoryProgress]:
+        """Figures per top-level category (方面) of a round, all read from one view."""
+        scope = Scope(round_id=round_.aggregate.id)
+        tops = [c for c in round_.aggregate.categories if len(c.path) == 1]
+        with self.view(round_.position, scope) as view:
+            rows, position = view.ledger(scope), view.position
+        return [
+            CategoryProgress(c.path, c.title, self._progress(rows, replace(scope, category=c.path), position, until))
+            for c in tops
+        ]
+
+    # -- notices --------------------------------------------------------------------------------
+
+    def published(self, notice_id: UUID) -> Check | Gone | None:
+        """A published notice as rebuilt from the log, if the caller may read it today; Gone for a
+        public notice past its window; None for anything else (no such notice, or not for the caller)."""
+        check = self.queries.check(notice_id)
+        if check is None:
+            return None
+        p = check.publication
+        if access.may_read_notice(p, self.actor, self.today):
+            return check
+        if p.edition is Edition.PUBLIC and self.today > p.window_until:
+            return Gone(p.window_until)
+        return None
+
+    def notice(self, notice_id: UUID) -> NoticeText | None:
+        found = self.published(notice_id)
+        if not isinstance(found, Check):
+            return None  # the same answer as for no such notice
+        round_, _ = self.queries.notices.find(notice_id)
+        return NoticeText(Publication.of(round_.id, found.publication), found)
+
+    def notices_now(self) -> list[Publication]:
+        """The notices the caller may read today, newest first."""
+        with self.view() as view:
+            rounds: Iterable[Any] = view.aggregates(RoundAggregate)
+        found = [
+            Publication.of(r.id, p)
+            for r in rounds
+            for p in r.publications
+            if access.may_read_notice(p, self.actor, self.today)
+        ]
+        return sorted(found, key=lambda p: (p.published_on, p.position), reverse=True)
+
+    # -- the event log ----------------------------------------------------------------------------
+
+    def events(self, after: int = 0, first: int = 100) -> EventPage:
+        """The log after a position: all of it for the office, a unit's own part for a unit."""
+        access.log_scope(self.actor)
+        size = page_size(first, MAX_EVENTS_PAGE)
+        if after < 0:
+            raise InvalidInput("after", "a position is 0 or more")
+        head = self.head()
+        events, cursor = self.log_after(after, size)
+        return EventPage(events=events, next_cursor=cursor, head=head)
+
+    def log_after(self, after: int, size: int = MAX_EVENTS_PAGE) -> tuple[list[eventlog.LoggedEvent], int]:
+        """Up to `size` events the caller may read after `after`, and the position to go on from."""
+        unit = access.log_scope(self.actor)
+        app = self.queries.app
+        found: list[eventlog.LoggedEvent] = []
+        scanned, looked_at = after, 0
+        for record in eventlog.read(app.recorder, app.mapper, after=after, limit=MAX_SCAN):
+            scanned, looked_at = record.position, looked_at + 1
+            if unit is None or unit in self.queries.owners.units(record):
+                found.append(record)
+                if len(found) == size:
+                    break
+        if unit is None:
+            return found, scanned
+        # A unit's cursor must not tell how far the log reaches beyond what it may see: it goes on
+        # from the last event the unit may see (or, past a long stretch it may not, the one before
+        # the next it may).
+        cursor = max(found[-1].position if found else after, self.shown(min(scanned, self.now())))
+        if cursor == after and looked_at == MAX_SCAN:
+            following = self.queries.read.next_seen(self._texts(), after)
+            if following is not None:
+                cursor = following - 1
+        return found, cursor
