@@ -22,11 +22,11 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
-from rectify.access import Actor
+from rectify.access import Actor, may_see_finding
 from rectify.domain import Round, Unit
 from rectify.domain.figures import filled
 from rectify.projections.ledger import LedgerRow, LedgerStatus, Money
-from rectify.projections.progress import Progress, Scope, progress, visible_to
+from rectify.projections.progress import Progress, Scope, progress
 from rectify.projections.views import At, ReadModels, catalogues
 from rectify.sheets.reader import LEDGER_SHEET
 from rectify.sheets.template import (
@@ -162,7 +162,7 @@ def export(read: ReadModels, scope: Scope, audience: Actor, at: At | None = None
         thresholds=read.thresholds,
         catalogues=kinds,
     )
-    shown = [r for r in rows if visible_to(audience, r)]
+    shown = [r for r in rows if may_see_finding(audience, r)]
     book = Workbook()
     sheet = book.active
     assert sheet is not None
@@ -363,7 +363,7 @@ def _statistics(
     sheet.column_dimensions["B"].width = 14
     sheet.column_dimensions["C"].width = 16
     start = 3 + len(table) + 1
-    unit_scopes = sorted({r.unit_id for r in rows if visible_to(audience, r)}, key=lambda u: units[u].short_name)
+    unit_scopes = sorted({r.unit_id for r in rows if may_see_finding(audience, r)}, key=lambda u: units[u].short_name)
     if len(unit_scopes) > 1:
         start = _breakdown(
             sheet,
@@ -377,7 +377,7 @@ def _statistics(
             read,
             kinds,
         )
-    shown_rounds = {r.round_id for r in rows if visible_to(audience, r)}
+    shown_rounds = {r.round_id for r in rows if may_see_finding(audience, r)}
     if len(shown_rounds) == 1:
         round_ = rounds[shown_rounds.pop()]
         tops = [c for c in round_.categories if len(c.path) == 1]
