@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from rectify import eventlog, settings
@@ -23,6 +24,11 @@ from rectify.domain.errors import RectifyError
 from rectify.domain.values import Edition
 from rectify.examples import songyuan
 from rectify.projections.runner import Runner
+
+if TYPE_CHECKING:  # the web stack is imported only by the commands that serve
+    from starlette.applications import Starlette
+
+    from rectify.web.app import WebSettings
 
 EXAMPLES = {"songyuan": songyuan}
 
@@ -145,13 +151,24 @@ def cmd_events(args: argparse.Namespace, config: settings.Settings) -> int:
     return 0
 
 
+def web_settings(config: settings.Settings) -> WebSettings:
+    from rectify.web.app import WebSettings
+
+    return WebSettings(allowed_origins=config.allowed_origins, limits=config.limits)
+
+
+def web_app(config: settings.Settings, *, run_projector: bool = True) -> Starlette:
+    """The app `rectify serve` serves, built from the settings (the in-process API tests use it too)."""
+    from rectify.web.app import create_app
+
+    return create_app(config, web_settings(config), run_projector=run_projector)
+
+
 def serve(config: settings.Settings, *, run_projector: bool = True, log_level: str = "info") -> None:
     import uvicorn
 
-    from rectify.web.app import WebSettings, create_app
-
-    web = WebSettings(allowed_origins=config.allowed_origins, limits=config.limits)
-    app = create_app(config, web, run_projector=run_projector)
+    web = web_settings(config)
+    app = web_app(config, run_projector=run_projector)
     print(f"serving on http://{config.host}:{config.port}/graphql", flush=True)
     uvicorn.run(
         app,

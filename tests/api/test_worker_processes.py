@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_harness import World, open_world  # type: ignore[import-not-found]
+from api_harness import World, open_served_world
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def split_world(database_url: str) -> Iterator[World]:
         stderr=subprocess.PIPE,
     )
     try:
-        with open_world(database_url, "--no-projector") as world:
+        with open_served_world(database_url, "--no-projector") as world:
             yield world
     finally:
         worker.terminate()
@@ -55,7 +55,7 @@ def test_publishing_answers_with_the_digest_when_a_separate_worker_projects(spli
 
 
 def test_health_fails_while_nothing_moves_the_views_and_recovers_once_a_worker_does(database_url: str) -> None:
-    with open_world(database_url, "--no-projector", env={"RECTIFY_STALL_SECONDS": "3"}) as world:
+    with open_served_world(database_url, "--no-projector", env={"RECTIFY_STALL_SECONDS": "3"}) as world:
         first = httpx.get(f"{world.server.url}/health", timeout=10)
         assert first.status_code == 200, first.text  # behind, but not yet for long
         assert first.json()["views"] < first.json()["head"]
