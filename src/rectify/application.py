@@ -154,7 +154,7 @@ class RectifyApplication(Application[UUID]):
         area_code: str = "",
         idempotency_key: str | None = None,
     ) -> Receipt:
-        request = {
+        request: dict[str, Any] = {
             "name": v.text("name", name, max_length=v.TITLE),
             "short_name": v.text("short_name", short_name, max_length=v.NAME),
             "contact": _contact(address, phone, postcode, email, postal_address, area_code),
@@ -208,7 +208,7 @@ class RectifyApplication(Application[UUID]):
         stationed_to: date | str,
         idempotency_key: str | None = None,
     ) -> Receipt:
-        request = {
+        request: dict[str, Any] = {
             "authority": v.text("authority", authority, max_length=v.NAME),
             "district": v.text("district", district, max_length=v.NAME),
             "team": v.text("team", team, max_length=v.TITLE),
@@ -236,7 +236,7 @@ class RectifyApplication(Application[UUID]):
         rectification_until: date | str,
         idempotency_key: str | None = None,
     ) -> Receipt:
-        request = {
+        request: dict[str, Any] = {
             "round_id": v.identifier("round_id", round_id),
             "occurred_on": v.not_in_future("occurred_on", v.day("occurred_on", occurred_on), self.today()),
             "rectification_until": v.day("rectification_until", rectification_until),
@@ -259,7 +259,7 @@ class RectifyApplication(Application[UUID]):
         title: str,
         idempotency_key: str | None = None,
     ) -> Receipt:
-        request = {
+        request: dict[str, Any] = {
             "round_id": v.identifier("round_id", round_id),
             "path": v.path("path", path),
             "title": v.text("title", title, max_length=v.TITLE),
@@ -288,7 +288,7 @@ class RectifyApplication(Application[UUID]):
         authorise(actor, "draft_narrative", uid)
         if len(items) > 20:
             raise InvalidInput("items", f"at most 20 numbered paragraphs, got {len(items)}")
-        request = {
+        request: dict[str, Any] = {
             "round_id": v.identifier("round_id", round_id),
             "unit_id": uid,
             "section": v.choice("section", NarrativeSection, section),
@@ -332,7 +332,7 @@ class RectifyApplication(Application[UUID]):
     ) -> Receipt:
         category_path = v.path("category", category)
         place_ordinal = v.ordinal("ordinal", ordinal)
-        request = {
+        request: dict[str, Any] = {
             "round_id": v.identifier("round_id", round_id),
             "unit_id": v.identifier("unit_id", unit_id),
             "category": category_path,
@@ -384,7 +384,7 @@ class RectifyApplication(Application[UUID]):
         reason: str,
         idempotency_key: str | None = None,
     ) -> Receipt:
-        request = {
+        request: dict[str, Any] = {
             "finding_id": v.identifier("finding_id", finding_id),
             "due_on": v.day("due_on", due_on),
             "reason": v.text("reason", reason, max_length=v.TEXT),
@@ -410,7 +410,7 @@ class RectifyApplication(Application[UUID]):
     ) -> Receipt:
         if not isinstance(passed, bool):
             raise InvalidInput("passed", "must be true or false")
-        request = {
+        request: dict[str, Any] = {
             "finding_id": v.identifier("finding_id", finding_id),
             "passed": passed,
             "verified_by": v.text("verified_by", verified_by, max_length=v.NAME),
@@ -435,7 +435,7 @@ class RectifyApplication(Application[UUID]):
         comment: str = "",
         idempotency_key: str | None = None,
     ) -> Receipt:
-        request = {
+        request: dict[str, Any] = {
             "finding_id": v.identifier("finding_id", finding_id),
             "occurred_on": self._past_day("occurred_on", occurred_on),
             "comment": v.text("comment", comment, max_length=v.TEXT, required=False),
@@ -461,7 +461,7 @@ class RectifyApplication(Application[UUID]):
         idempotency_key: str | None = None,
     ) -> Receipt:
         checked = v.choice("outcome", RelapseOutcome, outcome)
-        request = {
+        request: dict[str, Any] = {
             "finding_id": v.identifier("finding_id", finding_id),
             "outcome": checked,
             "checked_by": v.text("checked_by", checked_by, max_length=v.NAME),
@@ -486,7 +486,7 @@ class RectifyApplication(Application[UUID]):
         reason: str,
         idempotency_key: str | None = None,
     ) -> Receipt:
-        request = {
+        request: dict[str, Any] = {
             "finding_id": v.identifier("finding_id", finding_id),
             "occurred_on": self._past_day("occurred_on", occurred_on),
             "reason": v.text("reason", reason, max_length=v.TEXT),
@@ -518,7 +518,7 @@ class RectifyApplication(Application[UUID]):
         due = v.day("due_on", due_on) if due_on not in (None, "") else None
         if kind is DeadlineKind.DATE and due is None:
             raise InvalidInput("due_on", "a DATE deadline needs its due date")
-        request = {
+        request: dict[str, Any] = {
             "finding_id": v.identifier("finding_id", finding_id),
             "responsibility": Responsibility(
                 department=v.text("department", department, max_length=v.NAME),
@@ -544,7 +544,7 @@ class RectifyApplication(Application[UUID]):
         text: str,
         idempotency_key: str | None = None,
     ) -> Receipt:
-        request = {
+        request: dict[str, Any] = {
             "finding_id": v.identifier("finding_id", finding_id),
             "text": v.text("text", text, max_length=v.TEXT),
         }
@@ -570,7 +570,7 @@ class RectifyApplication(Application[UUID]):
         note: str = "",
         idempotency_key: str | None = None,
     ) -> Receipt:
-        request = {
+        request: dict[str, Any] = {
             "finding_id": v.identifier("finding_id", finding_id),
             "measure_id": v.identifier("measure_id", measure_id),
             "occurred_on": self._past_day("occurred_on", occurred_on),
@@ -601,7 +601,7 @@ class RectifyApplication(Application[UUID]):
         measure_id: UUID | str | None = None,
         idempotency_key: str | None = None,
     ) -> Receipt:
-        request = {
+        request: dict[str, Any] = {
             "finding_id": v.identifier("finding_id", finding_id),
             "kind": v.text("kind", kind, max_length=v.NAME),
             "occurred_on": self._past_day("occurred_on", occurred_on),
@@ -631,7 +631,7 @@ class RectifyApplication(Application[UUID]):
         reason: str,
         idempotency_key: str | None = None,
     ) -> Receipt:
-        request = {
+        request: dict[str, Any] = {
             "finding_id": v.identifier("finding_id", finding_id),
             "activity_id": v.identifier("activity_id", activity_id),
             "reason": v.text("reason", reason, max_length=v.TEXT),
@@ -689,7 +689,7 @@ class RectifyApplication(Application[UUID]):
         change: Callable[..., None],
     ) -> Receipt:
         """A report or a long-term mark: a finding, a business date, a summary."""
-        request = {
+        request: dict[str, Any] = {
             "finding_id": v.identifier("finding_id", finding_id),
             "occurred_on": self._past_day("occurred_on", occurred_on),
             "summary": v.text("summary", summary, max_length=v.TEXT),
@@ -732,7 +732,7 @@ class RectifyApplication(Application[UUID]):
         if position is not None and (isinstance(position, bool) or not isinstance(position, int)):
             raise InvalidInput("position", "must be a whole number")
         # The request as the caller gave it: a retry (a day later, or after other writes) is the same request.
-        request = {
+        request: dict[str, Any] = {
             "round_id": rid,
             "unit_id": uid,
             "edition": chosen,
@@ -793,7 +793,7 @@ class RectifyApplication(Application[UUID]):
         unit = v.identifier("unit_id", unit_id) if unit_id not in (None, "") else None
         if (granted is Role.UNIT) != (unit is not None):
             raise InvalidInput("unit_id", "a UNIT token names its unit, and only a UNIT token does")
-        request = {"role": granted, "label": v.text("label", label, max_length=v.NAME), "unit_id": unit}
+        request: dict[str, Any] = {"role": granted, "label": v.text("label", label, max_length=v.NAME), "unit_id": unit}
         secret = "rct_" + secrets.token_urlsafe(32)
 
         def decide() -> tuple[list[Aggregate], UUID]:
@@ -809,7 +809,7 @@ class RectifyApplication(Application[UUID]):
     def revoke_token(
         self, actor: Actor, *, token_id: UUID | str, reason: str, idempotency_key: str | None = None
     ) -> Receipt:
-        request = {
+        request: dict[str, Any] = {
             "token_id": v.identifier("token_id", token_id),
             "reason": v.text("reason", reason, max_length=v.TEXT),
         }
@@ -826,7 +826,7 @@ class RectifyApplication(Application[UUID]):
         if not secret.startswith("rct_") or len(secret) > 100:
             return None
         try:
-            token = self.repository.get(token_id(token_digest(secret)))
+            token: AccessToken = self.repository.get(token_id(token_digest(secret)))
         except AggregateNotFoundError:
             return None
         if not isinstance(token, AccessToken) or token.revoked:
@@ -845,7 +845,7 @@ class RectifyApplication(Application[UUID]):
 
     def _get(self, cls: type[A], aggregate_id: UUID, kind: str) -> A:
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: A = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFound(kind, aggregate_id) from None
         if not isinstance(aggregate, cls):
@@ -957,7 +957,7 @@ class RectifyApplication(Application[UUID]):
 
     def _replay(self, record_id: UUID, fingerprint: str | None) -> Receipt | None:
         try:
-            record = self.repository.get(record_id)
+            record: idempotency.CommandRecord = self.repository.get(record_id)
         except AggregateNotFoundError:
             return None
         if record.fingerprint != fingerprint:
