@@ -127,7 +127,7 @@ class Fold:
         for notification in notifications:
             event = decode(notification)
             position = notification.id
-            at = (event.timestamp - EPOCH) // MICROSECOND
+            at = (event.timestamp - EPOCH) // MICROSECOND  # type: ignore[attr-defined] # our events all have one
             if position // CHUNK != chunk:
                 chunk = position // CHUNK
                 span = timeline.get(chunk)
