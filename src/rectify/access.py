@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from rectify.domain.errors import Forbidden
-from rectify.domain.values import Role
+from rectify.domain.values import Role as Role  # re-exported: the policy is where callers find the roles
 
 
 @dataclass(frozen=True)
