@@ -52,7 +52,7 @@ LOG_FIELDS = frozenset({"head", "viewPosition", "events"})
 
 
 def context(info: strawberry.Info) -> Context:
-    return info.context  # type: ignore[no-any-return]
+    return info.context
 
 
 async def blocking(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:

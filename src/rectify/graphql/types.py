@@ -178,7 +178,7 @@ class LoggedEvent:
             recorded_at=record.recorded_at,
             actor=record.actor,
             business_date=record.business_date,
-            payload=record.payload,
+            payload=JSON(record.payload),
         )
 
 
