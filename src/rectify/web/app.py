@@ -137,7 +137,7 @@ class GraphQLView(GraphQL):
     def encode_json(self, data: object) -> str:
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
-    async def render_graphql_ide(self, request: Any) -> HTMLResponse:  # type: ignore[override]
+    async def render_graphql_ide(self, request: Any) -> HTMLResponse:
         return HTMLResponse((HERE / "static" / "graphiql.html").read_text(encoding="utf-8"))
 
 
