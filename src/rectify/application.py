@@ -85,8 +85,8 @@ def command(name: str) -> Callable[[F], F]:
             authorise_role(actor, name)
             return method(self, actor, **kwargs)
 
-        checked.command_name = name  # type: ignore[attr-defined]
-        return checked  # type: ignore[return-value]
+        checked.command_name = name  # type: ignore[attr-defined] # a function takes attributes; the wrapper's declared type lists none
+        return checked  # type: ignore[return-value] # the wrapper keeps the method's call signature
 
     return decorate
 
@@ -754,7 +754,7 @@ class RectifyApplication(Application[UUID]):
             round_ = self._get(Round, rid, "round")
             round_.require_publishable(uid)  # before the rendering, which needs what it checks
             if "publication" not in rendered:  # rendered once, on the first attempt that gets here
-                text, title, version = self.notice_renderer(rid, uid, chosen, at, first_day, until)  # type: ignore[misc]
+                text, title, version = self.notice_renderer(rid, uid, chosen, at, first_day, until)  # type: ignore[misc] # checked for None above; mypy does not carry that into the closure
                 rendered["publication"] = Publication(
                     notice_id=uuid4(),
                     unit_id=uid,

@@ -254,7 +254,7 @@ class Query:
 
         def load() -> list[Unit]:
             with ctx.system.read.view(at_of(as_of)) as view:
-                return [Unit.of(u) for u in view.aggregates(UnitAggregate)]  # type: ignore[arg-type]
+                return [Unit.of(u) for u in view.aggregates(UnitAggregate)]  # type: ignore[arg-type] # aggregates(cls) gives instances of cls; it is declared to give Aggregates
 
         return await blocking(load)
 
@@ -265,7 +265,7 @@ class Query:
 
         def load() -> list[Round]:
             with ctx.system.read.view(at) as view:
-                return [Round(aggregate=r, at=at) for r in view.aggregates(RoundAggregate)]  # type: ignore[arg-type]
+                return [Round(aggregate=r, at=at) for r in view.aggregates(RoundAggregate)]  # type: ignore[arg-type] # aggregates(cls) gives instances of cls; it is declared to give Aggregates
 
         return await blocking(load)
 

@@ -295,7 +295,7 @@ class Finding:
         if not self.full:
             return None
         return [
-            Extension(previous=Deadline.of(e.previous), new=Deadline.of(e.new), reason=e.reason, actor=e.actor)  # type: ignore[arg-type]
+            Extension(previous=Deadline.of(e.previous), new=Deadline.of(e.new), reason=e.reason, actor=e.actor)  # type: ignore[arg-type] # an extension's deadlines are never None, and Deadline.of gives None only for None
             for e in self.row.extensions
         ]
 

@@ -133,7 +133,7 @@ class Fold:
                 span = timeline.get(chunk)
                 if span is None:
                     span = timeline[chunk] = Span(position, position, at, at)
-            span.widen(position, position, at, at)  # type: ignore[union-attr]
+            span.widen(position, position, at, at)  # type: ignore[union-attr] # set at each chunk's first position, just above
             if notification.topic in projected:
                 fold(event, position)
             if position > self.position:
@@ -168,7 +168,7 @@ class Fold:
         before: dict[UUID, int] = {}
         for notification in notifications:
             if notification.topic in PROJECTED_TOPICS and notification.originator_id not in before:
-                before[notification.originator_id] = notification.originator_version - 1  # type: ignore[index]
+                before[notification.originator_id] = notification.originator_version - 1  # type: ignore[index] # our aggregates' ids are UUIDs; the library allows str too
         return before
 
     def state(self, identifier: UUID) -> State | None:

@@ -173,7 +173,7 @@ class ReadModels:
             return self.rounds_as_of((scope.round_id,), position)
         if scope.unit_id is not None:
             with self.store.snapshot() as stored:
-                rounds = [r.id for r in stored.aggregates(Round) if scope.unit_id in r.unit_ids]  # type: ignore[attr-defined]
+                rounds = [r.id for r in stored.aggregates(Round) if scope.unit_id in r.unit_ids]  # type: ignore[attr-defined] # aggregates(Round) gives Rounds; it is declared to give Aggregates
             return self.rounds_as_of(tuple(rounds), position)
         return self.district_as_of(position)
 
@@ -259,7 +259,7 @@ class ReadModels:
         fold = Fold()
         with paused_garbage_collection(), self.store.snapshot() as stored:
             self._fold_versions(fold, stored.versions_at(round_ids, position))
-            unit_ids = {u for r in fold.aggregates(Round) for u in r.unit_ids}  # type: ignore[attr-defined]
+            unit_ids = {u for r in fold.aggregates(Round) for u in r.unit_ids}  # type: ignore[attr-defined] # aggregates(Round) gives Rounds; it is declared to give Aggregates
             self._fold_versions(fold, stored.versions_at(unit_ids, position))
         fold.position = position
         fold.take_changes()

@@ -92,7 +92,7 @@ class Tokens:
         actor = self.remembered(secret)
         if actor is self.MISS:
             return await run_in_threadpool(self.lookup, secret)
-        return actor  # type: ignore[return-value]
+        return actor  # type: ignore[return-value] # not MISS here, so an Actor or None
 
     def lookup(self, secret: str) -> Actor | None:
         now = time.monotonic()
@@ -118,11 +118,11 @@ class GraphQLView(GraphQL):
         super().__init__(state.schema, **kwargs)
         self.state = state
 
-    async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
+    async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override] # strawberry declares None; the context it hands on may be any object
         actor = request.scope.get("state", {}).get("actor", PUBLIC)
         return Context(system=self.state.system, feed=self.state.feed, actor=actor, request=request, response=response)
 
-    async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
+    async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override] # strawberry declares the context None; ours is a Context
         params = context.connection_params or {}
         secret = bearer(str(params.get("authorization") or params.get("Authorization") or "")) or params.get("token")
         secret = secret or bearer(context.request.headers.get("authorization"))
@@ -351,7 +351,7 @@ def create_app(
             max_subscriptions_per_connection=web.max_subscriptions,
             allowed_origins=web.allowed_origins,
         )
-        holder["endpoint"] = Endpoint(state, view)  # type: ignore[assignment]
+        holder["endpoint"] = Endpoint(state, view)  # type: ignore[assignment] # the holder keeps the endpoint beside the state
         try:
             yield
         finally:
@@ -362,7 +362,7 @@ def create_app(
         """The endpoint, built at startup (it needs the opened system)."""
 
         async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            await holder["endpoint"](scope, receive, send)  # type: ignore[operator]
+            await holder["endpoint"](scope, receive, send)  # type: ignore[operator] # the endpoint, put there at startup
 
     graphql = GraphQLRoute()
 

@@ -147,7 +147,7 @@ class Feed:
 
         store = self.system.store
         assert isinstance(store, PostgresViewStore)
-        events_channel = self.system.app.recorder.channel_name  # type: ignore[attr-defined]
+        events_channel = self.system.app.recorder.channel_name  # type: ignore[attr-defined] # on PostgreSQL (asserted above) the library's recorder has it
         while not self._stop.is_set():
             try:
                 with psycopg.connect(store.database.psycopg_conninfo(), autocommit=True) as conn:
