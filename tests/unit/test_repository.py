@@ -9,7 +9,9 @@ ROOT = Path(__file__).parents[2]
 #: What the project consists of: none of it may reach outside the repository, at run time or in tests.
 PROJECT = ["src", "tests", "docs", "bench", "Makefile", ".ci", "pyproject.toml", "Dockerfile", "docker-compose.yml"]
 #: The developers' folders beside the repository, which a user's clone does not have.
-OUTSIDE = re.compile(r"\.\./shared\b|/work/|\bshared/reference\b")
+OUTSIDE = re.compile(r"\.\./shared\b|/work/|\bshared/reference\b|[\"']shared[\"']")
+#: A module's own path, climbed: `parents[k]` leaves the repository once k is past the folders it sits in.
+CLIMB = re.compile(r"__file__\)(?:\.resolve\(\))?\.parents\[(\d+)\]")
 IGNORE = re.compile(r"#\s*type:\s*ignore(\[[^\]]*\])?(?P<rest>.*)$")
 
 
@@ -22,6 +24,11 @@ def project_files() -> list[Path]:
     return found
 
 
+def outside(path: Path, line: str) -> bool:
+    depth = len(path.relative_to(ROOT).parts) - 1
+    return bool(OUTSIDE.search(line)) or any(int(k) > depth for k in CLIMB.findall(line))
+
+
 def test_nothing_in_the_project_names_a_place_outside_the_repository() -> None:
     here = Path(__file__).resolve()
     offending = [
@@ -29,9 +36,17 @@ def test_nothing_in_the_project_names_a_place_outside_the_repository() -> None:
         for path in project_files()
         if path.resolve() != here
         for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
-        if OUTSIDE.search(line)
+        if outside(path, line)
     ]
     assert offending == []
+
+
+def test_the_check_recognises_the_ways_a_file_has_reached_outside() -> None:
+    module = ROOT / "tests" / "notice" / "test_reference_notice.py"
+    assert outside(module, 'Path(__file__).parents[3] / "shared" / "reference" / "notice.md"')
+    assert outside(module, "Path(__file__).resolve().parents[3] / 'x'")
+    assert outside(module, "text = open('../shared/reference/notice.md')")
+    assert not outside(module, "Path(__file__).parents[2] / 'schema.graphql'")
 
 
 def test_every_type_ignore_in_src_names_its_reason() -> None:
