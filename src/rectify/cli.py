@@ -54,8 +54,8 @@ class CommandError(Exception):
     """A request the command cannot carry out as given: the message says what to do instead."""
 
 
-class Failure(Exception):
-    """The command could not run to its end (a database it cannot use): the message says why."""
+class UnusableDatabase(Exception):
+    """The database cannot be reached or read (the message says why, without its password)."""
 
 
 def operator() -> Actor:
@@ -359,10 +359,15 @@ def cmd_rounds(args: argparse.Namespace, config: settings.Settings) -> int:
         )
     elif rounds:
         rows = [
-            [str(r.id), r.team_name, f"{r.stationed_from} to {r.stationed_to}", str(r.feedback_on or "-"),
-             ", ".join(short.get(u, str(u)) for u in r.unit_ids)]
+            [
+                str(r.id),
+                r.team_name,
+                f"{r.stationed_from} to {r.stationed_to}",
+                str(r.feedback_on or "-"),
+                ", ".join(short.get(u, str(u)) for u in r.unit_ids),
+            ]
             for r in rounds
-        ]  # fmt: skip
+        ]
         print(table([["id", "team", "stationed", "feedback", "units"], *rows]))
     return 0
 
@@ -771,12 +776,12 @@ def first_line(error: BaseException) -> str:
     return text or type(error).__name__
 
 
-def database_failure(config: settings.Settings | None, error: BaseException) -> Failure:
+def database_failure(config: settings.Settings | None, error: BaseException) -> UnusableDatabase:
     where = shown_url(config.database) if config else "the database"
     reason = first_line(error)
     if isinstance(error, psycopg.OperationalError) and "failed: " in reason:
         reason = reason.rsplit("failed: ", 1)[1]  # the server's own words, without the connection preamble
-    return Failure(f"cannot use the database {where}: {reason}")
+    return UnusableDatabase(f"cannot use the database {where}: {reason}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -790,7 +795,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise database_failure(config, error) from error
     except (CommandError, RectifyError, settings.SettingsError) as error:
         return fail(str(error), 2)
-    except Failure as error:
+    except UnusableDatabase as error:
         return fail(str(error), 1)
     except KeyboardInterrupt:
         return fail("interrupted", 130)
