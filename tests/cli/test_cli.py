@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -77,16 +78,25 @@ def test_every_command_has_help(command: str | None, capsys: pytest.CaptureFixtu
     assert capsys.readouterr().out.startswith("usage: rectify")
 
 
-def run(*args: str, cwd: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    """`rectify ARGS` through main() in `cwd`: its exit code and what it wrote to standard error."""
-    monkeypatch.chdir(cwd)
-    monkeypatch.delenv("RECTIFY_DATABASE_URL", raising=False)
-    capsys.readouterr()
-    try:
-        code = main(list(args))
-    except SystemExit as exited:  # argparse's own exits
-        code = int(exited.code or 0)
-    return code, capsys.readouterr().err
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
+    """`rectify ARGS` through main() in this process (what the console script calls), as `rectify()` gives it."""
+
+    def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+        monkeypatch.chdir(cwd)
+        monkeypatch.delenv("RECTIFY_DATABASE_URL", raising=False)
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exited:  # argparse's own exits
+            code = int(exited.code or 0)
+        printed = capsys.readouterr()
+        return subprocess.CompletedProcess(["rectify", *args], code, printed.out, printed.err)
+
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -114,30 +124,30 @@ def test_load_example_prints_the_ids_it_created(example: tuple[Path, str]) -> No
     assert {i for i, _ in findings} == {json.loads(line)["aggregate_id"] for line in events}
 
 
-def test_units_rounds_and_findings_list_ids_with_names_and_codes(example: tuple[Path, str]) -> None:
+def test_units_rounds_and_findings_list_ids_with_names_and_codes(example: tuple[Path, str], cli: Run) -> None:
     folder, output = example
     unit_id, round_id = printed_id(output, "unit"), printed_id(output, "round")
 
-    units = rectify("units", cwd=folder)
+    units = cli("units", cwd=folder)
     assert units.returncode == 0, units.stderr
     assert re.search(rf"^{unit_id}  松园社区党委  中共深圳市罗湖区桂园街道松园社区委员会$", units.stdout, re.MULTILINE)
-    rounds = rectify("rounds", cwd=folder)
+    rounds = cli("rounds", cwd=folder)
     assert re.search(
         rf"^{round_id}  罗湖区第四巡察组  2025-03-26 to 2025-06-13  2025-08-12  松园社区党委$", rounds.stdout, re.M
     )
 
-    findings = rectify("findings", "--round", "第四巡察组", cwd=folder)
+    findings = cli("findings", "--round", "第四巡察组", cwd=folder)
     assert findings.returncode == 0, findings.stderr
     lines = findings.stdout.splitlines()[1:]
     assert len(lines) == 14
     internal = next(line for line in lines if "规范工程项目资金管理" in line)
     assert re.match(rf"{UUID}  二-6 +IN_PROGRESS +2025-11-12 +内部  规范工程项目资金管理$", internal), internal
     as_json = [
-        json.loads(line) for line in rectify("findings", "--round", round_id, "--json", cwd=folder).stdout.splitlines()
+        json.loads(line) for line in cli("findings", "--round", round_id, "--json", cwd=folder).stdout.splitlines()
     ]
     assert [(f["code"], f["disclosure"]) for f in as_json if f["disclosure"] != "PUBLIC"] == [("二-6", "INTERNAL")]
     assert {f["round_id"] for f in as_json} == {round_id} and len(as_json) == 14
-    assert [json.loads(line)["short_name"] for line in rectify("units", "--json", cwd=folder).stdout.splitlines()] == [
+    assert [json.loads(line)["short_name"] for line in cli("units", "--json", cwd=folder).stdout.splitlines()] == [
         "松园社区党委"
     ]
 
@@ -155,23 +165,23 @@ def test_a_draft_notice_takes_the_rounds_team_and_the_units_short_name(example: 
     assert rectify("notice", *by_prefix, "--published-on", "2026-03-12", cwd=folder).stdout == by_name.stdout
 
 
-def test_an_ambiguous_handle_is_refused_with_the_candidates(tmp_path: Path) -> None:
-    assert rectify("load-example", "songyuan", cwd=tmp_path).returncode == 0
-    again = rectify("load-example", "songyuan", "--force", cwd=tmp_path)
+def test_an_ambiguous_handle_is_refused_with_the_candidates(tmp_path: Path, cli: Run) -> None:
+    assert cli("load-example", "songyuan", cwd=tmp_path).returncode == 0
+    again = cli("load-example", "songyuan", "--force", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    rounds = [json.loads(line)["id"] for line in rectify("rounds", "--json", cwd=tmp_path).stdout.splitlines()]
+    rounds = [json.loads(line)["id"] for line in cli("rounds", "--json", cwd=tmp_path).stdout.splitlines()]
     assert len(rounds) == 2 and printed_id(again.stdout, "round") in rounds
 
-    ambiguous = rectify("findings", "--round", "第四巡察组", cwd=tmp_path)
+    ambiguous = cli("findings", "--round", "第四巡察组", cwd=tmp_path)
     assert ambiguous.returncode == 2
     assert one_line(ambiguous.stderr).startswith("rectify: round '第四巡察组' is ambiguous: it fits 2 rounds")
     assert all(r in ambiguous.stderr for r in rounds)
     # within one round, its own unit is meant, though another unit shares the short name
-    chosen = rectify("findings", "--round", rounds[1][:8], "--unit", "松园社区党委", "--json", cwd=tmp_path)
+    chosen = cli("findings", "--round", rounds[1][:8], "--unit", "松园社区党委", "--json", cwd=tmp_path)
     assert chosen.returncode == 0, chosen.stderr
     assert {json.loads(line)["round_id"] for line in chosen.stdout.splitlines()} == {rounds[1]}
-    assert rectify("units", cwd=tmp_path).stdout.count("松园社区党委") == 2
-    token = rectify("token", "create", "--role", "UNIT", "--unit", "松园社区党委", "--label", "x", cwd=tmp_path)
+    assert cli("units", cwd=tmp_path).stdout.count("松园社区党委") == 2
+    token = cli("token", "create", "--role", "UNIT", "--unit", "松园社区党委", "--label", "x", cwd=tmp_path)
     assert token.returncode == 2 and "unit '松园社区党委' is ambiguous: it fits 2 units" in token.stderr
 
 
@@ -238,17 +248,15 @@ FAILURES = {
 
 
 @pytest.mark.parametrize("case", FAILURES)
-def test_every_failure_is_one_line_and_a_non_zero_exit(
-    example: tuple[Path, str], case: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_every_failure_is_one_line_and_a_non_zero_exit(example: tuple[Path, str], case: str, cli: Run) -> None:
     folder, _ = example
     (folder / "notes.txt").write_text("not a database\n" * 100, encoding="utf-8")
     args, expected_code, message = FAILURES[case]
     port = str(closed_port())
-    code, stderr = run(*(a.replace("{port}", port) for a in args), cwd=folder, monkeypatch=monkeypatch, capsys=capsys)
-    assert code == expected_code, (code, stderr)
-    assert message.replace("{port}", port) in one_line(stderr)
-    assert "secret" not in stderr
+    failed = cli(*(a.replace("{port}", port) for a in args), cwd=folder)
+    assert failed.returncode == expected_code, failed
+    assert message.replace("{port}", port) in one_line(failed.stderr)
+    assert "secret" not in failed.stderr
 
 
 def test_a_failure_in_a_real_process_is_one_line_too(tmp_path: Path) -> None:
