@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
 import httpx
+import pytest
 import websockets
 from api_documents import mutation_document
 from starlette.testclient import TestClient
@@ -413,6 +414,24 @@ def open_world(database_url: str, *, env: dict[str, str] | None = None, run_proj
     loaded, tokens = load_world(database_url)
     config = settings.load({**BASE_ENV, **(env or {})}, database_url=database_url)
     with checked(World(database_url, loaded, tokens, LocalApp(config, run_projector=run_projector))) as built:
+        yield built
+
+
+#: The stores a module-scoped world is opened on, each in turn.
+STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def per_store(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    opener: Callable[[str], contextlib.AbstractContextManager[World]],
+) -> Iterator[World]:
+    """For a fixture parametrised by STORES: the world `opener` opens on a fresh SQLite file or PostgreSQL schema."""
+    if request.param == "sqlite":
+        with opener(f"sqlite:///{tmp_path_factory.mktemp('api') / 'rectify.db'}") as built:
+            yield built
+        return
+    with request.getfixturevalue("postgres_schemas")() as url, opener(url) as built:
         yield built
 
 

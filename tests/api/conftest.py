@@ -6,13 +6,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 
 import pytest
-from api_harness import World, open_served_world, open_world
-
-OpenWorld = Callable[..., AbstractContextManager[World]]
+from api_harness import STORES, World, open_served_world, open_world, per_store
 
 
 @pytest.fixture
@@ -42,20 +39,6 @@ def served_shared_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
     each test leaves it usable for the next)."""
     with open_served_world(f"sqlite:///{tmp_path_factory.mktemp('api') / 'rectify.db'}") as built:
         yield built
-
-
-def per_store(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, opener: OpenWorld
-) -> Iterator[World]:
-    if request.param == "sqlite":
-        with opener(f"sqlite:///{tmp_path_factory.mktemp('api') / 'rectify.db'}") as built:
-            yield built
-        return
-    with request.getfixturevalue("postgres_schemas")() as url, opener(url) as built:
-        yield built
-
-
-STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(scope="module", params=STORES)
