@@ -35,6 +35,7 @@ from rectify import settings
 from rectify.bootstrap import open_application
 from rectify.cli import web_app
 from rectify.examples import songyuan
+from scenario import SYSTEM as SYSTEM  # re-exported: API tests have taken the system actor from here
 from scenario import issue_tokens, load_reference
 
 GRAPHQL_TRANSPORT_WS = "graphql-transport-ws"
