@@ -281,7 +281,7 @@ class World:
 class GraphQLClient:
     http: HttpClient
 
-    def post(self, query: str, variables: dict[str, Any] | None = None) -> httpx.Response:
+    def post(self, query: str, variables: dict[str, Any] | None = None) -> Any:  # an httpx or httpx2 response
         return self.http.post("/graphql", json={"query": query, "variables": variables or {}})
 
     def __call__(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
