@@ -1,4 +1,5 @@
-"""Shared fixtures: the same scenarios run on an SQLite file and on a fresh PostgreSQL schema."""
+"""Shared fixtures, defined once: the stores (an SQLite file and a fresh PostgreSQL schema), the application,
+the wired system, the system actor and the loaded reference scenario; and the order the tiers run in."""
 
 from __future__ import annotations
 
@@ -7,22 +8,26 @@ import functools
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import date
+from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 
 from rectify import settings
+from rectify.access import Actor
 from rectify.application import RectifyApplication
-from rectify.bootstrap import open_application
+from rectify.bootstrap import System, open_application, open_system
+from rectify.examples import songyuan
+from scenario import SYSTEM, TODAY, load_reference
+
+#: The tiers of tests/, fastest first: a failing unit test shows in seconds, not after the servers' tests.
+TIERS = ("unit", "application", "projections", "notice", "cli", "api", "e2e")
 
 #: The server the PostgreSQL tests use; CI points it at a database created for the run.
 POSTGRES_URL = os.environ.get("RECTIFY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 #: In CI the PostgreSQL tests must run: an unreachable server fails them instead of skipping.
 POSTGRES_REQUIRED = bool(os.environ.get("CI") or os.environ.get("RECTIFY_REQUIRE_POSTGRES"))
-
-TODAY = date(2026, 3, 12)
 
 
 def postgres_problem() -> str | None:
@@ -89,3 +94,41 @@ def app(config: settings.Settings) -> Iterator[RectifyApplication]:
     application = open_application(config, today=lambda: TODAY)
     yield application
     application.close()
+
+
+@pytest.fixture
+def system_actor() -> Actor:
+    """The actor that writes scenarios: trusted with every command, as the `rectify` command's operator is."""
+    return SYSTEM
+
+
+@pytest.fixture
+def system(config: settings.Settings) -> Iterator[System]:
+    """Store, application, views and read side, wired as a process wires them; views caught up by hand
+    (`system.projector.catch_up()`), and today fixed at the reference notice's date."""
+    built = open_system(config, run_projector=False, today=lambda: TODAY)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def loaded(system: System) -> songyuan.Loaded:
+    """The reference scenario written into `system`, with the views caught up."""
+    result = load_reference(system.app)
+    system.projector.catch_up()
+    return result
+
+
+def tier_of(item: pytest.Item, tests_root: Path) -> int:
+    parts = Path(item.path).relative_to(tests_root).parts
+    tier = parts[0] if len(parts) > 1 else ""
+    if tier not in TIERS:
+        raise pytest.UsageError(f"{item.nodeid}: tests/{tier or parts[0]} is no tier; put it in one of {TIERS}")
+    return TIERS.index(tier)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Runs the tiers fastest first, whatever order the paths were given in (a stable sort: within a tier,
+    files and their module-scoped fixtures keep together)."""
+    tests_root = Path(__file__).parent
+    items.sort(key=lambda item: tier_of(item, tests_root))

@@ -87,8 +87,8 @@ def command(name: str) -> Callable[[F], F]:
             authorise_role(actor, name)
             return method(self, actor, **kwargs)
 
-        checked.command_name = name  # type: ignore[attr-defined]
-        return checked  # type: ignore[return-value]
+        checked.command_name = name  # type: ignore[attr-defined] # a function takes attributes; the wrapper's declared type lists none
+        return checked  # type: ignore[return-value] # the wrapper keeps the method's call signature
 
     return decorate
 
@@ -281,7 +281,7 @@ class RectifyApplication(Application[UUID]):
         title: str,
         idempotency_key: str | None = None,
     ) -> Receipt:
-        request = {
+        request: dict[str, Any] = {
             "round_id": v.identifier("round_id", round_id),
             "path": v.path("path", path),
             "title": v.text("title", title, max_length=v.TITLE),
@@ -335,7 +335,7 @@ class RectifyApplication(Application[UUID]):
         authorise(actor, "draft_narrative", uid)
         if len(items) > 20:
             raise InvalidInput("items", f"at most 20 numbered paragraphs, got {len(items)}")
-        request = {
+        request: dict[str, Any] = {
             "round_id": v.identifier("round_id", round_id),
             "unit_id": uid,
             "section": v.choice("section", NarrativeSection, section),
@@ -379,7 +379,7 @@ class RectifyApplication(Application[UUID]):
     ) -> Receipt:
         category_path = v.path("category", category)
         place_ordinal = v.ordinal("ordinal", ordinal)
-        request = {
+        request: dict[str, Any] = {
             "round_id": v.identifier("round_id", round_id),
             "unit_id": v.identifier("unit_id", unit_id),
             "category": category_path,
@@ -472,7 +472,7 @@ class RectifyApplication(Application[UUID]):
         reason: str,
         idempotency_key: str | None = None,
     ) -> Receipt:
-        request = {
+        request: dict[str, Any] = {
             "finding_id": v.identifier("finding_id", finding_id),
             "due_on": v.day("due_on", due_on),
             "reason": v.text("reason", reason, max_length=v.TEXT),
@@ -498,7 +498,7 @@ class RectifyApplication(Application[UUID]):
     ) -> Receipt:
         if not isinstance(passed, bool):
             raise InvalidInput("passed", "must be true or false")
-        request = {
+        request: dict[str, Any] = {
             "finding_id": v.identifier("finding_id", finding_id),
             "passed": passed,
             "verified_by": v.text("verified_by", verified_by, max_length=v.NAME),
@@ -523,7 +523,7 @@ class RectifyApplication(Application[UUID]):
         comment: str = "",
         idempotency_key: str | None = None,
     ) -> Receipt:
-        request = {
+        request: dict[str, Any] = {
             "finding_id": v.identifier("finding_id", finding_id),
             "occurred_on": self._past_day("occurred_on", occurred_on),
             "comment": v.text("comment", comment, max_length=v.TEXT, required=False),
@@ -549,7 +549,7 @@ class RectifyApplication(Application[UUID]):
         idempotency_key: str | None = None,
     ) -> Receipt:
         checked = v.choice("outcome", RelapseOutcome, outcome)
-        request = {
+        request: dict[str, Any] = {
             "finding_id": v.identifier("finding_id", finding_id),
             "outcome": checked,
             "checked_by": v.text("checked_by", checked_by, max_length=v.NAME),
@@ -574,7 +574,7 @@ class RectifyApplication(Application[UUID]):
         reason: str,
         idempotency_key: str | None = None,
     ) -> Receipt:
-        request = {
+        request: dict[str, Any] = {
             "finding_id": v.identifier("finding_id", finding_id),
             "occurred_on": self._past_day("occurred_on", occurred_on),
             "reason": v.text("reason", reason, max_length=v.TEXT),
@@ -661,7 +661,7 @@ class RectifyApplication(Application[UUID]):
         note: str = "",
         idempotency_key: str | None = None,
     ) -> Receipt:
-        request = {
+        request: dict[str, Any] = {
             "finding_id": v.identifier("finding_id", finding_id),
             "measure_id": v.identifier("measure_id", measure_id),
             "occurred_on": self._past_day("occurred_on", occurred_on),
@@ -728,7 +728,7 @@ class RectifyApplication(Application[UUID]):
         reason: str,
         idempotency_key: str | None = None,
     ) -> Receipt:
-        request = {
+        request: dict[str, Any] = {
             "finding_id": v.identifier("finding_id", finding_id),
             "activity_id": v.identifier("activity_id", activity_id),
             "reason": v.text("reason", reason, max_length=v.TEXT),
@@ -807,7 +807,7 @@ class RectifyApplication(Application[UUID]):
         change: Callable[..., None],
     ) -> Receipt:
         """A report or a long-term mark: a finding, a business date, a summary."""
-        request = {
+        request: dict[str, Any] = {
             "finding_id": v.identifier("finding_id", finding_id),
             "occurred_on": self._past_day("occurred_on", occurred_on),
             "summary": v.text("summary", summary, max_length=v.TEXT),
@@ -850,7 +850,7 @@ class RectifyApplication(Application[UUID]):
         if position is not None and (isinstance(position, bool) or not isinstance(position, int)):
             raise InvalidInput("position", "must be a whole number")
         # The request as the caller gave it: a retry (a day later, or after other writes) is the same request.
-        request = {
+        request: dict[str, Any] = {
             "round_id": rid,
             "unit_id": uid,
             "edition": chosen,
@@ -872,7 +872,7 @@ class RectifyApplication(Application[UUID]):
             round_ = self._get(Round, rid, "round")
             round_.require_publishable(uid)  # before the rendering, which needs what it checks
             if "publication" not in rendered:  # rendered once, on the first attempt that gets here
-                text, title, version = self.notice_renderer(rid, uid, chosen, at, first_day, until)  # type: ignore[misc]
+                text, title, version = self.notice_renderer(rid, uid, chosen, at, first_day, until)  # type: ignore[misc] # checked for None above; mypy does not carry that into the closure
                 rendered["publication"] = Publication(
                     notice_id=uuid4(),
                     unit_id=uid,
@@ -911,7 +911,7 @@ class RectifyApplication(Application[UUID]):
         unit = v.identifier("unit_id", unit_id) if unit_id not in (None, "") else None
         if (granted is Role.UNIT) != (unit is not None):
             raise InvalidInput("unit_id", "a UNIT token names its unit, and only a UNIT token does")
-        request = {"role": granted, "label": v.text("label", label, max_length=v.NAME), "unit_id": unit}
+        request: dict[str, Any] = {"role": granted, "label": v.text("label", label, max_length=v.NAME), "unit_id": unit}
         secret = "rct_" + secrets.token_urlsafe(32)
 
         def decide() -> tuple[list[Aggregate], UUID]:
@@ -947,7 +947,7 @@ class RectifyApplication(Application[UUID]):
     def revoke_token(
         self, actor: Actor, *, token_id: UUID | str, reason: str, idempotency_key: str | None = None
     ) -> Receipt:
-        request = {
+        request: dict[str, Any] = {
             "token_id": v.identifier("token_id", token_id),
             "reason": v.text("reason", reason, max_length=v.TEXT),
         }
@@ -964,7 +964,7 @@ class RectifyApplication(Application[UUID]):
         if not secret.startswith("rct_") or len(secret) > 100:
             return None
         try:
-            token = self.repository.get(token_id(token_digest(secret)))
+            token: AccessToken = self.repository.get(token_id(token_digest(secret)))
         except AggregateNotFoundError:
             return None
         if not isinstance(token, AccessToken) or token.revoked:
@@ -983,7 +983,7 @@ class RectifyApplication(Application[UUID]):
 
     def _get(self, cls: type[A], aggregate_id: UUID, kind: str) -> A:
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: A = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFound(kind, aggregate_id) from None
         if not isinstance(aggregate, cls):
@@ -1095,7 +1095,7 @@ class RectifyApplication(Application[UUID]):
 
     def _replay(self, record_id: UUID, fingerprint: str | None) -> Receipt | None:
         try:
-            record = self.repository.get(record_id)
+            record: idempotency.CommandRecord = self.repository.get(record_id)
         except AggregateNotFoundError:
             return None
         if record.fingerprint != fingerprint:

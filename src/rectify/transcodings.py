@@ -27,7 +27,7 @@ class EnumAsValue(Transcoding):
     """One per Enum class: the JSON transcoder looks transcodings up by exact type."""
 
     def __init__(self, enum_class: type[enum.Enum]) -> None:
-        self.type = enum_class
+        self.type: type[enum.Enum] = enum_class
         self.name = f"enum:{enum_class.__name__}"
 
     def encode(self, obj: enum.Enum) -> Any:

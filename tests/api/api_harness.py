@@ -1,4 +1,12 @@
-"""The API tests' harness: `rectify serve` (uvicorn) in a subprocess, and real clients over HTTP and WebSocket."""
+"""The API tests' harness: the reference scenario in a store, tokens for every role, and the app over it.
+
+Two flavours of one `World`:
+- `open_world` runs the real Starlette app in this process (its lifespan running: views, runner, feed) and
+  answers through Starlette's test client: every API test that does not test the transport;
+- `open_served_world` starts `rectify serve` (uvicorn) in a subprocess and talks real HTTP and WebSocket to
+  it: transport, subscriptions, several processes, crashes.
+Both read and write the real store (an SQLite file or a PostgreSQL schema); tests see the same interface.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -14,21 +23,44 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import httpx
+import pytest
 import websockets
 from api_documents import mutation_document
+from starlette.testclient import TestClient
 
 from rectify import settings
-from rectify.access import Actor, Role
 from rectify.bootstrap import open_application
+from rectify.cli import web_app
 from rectify.examples import songyuan
+from scenario import SYSTEM as SYSTEM  # re-exported: API tests have taken the system actor from here
+from scenario import issue_tokens, load_reference
 
-SYSTEM = Actor("tests", Role.SYSTEM)
 GRAPHQL_TRANSPORT_WS = "graphql-transport-ws"
 #: The reference finding whose clean-ups (大扫除) the notice counts.
 CLEAN_UPS = "人居环境品质有效提升"
+#: What both flavours set: the time zone the reference data's dates are meant in.
+BASE_ENV = {"RECTIFY_TIMEZONE": "Asia/Shanghai"}
+
+
+class HttpClient(Protocol):
+    """What the tests use of an HTTP client: httpx's, or Starlette's test client (built on httpx2)."""
+
+    headers: Any
+
+    def get(self, url: str, **kwargs: Any) -> Any: ...
+    def post(self, url: str, **kwargs: Any) -> Any: ...
+    def close(self) -> None: ...
+
+
+class Endpoint(Protocol):
+    """Something that answers HTTP for the app: a real server, or the app in this process."""
+
+    def http(self, headers: dict[str, str]) -> HttpClient: ...
+    def log(self) -> str: ...
+    def stop(self) -> None: ...
 
 
 def free_port() -> int:
@@ -65,6 +97,9 @@ class Server:
         """A graphql-transport-ws session, acknowledged (the token, if any, sent in connection_init)."""
         return WsSession.open(self.ws_url, token, **connect)
 
+    def http(self, headers: dict[str, str]) -> HttpClient:
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -82,7 +117,7 @@ def start_server(database_url: str, *extra: str, env: dict[str, str] | None = No
     """`rectify serve` on a free port, once it answers /health (another try if the port was taken meanwhile)."""
     for attempt in itertools.count(1):
         port = free_port()
-        environ = {**os.environ, "RECTIFY_TIMEZONE": "Asia/Shanghai", **(env or {})}
+        environ = {**os.environ, **BASE_ENV, **(env or {})}
         command = [
             sys.executable,
             "-m",
@@ -111,6 +146,16 @@ def start_server(database_url: str, *extra: str, env: dict[str, str] | None = No
     raise AssertionError("unreachable")
 
 
+def wait_until_caught_up(health: Callable[[], Any]) -> None:
+    """Until /health shows the views at the head of the log: a test starts from the scenario fully projected
+    (just after startup a query could otherwise race the runner's first catch-up)."""
+    deadline = time.monotonic() + 30
+    while (answer := health().json())["views"] < answer["head"]:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the views did not catch up with the log in 30 s: {answer}")
+        time.sleep(0.02)
+
+
 def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Callable[[], str]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -126,27 +171,83 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Callable
     raise RuntimeError("server did not come up in 30 s")
 
 
+class LocalApp:
+    """The app `rectify serve` serves, run in this process: its lifespan (store, views, runner, feed) runs on
+    one event loop, as under one uvicorn worker, and every client sends its requests into that loop."""
+
+    def __init__(self, config: settings.Settings, *, run_projector: bool = True) -> None:
+        self.asgi = web_app(config, run_projector=run_projector)
+        self.errors = ErrorLog()
+        logging.getLogger("rectify").addHandler(self.errors)
+        self.host = TestClient(self.asgi)
+        try:
+            self.host.__enter__()  # runs the lifespan: the app is up once this returns
+        except BaseException:
+            logging.getLogger("rectify").removeHandler(self.errors)
+            raise
+        if run_projector:
+            try:
+                wait_until_caught_up(lambda: self.host.get("/health"))
+            except BaseException:
+                self.stop()
+                raise
+
+    def http(self, headers: dict[str, str]) -> HttpClient:
+        client = TestClient(self.asgi, headers=dict(headers))
+        client.portal = self.host.portal  # the host's event loop, where the lifespan runs: one loop, one app
+        return client
+
+    def log(self) -> str:
+        return self.errors.text()
+
+    def stop(self) -> None:
+        try:
+            self.host.__exit__(None, None, None)
+        finally:
+            logging.getLogger("rectify").removeHandler(self.errors)
+
+
+class ErrorLog(logging.Handler):
+    """What the app logged at ERROR or above while it ran (as a served app's stderr would show it)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(self.format(record))
+
+    def text(self) -> str:
+        return "\n".join(self.records)
+
+
 @dataclass
 class World:
-    """The reference scenario in a store, tokens for every role, and a server over it."""
+    """The reference scenario in a store, tokens for every role, and the app over it (see the module's doc)."""
 
     database_url: str
     loaded: songyuan.Loaded
     tokens: dict[str, str]
-    server: Server
-    clients: list[httpx.Client] = field(default_factory=list)
+    endpoint: Endpoint
+    clients: list[HttpClient] = field(default_factory=list)
 
     def client(self, role: str = "PUBLIC") -> GraphQLClient:
-        return self.client_for(self.server, role)
+        return self.client_for(self.endpoint, role)
 
-    def client_for(self, server: Server, role: str = "PUBLIC") -> GraphQLClient:
+    def client_for(self, endpoint: Endpoint, role: str = "PUBLIC") -> GraphQLClient:
+        """A client of another app or server over the same store (e.g. one started with other settings)."""
+        return GraphQLClient(self.http(role, endpoint))
+
+    def http(self, role: str = "PUBLIC", endpoint: Endpoint | None = None) -> HttpClient:
+        """A plain HTTP client (for pages and raw requests), with the role's token if it has one."""
         headers = {} if role == "PUBLIC" else {"Authorization": f"Bearer {self.tokens[role]}"}
-        http = httpx.Client(base_url=server.url, headers=headers, timeout=30)
+        http = (endpoint or self.endpoint).http(headers)
         self.clients.append(http)
-        return GraphQLClient(http)
+        return http
 
-    def ws(self, role: str = "PUBLIC", **connect: Any) -> contextlib.AbstractAsyncContextManager[WsSession]:
-        return self.server.ws(self.tokens.get(role), **connect)
+    def get(self, path: str) -> Any:
+        """A page, as the public asks for it."""
+        return self.http().get(path)
 
     def record_clean_up(self, client: GraphQLClient | None = None, occurred_on: str = "2026-03-01") -> dict[str, Any]:
         """The unit records one more clean-up (大扫除) on the reference finding that counts them."""
@@ -160,17 +261,27 @@ class World:
         """The reference findings' ids by heading."""
         return {heading: str(identifier) for heading, identifier in self.loaded.finding_ids.items()}
 
+    @property
+    def server(self) -> Server:
+        if isinstance(self.endpoint, Server):
+            return self.endpoint
+        raise AttributeError("this world runs the app in-process; a test of the transport takes `served_world`")
+
+    def ws(self, role: str = "PUBLIC", **connect: Any) -> contextlib.AbstractAsyncContextManager[WsSession]:
+        """A graphql-transport-ws session with the served app (subscriptions are the server's to test)."""
+        return self.server.ws(self.tokens.get(role), **connect)
+
     def close(self) -> None:
         for client in self.clients:
             client.close()
-        self.server.stop()
+        self.endpoint.stop()
 
 
 @dataclass
 class GraphQLClient:
-    http: httpx.Client
+    http: HttpClient
 
-    def post(self, query: str, variables: dict[str, Any] | None = None) -> httpx.Response:
+    def post(self, query: str, variables: dict[str, Any] | None = None) -> Any:  # an httpx or httpx2 response
         return self.http.post("/graphql", json={"query": query, "variables": variables or {}})
 
     def __call__(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -280,43 +391,60 @@ class WsSession:
         await self.socket.send(json.dumps({"id": operation, "type": "complete"}))
 
 
-def issue_tokens(database_url: str, unit_id: Any) -> dict[str, str]:
+def load_world(database_url: str) -> tuple[songyuan.Loaded, dict[str, str]]:
+    """The reference scenario written into `database_url`, and a token for every role."""
     app = open_application(settings.load({}, database_url=database_url))
     try:
-        tokens = {
-            "INSPECTOR": app.issue_token(SYSTEM, role="INSPECTOR", label="巡察办").secret,
-            "ADMIN": app.issue_token(SYSTEM, role="ADMIN", label="管理员").secret,
-            "UNIT": app.issue_token(SYSTEM, role="UNIT", label="松园社区", unit_id=unit_id).secret,
-        }
-        other = app.register_unit(
-            SYSTEM,
-            name="中共深圳市罗湖区桂园街道其他社区委员会",
-            short_name="其他社区党委",
-            address="地址",
-            phone="1",
-            postcode="518000",
-        ).entity_id
-        tokens["OTHER_UNIT"] = app.issue_token(SYSTEM, role="UNIT", label="其他社区", unit_id=other).secret
-        return tokens  # type: ignore[return-value]
+        loaded = load_reference(app)
+        return loaded, issue_tokens(app, loaded.unit_id)
     finally:
         app.close()
 
 
 @contextlib.contextmanager
-def open_world(database_url: str, *extra: str, env: dict[str, str] | None = None) -> Iterator[World]:
-    """The reference scenario loaded into `database_url`, tokens issued, and a server started over it.
-
-    On the way out, the server's log must show no unexpected (masked) error: each would be a bug.
-    """
-    app = open_application(settings.load({}, database_url=database_url))
-    try:
-        loaded = songyuan.load(app, SYSTEM)
-    finally:
-        app.close()
-    tokens = issue_tokens(database_url, loaded.unit_id)
-    built = World(database_url, loaded, tokens, start_server(database_url, *extra, env=env))
+def checked(built: World) -> Iterator[World]:
+    """The world, closed on the way out; its app's log must then show no unexpected (masked) error: each is a bug."""
     try:
         yield built
     finally:
         built.close()
-    assert "unexpected error" not in built.server.log(), built.server.log()
+    assert "unexpected error" not in built.endpoint.log(), built.endpoint.log()
+
+
+@contextlib.contextmanager
+def open_world(database_url: str, *, env: dict[str, str] | None = None, run_projector: bool = True) -> Iterator[World]:
+    """The reference scenario in `database_url`, with the app over it in this process (settings from `env`;
+    `run_projector=False` as `rectify serve --no-projector`)."""
+    loaded, tokens = load_world(database_url)
+    config = settings.load({**BASE_ENV, **(env or {})}, database_url=database_url)
+    with checked(World(database_url, loaded, tokens, LocalApp(config, run_projector=run_projector))) as built:
+        yield built
+
+
+#: The stores a module-scoped world is opened on, each in turn.
+STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def per_store(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    opener: Callable[[str], contextlib.AbstractContextManager[World]],
+) -> Iterator[World]:
+    """For a fixture parametrised by STORES: the world `opener` opens on a fresh SQLite file or PostgreSQL schema."""
+    if request.param == "sqlite":
+        with opener(f"sqlite:///{tmp_path_factory.mktemp('api') / 'rectify.db'}") as built:
+            yield built
+        return
+    with request.getfixturevalue("postgres_schemas")() as url, opener(url) as built:
+        yield built
+
+
+@contextlib.contextmanager
+def open_served_world(database_url: str, *serve_args: str, env: dict[str, str] | None = None) -> Iterator[World]:
+    """The reference scenario in `database_url`, with `rectify serve` (uvicorn) over it in a subprocess."""
+    loaded, tokens = load_world(database_url)
+    server = start_server(database_url, *serve_args, env=env)
+    with checked(World(database_url, loaded, tokens, server)) as built:
+        if "--no-projector" not in serve_args:
+            wait_until_caught_up(lambda: httpx.get(f"{server.url}/health", timeout=10))
+        yield built

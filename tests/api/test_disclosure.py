@@ -170,20 +170,20 @@ def test_public_progress_counts_the_internal_finding_as_undisclosed_and_nothing_
     }
 
 
-def test_a_public_progress_subscription_does_not_even_hear_of_internal_work(shared_world, variables) -> None:
+def test_a_public_progress_subscription_does_not_even_hear_of_internal_work(served_shared_world) -> None:
     """Work on an internal finding changes nothing the public sees, so nothing is pushed: not even
     the moment it happened. The next push is the next change to public figures."""
     subscription = "subscription($round: ID!) { progressChanged(roundId: $round) " + PROGRESS + " }"
 
     async def scenario() -> list[str]:
-        async with shared_world.ws() as session:
-            operation = await session.subscribe(subscription, {"round": variables["round"]})
+        async with served_shared_world.ws() as session:
+            operation = await session.subscribe(subscription, {"round": str(served_shared_world.loaded.round_id)})
             before = (await session.next(operation))["progressChanged"]
             internal = await asyncio.to_thread(
-                shared_world.client("UNIT").mutate,
+                served_shared_world.client("UNIT").mutate,
                 "recordActivity",
                 {
-                    "findingId": variables["internal"],
+                    "findingId": served_shared_world.finding_ids[INTERNAL.heading],
                     "kind": songyuan.REFUND,
                     "occurredOn": "2025-12-01",
                     "amount": "5.00",
@@ -192,7 +192,7 @@ def test_a_public_progress_subscription_does_not_even_hear_of_internal_work(shar
                 },
             )
             assert internal["__typename"] == "Accepted", internal
-            public = await asyncio.to_thread(shared_world.record_clean_up, None, "2025-12-02")
+            public = await asyncio.to_thread(served_shared_world.record_clean_up, None, "2025-12-02")
             after = (await session.next(operation))["progressChanged"]
             assert after["position"] == public["position"] > internal["position"]
             assert after["undisclosed"] == before["undisclosed"] == 1

@@ -38,17 +38,17 @@ def test_a_unit_reads_its_own_part_of_the_log_and_nothing_else(shared_world: Any
     assert shared_world.client().errors(EVENTS, {"after": 0, "first": 10})
 
 
-def test_a_unit_hears_its_own_events_live_and_not_another_units(shared_world: Any) -> None:
+def test_a_unit_hears_its_own_events_live_and_not_another_units(served_shared_world: Any) -> None:
     async def scenario() -> list[dict[str, Any]]:
-        head = shared_world.client("INSPECTOR").head()
-        async with shared_world.ws("UNIT") as session:
+        head = served_shared_world.client("INSPECTOR").head()
+        async with served_shared_world.ws("UNIT") as session:
             operation = await session.subscribe(LIVE, {"after": head})
-            other = shared_world.client("OTHER_UNIT").mutate(
+            other = served_shared_world.client("OTHER_UNIT").mutate(
                 "changeUnitContact",
-                {"unitId": other_unit_id(shared_world), "address": "新地址", "phone": "2", "postcode": "518000"},
+                {"unitId": other_unit_id(served_shared_world), "address": "新地址", "phone": "2", "postcode": "518000"},
             )
             assert other["__typename"] == "Accepted", other
-            recorded = await asyncio.to_thread(shared_world.record_clean_up, None, "2026-03-02")
+            recorded = await asyncio.to_thread(served_shared_world.record_clean_up, None, "2026-03-02")
             heard = (await session.next(operation))["eventAppended"]
             assert heard["position"] == recorded["position"] > other["position"]
             return [heard]

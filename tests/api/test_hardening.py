@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import websockets
-from api_harness import World, open_world, start_server
+from api_harness import BASE_ENV, LocalApp, World, open_served_world
 
 from rectify import settings
 from rectify.web.app import WebSettings
@@ -23,7 +23,7 @@ PROGRESS = "subscription($round: ID!) { progressChanged(roundId: $round) { posit
 def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """A server with a short connection-init timeout and one allowed cross-origin page."""
     env = {"RECTIFY_WS_INIT_TIMEOUT": "0.5", "RECTIFY_ALLOWED_ORIGINS": ALLOWED_ORIGIN}
-    with open_world(f"sqlite:///{tmp_path_factory.mktemp('ws') / 'rectify.db'}", env=env) as world:
+    with open_served_world(f"sqlite:///{tmp_path_factory.mktemp('ws') / 'rectify.db'}", env=env) as world:
         yield world
 
 
@@ -124,11 +124,13 @@ def test_more_subscriptions_than_the_per_connection_cap_are_refused(guarded) -> 
 
 @pytest.fixture(scope="module")
 def locked_down(guarded) -> Iterator[Any]:
-    """A second server on the same store, introspection off and a depth limit of 4."""
-    server = start_server(guarded.database_url, env={"RECTIFY_INTROSPECTION": "false", "RECTIFY_MAX_DEPTH": "4"})
-    yield guarded.client_for(server)
-    server.stop()
-    assert "unexpected error" not in server.log()
+    """The app on the same store (in-process: these are settings, not transport), introspection off and a
+    depth limit of 4."""
+    env = {**BASE_ENV, "RECTIFY_INTROSPECTION": "false", "RECTIFY_MAX_DEPTH": "4"}
+    app = LocalApp(settings.load(env, database_url=guarded.database_url))
+    yield guarded.client_for(app)
+    app.stop()
+    assert "unexpected error" not in app.log()
 
 
 INTROSPECTION = ["{ __schema { queryType { name } } }", '{ __type(name: "Finding") { fields { name } } }']
@@ -157,23 +159,23 @@ def test_the_connection_init_timeout_is_a_setting() -> None:
             settings.load({"RECTIFY_WS_INIT_TIMEOUT": wrong})
 
 
-def test_a_subscription_ends_once_its_token_is_revoked(shared_world) -> None:
-    admin = shared_world.client("ADMIN")
+def test_a_subscription_ends_once_its_token_is_revoked(served_shared_world) -> None:
+    admin = served_shared_world.client("ADMIN")
     issued = admin.mutate(
-        "issueToken", {"role": "UNIT", "label": "即将撤销", "unitId": str(shared_world.loaded.unit_id)}
+        "issueToken", {"role": "UNIT", "label": "即将撤销", "unitId": str(served_shared_world.loaded.unit_id)}
     )
     assert issued["__typename"] == "TokenIssued", issued
     subscription = "subscription($after: Int!) { eventAppended(after: $after) { position type } }"
 
     async def scenario() -> dict:
-        async with shared_world.server.ws(issued["secret"]) as session:
-            operation = await session.subscribe(subscription, {"after": shared_world.client("INSPECTOR").head()})
-            first = await asyncio.to_thread(shared_world.record_clean_up, None, "2026-03-03")
+        async with served_shared_world.server.ws(issued["secret"]) as session:
+            operation = await session.subscribe(subscription, {"after": served_shared_world.client("INSPECTOR").head()})
+            first = await asyncio.to_thread(served_shared_world.record_clean_up, None, "2026-03-03")
             heard = await session.next(operation)
             assert heard["eventAppended"]["position"] == first["position"]
             revoked = await asyncio.to_thread(admin.mutate, "revokeToken", {"tokenId": issued["id"], "reason": "离岗"})
             assert revoked["__typename"] == "Accepted", revoked
-            await asyncio.to_thread(shared_world.record_clean_up, None, "2026-03-04")
+            await asyncio.to_thread(served_shared_world.record_clean_up, None, "2026-03-04")
             return await session.message(operation)
 
     ended = asyncio.run(scenario())

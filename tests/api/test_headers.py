@@ -20,10 +20,10 @@ ALLOWED_ORIGIN = "https://dashboard.example"
 
 
 @pytest.fixture(scope="module")
-def notice(shared_world: World) -> dict[str, Any]:
+def notice(served_shared_world: World) -> dict[str, Any]:
     """A notice whose narrative the unit typed with a script and an image that would run one."""
-    unit = shared_world.client("UNIT")
-    ids = {"roundId": str(shared_world.loaded.round_id), "unitId": str(shared_world.loaded.unit_id)}
+    unit = served_shared_world.client("UNIT")
+    ids = {"roundId": str(served_shared_world.loaded.round_id), "unitId": str(served_shared_world.loaded.unit_id)}
     drafted = unit.mutate(
         "draftNarrative",
         {
@@ -64,14 +64,14 @@ def pages(notice: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
     ]
 
 
-def test_every_page_sends_nosniff_a_referrer_policy_and_a_csp_that_forbids_framing(shared_world, notice) -> None:
+def test_every_page_sends_nosniff_a_referrer_policy_and_a_csp_that_forbids_framing(served_shared_world, notice) -> None:
     for path, headers in pages(notice):
-        response = get(shared_world, path, **headers)
+        response = get(served_shared_world, path, **headers)
         assert response.status_code in (200, 307, 404, 501), (path, response.status_code)
         assert response.headers["x-content-type-options"] == "nosniff", path
         assert response.headers["referrer-policy"] == "no-referrer", path
         assert "frame-ancestors 'none'" in response.headers["content-security-policy"], path
-    posted = httpx.post(shared_world.server.graphql_url, json={"query": "{ head }"}, timeout=30)
+    posted = httpx.post(served_shared_world.server.graphql_url, json={"query": "{ head }"}, timeout=30)
     assert posted.headers["x-content-type-options"] == "nosniff"
     assert posted.headers["content-security-policy"].startswith("default-src 'none'")
 
@@ -101,9 +101,11 @@ class Scripts(HTMLParser):
         self._open = False
 
 
-def test_the_dashboard_and_graphiql_run_only_script_files_under_a_policy_without_unsafe_script(shared_world) -> None:
+def test_the_dashboard_and_graphiql_run_only_script_files_under_a_policy_without_unsafe_script(
+    served_shared_world,
+) -> None:
     for path, headers in (("/dashboard", {}), ("/graphql", {"accept": "text/html"})):
-        response = get(shared_world, path, **headers)
+        response = get(served_shared_world, path, **headers)
         policy = dict(
             (part.split(" ", 1) + [""])[:2]
             for part in (p.strip() for p in response.headers["content-security-policy"].split(";"))
@@ -115,11 +117,11 @@ def test_the_dashboard_and_graphiql_run_only_script_files_under_a_policy_without
         assert scripts.sources and all(scripts.sources), (path, scripts.sources)
         assert scripts.inline == [] and scripts.handlers == [], path
         for source in scripts.sources:
-            assert source is not None and source.startswith("/") and get(shared_world, source).status_code == 200
+            assert source is not None and source.startswith("/") and get(served_shared_world, source).status_code == 200
 
 
-def test_a_notice_page_escapes_what_a_unit_typed_and_its_policy_runs_no_script(shared_world, notice) -> None:
-    page = get(shared_world, notice["url"])
+def test_a_notice_page_escapes_what_a_unit_typed_and_its_policy_runs_no_script(served_shared_world, notice) -> None:
+    page = get(served_shared_world, notice["url"])
     assert page.status_code == 200
     assert SCRIPT not in page.text and "<img" not in page.text
     assert "&lt;script&gt;window.__xss = 1&lt;/script&gt;" in page.text
@@ -127,8 +129,8 @@ def test_a_notice_page_escapes_what_a_unit_typed_and_its_policy_runs_no_script(s
     assert policy.startswith("default-src 'none'") and "script-src" not in policy
 
 
-def test_a_notice_s_markdown_is_served_as_text_no_browser_runs(shared_world, notice) -> None:
-    markdown = get(shared_world, notice["url"] + ".md")
+def test_a_notice_s_markdown_is_served_as_text_no_browser_runs(served_shared_world, notice) -> None:
+    markdown = get(served_shared_world, notice["url"] + ".md")
     assert markdown.status_code == 200
     assert SCRIPT in markdown.text  # as the unit typed it: Markdown is the text, not a page
     assert markdown.headers["content-type"] == "text/markdown; charset=utf-8"
@@ -139,14 +141,14 @@ def test_a_notice_s_markdown_is_served_as_text_no_browser_runs(shared_world, not
     assert markdown.headers["content-disposition"].endswith('.md"')
 
 
-def test_only_the_front_end_packages_the_pages_load_are_served(shared_world) -> None:
+def test_only_the_front_end_packages_the_pages_load_are_served(served_shared_world) -> None:
     from rectify.web.app import ASSET_PACKAGES
 
     declared = json.loads((ROOT / "package.json").read_text(encoding="utf-8"))
     assert sorted(ASSET_PACKAGES) == sorted(declared["dependencies"])
     assert "graphql-http" in declared["devDependencies"]
-    assert get(shared_world, "/assets/graphql-http/package.json").status_code == 404
-    assert get(shared_world, "/assets/react/package.json").status_code == 200
+    assert get(served_shared_world, "/assets/graphql-http/package.json").status_code == 404
+    assert get(served_shared_world, "/assets/react/package.json").status_code == 200
 
 
 # -- CORS ----------------------------------------------------------------------------------------------
@@ -162,17 +164,17 @@ def preflight(server: Server, origin: str) -> httpx.Response:
 
 
 @pytest.fixture(scope="module")
-def open_to_one_origin(shared_world: World) -> Iterator[Server]:
-    server = start_server(shared_world.database_url, env={"RECTIFY_ALLOWED_ORIGINS": ALLOWED_ORIGIN + "/"})
+def open_to_one_origin(served_shared_world: World) -> Iterator[Server]:
+    server = start_server(served_shared_world.database_url, env={"RECTIFY_ALLOWED_ORIGINS": ALLOWED_ORIGIN + "/"})
     yield server
     server.stop()
 
 
-def test_cross_origin_requests_are_refused_by_default(shared_world) -> None:
-    refused = preflight(shared_world.server, "https://elsewhere.example")
+def test_cross_origin_requests_are_refused_by_default(served_shared_world) -> None:
+    refused = preflight(served_shared_world.server, "https://elsewhere.example")
     assert refused.status_code == 400 and "access-control-allow-origin" not in refused.headers
     answered = httpx.post(
-        shared_world.server.graphql_url,
+        served_shared_world.server.graphql_url,
         json={"query": "{ head }"},
         headers={"origin": "https://elsewhere.example"},
         timeout=30,
@@ -181,7 +183,7 @@ def test_cross_origin_requests_are_refused_by_default(shared_world) -> None:
 
 
 def test_a_configured_origin_gets_its_preflight_answered_and_may_post_with_a_token(
-    shared_world, open_to_one_origin
+    served_shared_world, open_to_one_origin
 ) -> None:
     answered = preflight(open_to_one_origin, ALLOWED_ORIGIN)
     assert answered.status_code == 200, answered.text
@@ -192,7 +194,7 @@ def test_a_configured_origin_gets_its_preflight_answered_and_may_post_with_a_tok
     posted = httpx.post(
         open_to_one_origin.graphql_url,
         json={"query": "{ me { role } }"},
-        headers={"origin": ALLOWED_ORIGIN, "authorization": f"Bearer {shared_world.tokens['INSPECTOR']}"},
+        headers={"origin": ALLOWED_ORIGIN, "authorization": f"Bearer {served_shared_world.tokens['INSPECTOR']}"},
         timeout=30,
     )
     assert posted.json() == {"data": {"me": {"role": "INSPECTOR"}}}

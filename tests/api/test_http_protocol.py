@@ -29,17 +29,17 @@ LEDGER = "query Ledger($first: Int!) { ledger(first: $first) { total items { cod
 
 
 @pytest.fixture(scope="module")
-def locked_down(shared_world: World) -> Iterator[GraphQLClient]:
+def locked_down(served_shared_world: World) -> Iterator[GraphQLClient]:
     """A second server on the same store with introspection off."""
-    server = start_server(shared_world.database_url, env={"RECTIFY_INTROSPECTION": "false"})
-    yield shared_world.client_for(server)
+    server = start_server(served_shared_world.database_url, env={"RECTIFY_INTROSPECTION": "false"})
+    yield served_shared_world.client_for(server)
     server.stop()
 
 
 @pytest.fixture(scope="module")
-def chatty(shared_world: World) -> Iterator[Server]:
+def chatty(served_shared_world: World) -> Iterator[Server]:
     """A second server on the same store that logs at INFO."""
-    server = start_server(shared_world.database_url, "--log-level", "info")
+    server = start_server(served_shared_world.database_url, "--log-level", "info")
     yield server
     server.stop()
 
@@ -83,18 +83,20 @@ MALFORMED_BODIES = [
 
 
 @pytest.mark.parametrize(("body", "reason"), MALFORMED_BODIES, ids=[reason for _, reason in MALFORMED_BODIES])
-def test_a_malformed_body_gets_a_400_naming_its_fault_never_a_500(shared_world, body: bytes, reason: str) -> None:
+def test_a_malformed_body_gets_a_400_naming_its_fault_never_a_500(
+    served_shared_world, body: bytes, reason: str
+) -> None:
     for accept in ("application/json", GRAPHQL_RESPONSE):
-        response = post(shared_world, body, accept=accept)
+        response = post(served_shared_world, body, accept=accept)
         assert response.status_code == 400, response.text
         assert reason in message_of(response)
-    assert shared_world.client().head() > 0  # and the server answers on
+    assert served_shared_world.client().head() > 0  # and the server answers on
 
 
-def test_no_malformed_body_leaves_a_traceback_or_an_error_in_the_log(shared_world) -> None:
+def test_no_malformed_body_leaves_a_traceback_or_an_error_in_the_log(served_shared_world) -> None:
     for body, _ in MALFORMED_BODIES:
-        assert post(shared_world, body).status_code == 400
-    log = shared_world.server.log()
+        assert post(served_shared_world, body).status_code == 400
+    log = served_shared_world.server.log()
     assert "Traceback" not in log and "ERROR" not in log, log
 
 
@@ -132,20 +134,23 @@ def subscribe(payload: object, identifier: object = "1") -> str:
         ([INIT, subscribe({"query": "{ head }", "variables": [1]})], "`variables` must be an object or null"),
     ],
 )
-def test_a_malformed_websocket_message_closes_the_connection_with_4400(shared_world, messages, reason) -> None:
-    code, said = closes_with(shared_world.server.ws_url, messages)
+def test_a_malformed_websocket_message_closes_the_connection_with_4400(served_shared_world, messages, reason) -> None:
+    code, said = closes_with(served_shared_world.server.ws_url, messages)
     assert (code, reason in said) == (4400, True), (code, said)
 
 
 # -- F7 and F3: the cache serves only the answer the request would get -----------------------------
 
 
-def test_a_body_cached_as_json_gets_no_cached_answer_in_another_content_type(shared_world) -> None:
+def test_a_body_cached_as_json_gets_no_cached_answer_in_another_content_type(served_shared_world) -> None:
     body = json.dumps({"query": LEDGER, "variables": {"first": 3}})
-    first, again = post(shared_world, body), post(shared_world, body)  # the second may come from the cache
+    first, again = (
+        post(served_shared_world, body),
+        post(served_shared_world, body),
+    )  # the second may come from the cache
     assert first.status_code == again.status_code == 200 and first.json() == again.json()
     assert first.json()["data"]["ledger"]["items"]
-    url = shared_world.server.graphql_url
+    url = served_shared_world.server.graphql_url
     for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/graphql", None):
         headers = {"content-type": content_type} if content_type else {}
         response = httpx.post(url, content=body, headers=headers, timeout=30)
@@ -153,14 +158,14 @@ def test_a_body_cached_as_json_gets_no_cached_answer_in_another_content_type(sha
         assert "send the request as application/json" in message_of(response)
     multipart = httpx.post(url, files={"operations": (None, body)}, timeout=30)
     assert multipart.status_code == 415 and "multipart/form-data" in message_of(multipart)
-    latin = post(shared_world, body, **{"content-type": "application/json; charset=latin-1"})
+    latin = post(served_shared_world, body, **{"content-type": "application/json; charset=latin-1"})
     assert latin.status_code == 415 and "charset" in message_of(latin)
 
 
-def test_a_cached_answer_keeps_the_media_type_it_is_asked_in(shared_world) -> None:
+def test_a_cached_answer_keeps_the_media_type_it_is_asked_in(served_shared_world) -> None:
     body = json.dumps({"query": LEDGER, "variables": {"first": 4}})
-    as_json = [post(shared_world, body) for _ in range(2)]
-    as_graphql = [post(shared_world, body, accept=GRAPHQL_RESPONSE) for _ in range(2)]
+    as_json = [post(served_shared_world, body) for _ in range(2)]
+    as_graphql = [post(served_shared_world, body, accept=GRAPHQL_RESPONSE) for _ in range(2)]
     assert {r.headers["content-type"] for r in as_json} == {"application/json; charset=utf-8"}
     assert {r.headers["content-type"] for r in as_graphql} == {f"{GRAPHQL_RESPONSE}; charset=utf-8"}
     assert as_json[0].json() == as_graphql[1].json()
@@ -180,11 +185,11 @@ def test_a_cached_answer_keeps_the_media_type_it_is_asked_in(shared_world) -> No
     ],
 )
 def test_a_request_error_is_a_400_without_data_to_a_graphql_response_client_and_a_200_to_a_json_one(
-    shared_world, query: str, variables: dict | None, message: str
+    served_shared_world, query: str, variables: dict | None, message: str
 ) -> None:
     body = json.dumps({"query": query, "variables": variables})
-    strict = post(shared_world, body, accept=GRAPHQL_RESPONSE)
-    legacy = post(shared_world, body, accept="application/json")
+    strict = post(served_shared_world, body, accept=GRAPHQL_RESPONSE)
+    legacy = post(served_shared_world, body, accept="application/json")
     assert (strict.status_code, legacy.status_code) == (400, 200)
     assert strict.headers["content-type"].startswith(GRAPHQL_RESPONSE)
     assert legacy.headers["content-type"].startswith("application/json")
@@ -192,18 +197,18 @@ def test_a_request_error_is_a_400_without_data_to_a_graphql_response_client_and_
     assert any(message in error["message"] for error in strict.json()["errors"]), strict.text
 
 
-def test_a_field_error_during_execution_is_a_200_with_data_in_both_media_types(shared_world) -> None:
+def test_a_field_error_during_execution_is_a_200_with_data_in_both_media_types(served_shared_world) -> None:
     body = json.dumps({"query": "{ me { role } events(after: 0) { head } }"})  # the public may not read the log
     # data is null here, yet the operation ran: a response with `data` is 200 whatever it holds
     for accept in (GRAPHQL_RESPONSE, "application/json"):
-        response = post(shared_world, body, accept=accept)
+        response = post(served_shared_world, body, accept=accept)
         assert response.status_code == 200, response.text
         assert response.json()["data"] is None  # `events` is non-null: its error nulls the whole answer
         assert response.json()["errors"][0]["path"] == ["events"]
 
 
-def test_get_runs_queries_refuses_mutations_with_405_and_shows_graphiql_to_a_browser(shared_world) -> None:
-    url = shared_world.server.graphql_url
+def test_get_runs_queries_refuses_mutations_with_405_and_shows_graphiql_to_a_browser(served_shared_world) -> None:
+    url = served_shared_world.server.graphql_url
     query = httpx.get(url, params={"query": LEDGER, "variables": json.dumps({"first": 1})}, timeout=30)
     assert query.status_code == 200 and len(query.json()["data"]["ledger"]["items"]) == 1
     mutation = httpx.get(url, params={"query": "mutation { __typename }"}, timeout=30)
@@ -213,28 +218,28 @@ def test_get_runs_queries_refuses_mutations_with_405_and_shows_graphiql_to_a_bro
     assert page.status_code == 200 and "graphiql" in page.text.lower()
     options = httpx.options(url, timeout=30)
     assert options.status_code == 204 and options.headers["allow"] == "GET, POST, OPTIONS"
-    unacceptable = post(shared_world, json.dumps({"query": "{ head }"}), accept="text/html")
+    unacceptable = post(served_shared_world, json.dumps({"query": "{ head }"}), accept="text/html")
     assert unacceptable.status_code == 406 and GRAPHQL_RESPONSE in message_of(unacceptable)
 
 
 # -- F9: subscriptions over HTTP ----------------------------------------------------------------------
 
 
-def test_a_subscription_sent_over_http_gets_a_400_pointing_to_the_websocket(shared_world) -> None:
+def test_a_subscription_sent_over_http_gets_a_400_pointing_to_the_websocket(served_shared_world) -> None:
     subscription = "subscription { eventAppended(after: 0) { position } }"
-    posted = post(shared_world, json.dumps({"query": subscription}), accept=GRAPHQL_RESPONSE)
-    got = httpx.get(shared_world.server.graphql_url, params={"query": subscription}, timeout=30)
+    posted = post(served_shared_world, json.dumps({"query": subscription}), accept=GRAPHQL_RESPONSE)
+    got = httpx.get(served_shared_world.server.graphql_url, params={"query": subscription}, timeout=30)
     for response in (posted, got):
         assert response.status_code == 400, response.text
         assert "subscriptions are served over the WebSocket" in message_of(response)
-    log = shared_world.server.log()
+    log = served_shared_world.server.log()
     assert "TypeError" not in log and "ERROR" not in log and "Unexpected error" not in log, log
 
 
 # -- F10: what the server logs --------------------------------------------------------------------------
 
 
-def test_client_errors_are_logged_at_info_on_one_line_each_without_a_traceback(shared_world, chatty) -> None:
+def test_client_errors_are_logged_at_info_on_one_line_each_without_a_traceback(served_shared_world, chatty) -> None:
     url = chatty.graphql_url
     mistakes = {
         "Cannot query field 'nothingHere'": {"json": {"query": "{ nothingHere }"}},
@@ -265,14 +270,14 @@ MISSPELT = [
 
 
 @pytest.mark.parametrize(("query", "variables"), MISSPELT)
-def test_no_did_you_mean_while_introspection_is_off(shared_world, locked_down, query, variables) -> None:
-    suggested = shared_world.client().errors(query, variables)
+def test_no_did_you_mean_while_introspection_is_off(served_shared_world, locked_down, query, variables) -> None:
+    suggested = served_shared_world.client().errors(query, variables)
     assert any("Did you mean" in message for message in suggested), suggested  # introspection on: a help
     hidden = locked_down.errors(query, variables)
     assert hidden and not any("Did you mean" in message for message in hidden), hidden
 
 
-def test_no_did_you_mean_over_the_websocket_either_while_introspection_is_off(shared_world, locked_down) -> None:
+def test_no_did_you_mean_over_the_websocket_either_while_introspection_is_off(served_shared_world, locked_down) -> None:
     server_url = str(locked_down.http.base_url).rstrip("/").replace("http://", "ws://") + "/graphql"
     document = "subscription($round: ID!) { progressChanged(roundId: $round) { totl } }"
 
@@ -294,21 +299,23 @@ MALFORMED_CREDENTIALS = ["Basic dXNlcjpwYXNzd29yZA==", "Bearer", "bearer", "", "
 
 
 @pytest.mark.parametrize("authorization", MALFORMED_CREDENTIALS)
-def test_malformed_credentials_get_a_401_with_a_bearer_challenge_never_the_public(shared_world, authorization) -> None:
-    response = post(shared_world, json.dumps({"query": "{ me { role } }"}), authorization=authorization)
+def test_malformed_credentials_get_a_401_with_a_bearer_challenge_never_the_public(
+    served_shared_world, authorization
+) -> None:
+    response = post(served_shared_world, json.dumps({"query": "{ me { role } }"}), authorization=authorization)
     assert response.status_code == 401, response.text
     assert response.headers["www-authenticate"].startswith('Bearer realm="rectify", error="invalid_request"')
     assert "PUBLIC" not in response.text
 
 
-def test_every_401_carries_a_bearer_challenge(shared_world) -> None:
-    unknown = post(shared_world, json.dumps({"query": "{ head }"}), authorization="Bearer rct_never-issued")
+def test_every_401_carries_a_bearer_challenge(served_shared_world) -> None:
+    unknown = post(served_shared_world, json.dumps({"query": "{ head }"}), authorization="Bearer rct_never-issued")
     assert unknown.status_code == 401
     assert unknown.headers["www-authenticate"].startswith('Bearer realm="rectify", error="invalid_token"')
     twice = httpx.post(
-        shared_world.server.graphql_url,
+        served_shared_world.server.graphql_url,
         json={"query": "{ head }"},
-        headers=[("authorization", f"Bearer {shared_world.tokens['ADMIN']}"), ("authorization", "Bearer rct_x")],
+        headers=[("authorization", f"Bearer {served_shared_world.tokens['ADMIN']}"), ("authorization", "Bearer rct_x")],
         timeout=30,
     )
     assert twice.status_code == 401 and twice.headers["www-authenticate"].startswith("Bearer ")
@@ -325,15 +332,15 @@ def test_every_401_carries_a_bearer_challenge(shared_world) -> None:
         {"token": ""},
     ],
 )
-def test_malformed_credentials_in_connection_init_close_the_websocket_with_4403(shared_world, payload) -> None:
+def test_malformed_credentials_in_connection_init_close_the_websocket_with_4403(served_shared_world, payload) -> None:
     init = json.dumps({"type": "connection_init", "payload": payload})
-    assert closes_with(shared_world.server.ws_url, [init]) == (4403, "Forbidden")
+    assert closes_with(served_shared_world.server.ws_url, [init]) == (4403, "Forbidden")
 
 
 # -- the graphql-http audit -----------------------------------------------------------------------------------
 
 
-def test_the_graphql_http_audit_scores_every_audit_ok(shared_world) -> None:
+def test_the_graphql_http_audit_scores_every_audit_ok(served_shared_world) -> None:
     node, audit = shutil.which("node"), ROOT / "node_modules" / "graphql-http"
     if node is None or not audit.is_dir():
         problem = "needs node and the npm devDependencies (npm ci)"
@@ -342,7 +349,7 @@ def test_the_graphql_http_audit_scores_every_audit_ok(shared_world) -> None:
         pytest.skip(problem)
     script = Path(__file__).with_name("graphql_http_audit.cjs")
     ran = subprocess.run(
-        [node, str(script), shared_world.server.graphql_url],
+        [node, str(script), served_shared_world.server.graphql_url],
         capture_output=True,
         text=True,
         timeout=120,

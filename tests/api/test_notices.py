@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 
 INTERNAL_HEADING = "规范工程项目资金管理"
@@ -28,10 +27,6 @@ def published(shared_world: Any) -> dict[str, dict[str, Any]]:
     return notices
 
 
-def get(world: Any, path: str) -> httpx.Response:
-    return httpx.get(world.server.url + path, timeout=60)
-
-
 def test_a_published_notice_is_rebuilt_from_the_log_and_its_hash_checks(shared_world: Any, published: Any) -> None:
     query = "query($id: ID!) { notice(id: $id) { verified markdown publication { sha256 edition position url } } }"
     notice = shared_world.client("UNIT").data(query, {"id": published["public"]["id"]})["notice"]
@@ -43,7 +38,7 @@ def test_a_published_notice_is_rebuilt_from_the_log_and_its_hash_checks(shared_w
 
 
 def test_the_public_page_lists_the_notices_within_their_window_only(shared_world: Any, published: Any) -> None:
-    page = get(shared_world, "/notices")
+    page = shared_world.get("/notices")
     assert page.status_code == 200
     assert published["public"]["id"] in page.text
     assert published["internal"]["id"] not in page.text
@@ -52,8 +47,8 @@ def test_the_public_page_lists_the_notices_within_their_window_only(shared_world
 
 def test_a_notice_is_served_as_html_markdown_and_pdf_at_its_stable_url(shared_world: Any, published: Any) -> None:
     url = published["public"]["url"]
-    html = get(shared_world, url)
-    markdown = get(shared_world, url + ".md")
+    html = shared_world.get(url)
+    markdown = shared_world.get(url + ".md")
     assert html.status_code == markdown.status_code == 200
     assert html.headers["x-notice-verified"] == markdown.headers["x-notice-verified"] == "true"
     assert html.headers["x-notice-sha256"] == published["public"]["sha256"]
@@ -63,7 +58,7 @@ def test_a_notice_is_served_as_html_markdown_and_pdf_at_its_stable_url(shared_wo
         "query($id: ID!) { notice(id: $id) { markdown } }", {"id": published["public"]["id"]}
     )
     assert markdown.text == graphql["notice"]["markdown"]
-    pdf = get(shared_world, url + ".pdf")
+    pdf = shared_world.get(url + ".pdf")
     if pdf.status_code == 501:
         pytest.skip(f"no PDF renderer in this installation: {pdf.text}")
     assert pdf.status_code == 200
@@ -73,7 +68,7 @@ def test_a_notice_is_served_as_html_markdown_and_pdf_at_its_stable_url(shared_wo
 def test_the_internal_edition_is_never_served_to_the_public(shared_world: Any, published: Any) -> None:
     internal = published["internal"]
     for suffix in ("", ".md", ".pdf"):
-        assert get(shared_world, internal["url"] + suffix).status_code == 404
+        assert shared_world.get(internal["url"] + suffix).status_code == 404
     query = "query($id: ID!) { notice(id: $id) { markdown } }"
     assert shared_world.client().data(query, {"id": internal["id"]}) == {"notice": None}
     assert shared_world.client("OTHER_UNIT").data(query, {"id": internal["id"]}) == {"notice": None}
@@ -82,7 +77,7 @@ def test_the_internal_edition_is_never_served_to_the_public(shared_world: Any, p
 
 
 def test_a_notice_past_its_window_is_gone_from_the_public_page(shared_world: Any, published: Any) -> None:
-    gone = get(shared_world, published["expired"]["url"])
+    gone = shared_world.get(published["expired"]["url"])
     assert gone.status_code == 410
     assert "2026-04-11" in gone.text
 

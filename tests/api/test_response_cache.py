@@ -98,7 +98,7 @@ def test_two_callers_of_one_role_each_get_their_own_answer(shared_world) -> None
 
 def test_the_head_is_never_stale_even_when_no_projector_moves_the_views(tmp_path) -> None:
     """`rectify serve --no-projector` leaves the views to a worker; here there is none, so they stand still."""
-    with open_world(f"sqlite:///{tmp_path / 'rectify.db'}", "--no-projector") as world:
+    with open_world(f"sqlite:///{tmp_path / 'rectify.db'}", run_projector=False) as world:
         unit = world.client("UNIT")
         inspector = world.client("INSPECTOR")
         head = inspector.head()  # the unit's head is the last event it may see: not the tokens issued last

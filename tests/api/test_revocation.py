@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_harness import Server, World, open_world, start_server
+from api_harness import Server, World, open_served_world, start_server
 
 EVENTS = "subscription($after: Int!) { eventAppended(after: $after) { position } }"
 PROGRESS = "subscription($round: ID!) { progressChanged(roundId: $round) { position } }"
@@ -70,9 +70,11 @@ def assert_revoked(outcome: dict[str, Any]) -> None:
     assert "revoked" in str(outcome["new"]), outcome["new"]  # nor does the connection take new operations
 
 
-def test_a_revoked_token_is_refused_at_once_and_its_subscriptions_end(shared_world: World) -> None:
+def test_a_revoked_token_is_refused_at_once_and_its_subscriptions_end(served_shared_world: World) -> None:
     """One process (SQLite): the revocation is answered only once the token is forgotten here."""
-    outcome = asyncio.run(revoke_while_subscribed(shared_world, shared_world.server, shared_world.server))
+    outcome = asyncio.run(
+        revoke_while_subscribed(served_shared_world, served_shared_world.server, served_shared_world.server)
+    )
     assert outcome["first_status"] == 401  # the very first request after the answer
     assert_revoked(outcome)
 
@@ -82,7 +84,7 @@ def test_a_token_revoked_through_one_server_is_refused_by_another_and_its_subscr
     postgres_url: str,
 ) -> None:
     """Two processes (PostgreSQL): the other hears of the revocation through LISTEN/NOTIFY."""
-    with open_world(postgres_url) as world:
+    with open_served_world(postgres_url) as world:
         other = start_server(world.database_url)
         try:
             outcome = asyncio.run(revoke_while_subscribed(world, other, world.server))

@@ -6,13 +6,11 @@ import asyncio
 from typing import Any
 
 import pytest
-from api_harness import open_world, start_server
+from api_harness import open_served_world, start_server
 
 from rectify import settings
-from rectify.access import Actor, Role
 from rectify.bootstrap import open_application
-
-OPERATOR = Actor("tests", Role.SYSTEM)
+from scenario import SYSTEM
 
 PROGRESS = """subscription($round: ID!) {
     progressChanged(roundId: $round) { position total undisclosed activities { kind records total } }
@@ -47,15 +45,15 @@ async def mutate_and_wait(world: Any, receive: Any) -> tuple[dict[str, Any], Any
     return accepted, message
 
 
-def test_a_progress_subscriber_hears_of_a_mutation_within_a_second(store_world) -> None:
-    round_id = str(store_world.loaded.round_id)
+def test_a_progress_subscriber_hears_of_a_mutation_within_a_second(served_store_world) -> None:
+    round_id = str(served_store_world.loaded.round_id)
 
     async def scenario() -> None:
-        async with store_world.ws("INSPECTOR") as session:
+        async with served_store_world.ws("INSPECTOR") as session:
             operation = await session.subscribe(PROGRESS, {"round": round_id})
             now = await session.next(operation)
             assert now["progressChanged"]["position"] > 0
-            accepted, update = await mutate_and_wait(store_world, lambda: session.next(operation))
+            accepted, update = await mutate_and_wait(served_store_world, lambda: session.next(operation))
             changed = update["progressChanged"]
             assert changed["position"] == accepted["position"]
             assert clean_ups(changed) == clean_ups(now["progressChanged"]) + 1
@@ -64,15 +62,15 @@ def test_a_progress_subscriber_hears_of_a_mutation_within_a_second(store_world) 
     asyncio.run(scenario())
 
 
-def test_the_event_stream_replays_the_log_from_a_cursor_without_gaps_then_delivers_live(store_world) -> None:
-    inspector = store_world.client("INSPECTOR")
+def test_the_event_stream_replays_the_log_from_a_cursor_without_gaps_then_delivers_live(served_store_world) -> None:
+    inspector = served_store_world.client("INSPECTOR")
     cursor = inspector.head() - 20
     # More than a page of the stream (500) after the cursor, so that pages must join up without a gap.
-    app = open_application(settings.load({}, database_url=store_world.database_url))
+    app = open_application(settings.load({}, database_url=served_store_world.database_url))
     try:
         for n in range(600):
             app.register_unit(
-                OPERATOR, name=f"测试单位{n}", short_name=f"测试{n}", address="地址", phone="1", postcode="518000"
+                SYSTEM, name=f"测试单位{n}", short_name=f"测试{n}", address="地址", phone="1", postcode="518000"
             )
     finally:
         app.close()
@@ -80,7 +78,7 @@ def test_the_event_stream_replays_the_log_from_a_cursor_without_gaps_then_delive
     assert len(expected) > 600
 
     async def scenario() -> None:
-        async with store_world.ws("INSPECTOR") as session:
+        async with served_store_world.ws("INSPECTOR") as session:
             operation = await session.subscribe(EVENTS, {"after": cursor})
             streamed = [(await session.next(operation))["eventAppended"] for _ in expected]
             assert streamed == expected
@@ -88,21 +86,21 @@ def test_the_event_stream_replays_the_log_from_a_cursor_without_gaps_then_delive
             assert positions[0] > cursor
             assert all(a < b for a, b in zip(positions, positions[1:], strict=False))
 
-            accepted, live = await mutate_and_wait(store_world, lambda: session.next(operation))
+            accepted, live = await mutate_and_wait(served_store_world, lambda: session.next(operation))
             event = live["eventAppended"]
             assert (event["position"], event["type"], event["aggregateId"]) == (
                 accepted["position"],
                 "Finding.ActivityRecorded",
-                store_world.finding_ids["人居环境品质有效提升"],
+                served_store_world.finding_ids["人居环境品质有效提升"],
             )
             assert event["position"] > positions[-1]
 
     asyncio.run(scenario())
 
 
-def test_the_public_may_not_stream_the_event_log(store_world) -> None:
+def test_the_public_may_not_stream_the_event_log(served_store_world) -> None:
     async def scenario() -> list[dict[str, Any]]:
-        async with store_world.ws() as session:
+        async with served_store_world.ws() as session:
             operation = await session.subscribe(EVENTS, {"after": 0})
             message = await session.message(operation)
             assert message["type"] in ("next", "error"), message
@@ -116,7 +114,7 @@ def test_the_public_may_not_stream_the_event_log(store_world) -> None:
 
 @pytest.mark.postgres
 def test_a_mutation_sent_to_one_server_reaches_a_subscriber_of_another_within_a_second(postgres_url) -> None:
-    with open_world(postgres_url) as world:
+    with open_served_world(postgres_url) as world:
         second = start_server(world.database_url)
         try:
 
@@ -145,7 +143,7 @@ def test_a_mutation_sent_to_one_server_reaches_a_subscriber_of_another_within_a_
 def test_a_write_through_one_server_can_be_read_as_of_its_position_through_another_within_a_second(
     postgres_url,
 ) -> None:
-    with open_world(postgres_url) as world:
+    with open_served_world(postgres_url) as world:
         second = start_server(world.database_url)
         try:
             writer = world.client_for(second, "UNIT")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -10,22 +11,29 @@ from typing import Any
 
 import httpx
 import pytest
-from api_harness import World, open_world  # type: ignore[import-not-found]
+from api_harness import STORES, World, open_served_world, per_store
 
 
-@pytest.fixture
-def split_world(database_url: str) -> Iterator[World]:
+@contextlib.contextmanager
+def worker_beside_api(database_url: str) -> Iterator[World]:
+    """`rectify project` as a worker, and `rectify serve --no-projector` over the same store."""
     worker = subprocess.Popen(
         [sys.executable, "-m", "rectify.cli", "--database-url", database_url, "project", "--poll-interval", "0.05"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     try:
-        with open_world(database_url, "--no-projector") as world:
+        with open_served_world(database_url, "--no-projector") as world:
             yield world
     finally:
         worker.terminate()
         worker.communicate(timeout=10)
+
+
+@pytest.fixture(scope="module", params=STORES)
+def split_world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """One worker and one API process per store, for the tests of this module."""
+    yield from per_store(request, tmp_path_factory, worker_beside_api)
 
 
 def test_a_write_is_readable_at_its_position_when_a_separate_worker_projects_it(split_world: Any) -> None:
@@ -55,7 +63,7 @@ def test_publishing_answers_with_the_digest_when_a_separate_worker_projects(spli
 
 
 def test_health_fails_while_nothing_moves_the_views_and_recovers_once_a_worker_does(database_url: str) -> None:
-    with open_world(database_url, "--no-projector", env={"RECTIFY_STALL_SECONDS": "3"}) as world:
+    with open_served_world(database_url, "--no-projector", env={"RECTIFY_STALL_SECONDS": "3"}) as world:
         first = httpx.get(f"{world.server.url}/health", timeout=10)
         assert first.status_code == 200, first.text  # behind, but not yet for long
         assert first.json()["views"] < first.json()["head"]

@@ -20,8 +20,8 @@ from rectify.access import Actor, Role
 from rectify.application import OutcomeUnknown, RectifyApplication, finding_id_for
 from rectify.domain import Conflict, Forbidden, IllegalTransition, InvalidInput, NotFound
 from rectify.domain.values import FindingStatus
+from scenario import SYSTEM
 
-SYSTEM = Actor("tests", Role.SYSTEM)
 INSPECTOR = Actor("巡察办", Role.INSPECTOR)
 
 

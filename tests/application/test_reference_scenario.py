@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 
-from rectify.access import Actor, Role
 from rectify.application import RectifyApplication
 from rectify.domain.values import Disclosure, FindingStatus
-from rectify.examples import songyuan
+from scenario import load_reference
 
 
 def test_the_songyuan_scenario_holds_what_the_notice_states(app: RectifyApplication) -> None:
-    loaded = songyuan.load(app, Actor("tests", Role.SYSTEM))
+    loaded = load_reference(app)
     unit = app.unit(loaded.unit_id)
     round_ = app.round(loaded.round_id)
     assert unit.contact.phone == "25469657" and unit.contact.postcode == "518000"

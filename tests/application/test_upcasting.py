@@ -12,12 +12,13 @@ from rectify.access import Actor, Role
 from rectify.application import RectifyApplication
 from rectify.domain import Finding
 from rectify.examples import songyuan
+from scenario import load_reference
 
 UNIT_ACTOR_NAME = "松园社区党委（示例）"
 
 
 def test_an_activity_stored_as_version_1_is_read_by_the_current_class(app: RectifyApplication) -> None:
-    loaded = songyuan.load(app, Actor("tests", Role.SYSTEM))
+    loaded = load_reference(app)
     finding_id = loaded.finding_ids["强化公章使用管理"]
     finding = app.finding(finding_id)
     assert Finding.ActivityRecorded.class_version == 2

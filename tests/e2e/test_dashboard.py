@@ -9,16 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
-from api_harness import start_server  # type: ignore[import-not-found]
+from api_harness import open_served_world
 
-from rectify import settings
-from rectify.access import Actor, Role
-from rectify.bootstrap import open_application, open_system
-from rectify.examples import songyuan
-from system_packages import CHROMIUM, require_system_packages  # type: ignore[import-not-found]
+from system_packages import CHROMIUM, require_system_packages
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-SYSTEM = Actor("tests", Role.SYSTEM)
 INTERNAL_HEADING = "规范工程项目资金管理"
 SCREENSHOT = Path(__file__).parents[2] / "docs" / "dashboard-round.png"
 
@@ -27,29 +22,12 @@ SCREENSHOT = Path(__file__).parents[2] / "docs" / "dashboard-round.png"
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     require_system_packages("chromium")
     url = f"sqlite:///{tmp_path_factory.mktemp('dashboard') / 'rectify.db'}"
-    app = open_application(settings.load({}, database_url=url))
-    try:
-        loaded = songyuan.load(app, SYSTEM)
-        tokens = {
-            "INSPECTOR": app.issue_token(SYSTEM, role="INSPECTOR", label="巡察办").secret,
-            "UNIT": app.issue_token(SYSTEM, role="UNIT", label="松园社区", unit_id=loaded.unit_id).secret,
-        }
-    finally:
-        app.close()
-    # a notice published as of 2026-03-12, so that the time line shows its mark
-    system = open_system(settings.load({}, database_url=url), run_projector=False)
-    try:
-        system.projector.catch_up()
-        notice = system.app.publish_notice(
-            SYSTEM, round_id=loaded.round_id, unit_id=loaded.unit_id, published_on="2026-03-12"
-        )
-    finally:
-        system.close()
-    server = start_server(url)
-    try:
-        yield {"server": server, "loaded": loaded, "tokens": tokens, "notice": notice}
-    finally:
-        server.stop()
+    with open_served_world(url) as world:
+        # a notice published as of 2026-03-12, so that the time line shows its mark
+        ids = {"roundId": str(world.loaded.round_id), "unitId": str(world.loaded.unit_id)}
+        notice = world.client("INSPECTOR").mutate("publishNotice", {**ids, "publishedOn": "2026-03-12"})
+        assert notice["__typename"] == "NoticePublished", notice
+        yield {"server": world.server, "loaded": world.loaded, "tokens": world.tokens, "notice": notice}
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +147,7 @@ def test_a_published_notice_has_a_mark_on_the_time_line(browser: Any, site: dict
     # published 2026-03-12 for 30 days: past its window, so marked for the office (not for the public)
     page = open_round(browser, site, site["tokens"]["INSPECTOR"])
     mark = page.wait_for_selector("[data-testid=notice-marks] .mark")
-    assert mark.get_attribute("data-position") == str(site["notice"].position - 1)
+    assert mark.get_attribute("data-position") == str(site["notice"]["position"] - 1)
     assert "2026-03-12" in mark.inner_text()
     page.close()
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from api_harness import World, open_world  # type: ignore[import-not-found]
+from api_harness import World, open_served_world  # type: ignore[import-not-found]
 
 from system_packages import CHROMIUM, require_system_packages  # type: ignore[import-not-found]
 
@@ -25,7 +25,7 @@ WATCH = (
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, dict[str, Any]]]:
     """The reference scenario, with a unit that typed markup into its narrative and its department."""
     require_system_packages("chromium")
-    with open_world(f"sqlite:///{tmp_path_factory.mktemp('csp') / 'rectify.db'}") as world:
+    with open_served_world(f"sqlite:///{tmp_path_factory.mktemp('csp') / 'rectify.db'}") as world:
         unit = world.client("UNIT")
         ids = {"roundId": str(world.loaded.round_id), "unitId": str(world.loaded.unit_id)}
         narrative = {**ids, "section": "NEXT_STEPS", "intro": SCRIPT, "items": [{"title": IMAGE, "text": SCRIPT}]}

@@ -17,9 +17,9 @@ from rectify.domain import Forbidden, IllegalTransition, InvalidInput
 from rectify.domain.values import Edition
 from rectify.examples import songyuan
 from rectify.notice import render
+from scenario import SYSTEM
 from system_packages import require_system_packages
 
-SYSTEM = Actor("tests", Role.SYSTEM)
 PUBLISHED_ON = date(2026, 3, 12)
 INTERNAL_HEADING = "规范工程项目资金管理"
 

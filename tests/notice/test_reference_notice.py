@@ -11,8 +11,8 @@ from rectify.access import Actor, Role
 from rectify.bootstrap import System
 from rectify.domain.values import Edition
 from rectify.examples import songyuan
+from scenario import SYSTEM
 
-SYSTEM = Actor("tests", Role.SYSTEM)
 PUBLISHED_ON = date(2026, 3, 12)
 
 REFERENCE = songyuan.REFERENCE_NOTICE

@@ -9,26 +9,24 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from psycopg import sql
 
 from rectify import settings as rectify_settings
 from rectify.access import Actor, Role
 from rectify.bootstrap import System, open_system
 from rectify.domain import RectifyError, Round, Unit
 from rectify.projections.progress import Scope
+from scenario import SYSTEM
 
 TODAY = date(2030, 1, 1)
-SYSTEM = Actor("property", Role.SYSTEM)
 KINDS = ("大扫除", "培训", "清退资金")
 
 finding = st.integers(0, 3)
@@ -237,26 +235,16 @@ class Driver:
 
 
 @contextmanager
-def fresh_store(postgres_base: str | None) -> Iterator[str]:
-    """A new SQLite file, or (given the server's URL) a new PostgreSQL schema, for one example."""
-    if postgres_base is None:
-        with tempfile.TemporaryDirectory() as folder:
-            yield f"sqlite:///{Path(folder) / 'p.db'}"
-        return
-    base = postgres_base
-    schema = f"p_{uuid.uuid4().hex[:12]}"
-    conninfo = rectify_settings.parse_database_url(base).psycopg_conninfo()
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield f"{base}?schema={schema}"
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+def fresh_sqlite_file() -> Iterator[str]:
+    """A new SQLite file for one example (a function-scoped tmp_path would be shared by all of them)."""
+    with tempfile.TemporaryDirectory() as folder:
+        yield f"sqlite:///{Path(folder) / 'p.db'}"
 
 
-def check(commands: list[tuple[Any, ...]], postgres_base: str | None = None) -> None:
-    with fresh_store(postgres_base) as url:
+def check(
+    commands: list[tuple[Any, ...]], fresh_store: Callable[[], AbstractContextManager[str]] = fresh_sqlite_file
+) -> None:
+    with fresh_store() as url:
         system = open_system(rectify_settings.load({}, database_url=url), run_projector=False, today=lambda: TODAY)
         try:
             driver = Driver(system)
@@ -310,5 +298,7 @@ def test_incremental_rebuild_and_as_of_agree_on_sqlite(commands: list[tuple[Any,
 @pytest.mark.postgres
 @settings(PROPERTY, max_examples=10)
 @given(SEQUENCES)
-def test_incremental_rebuild_and_as_of_agree_on_postgres(postgres_base: str, commands: list[tuple[Any, ...]]) -> None:
-    check(commands, postgres_base)
+def test_incremental_rebuild_and_as_of_agree_on_postgres(
+    postgres_schemas: Callable[[], AbstractContextManager[str]], commands: list[tuple[Any, ...]]
+) -> None:
+    check(commands, postgres_schemas)

@@ -15,21 +15,11 @@ from rectify import settings
 from rectify.access import Actor, Role
 from rectify.bootstrap import System, open_application, open_system
 from rectify.domain import Finding
-from rectify.examples import songyuan
 from rectify.projections.progress import Scope
 from rectify.projections.views import At
+from scenario import TODAY, load_reference
 
-TODAY = date(2026, 3, 12)
-
-SYSTEM = Actor("tests", Role.SYSTEM)
 INSPECTOR = Actor("office", Role.INSPECTOR)
-
-
-@pytest.fixture
-def system(config: settings.Settings) -> Iterator[System]:
-    built = open_system(config, run_projector=False, today=lambda: TODAY)
-    yield built
-    built.close()
 
 
 def dump(system: System) -> tuple[Any, ...]:
@@ -38,7 +28,7 @@ def dump(system: System) -> tuple[Any, ...]:
 
 
 def test_the_reference_scenario_counts_22_clean_ups_to_2025_11_12_and_5_trainings(system: System) -> None:
-    loaded = songyuan.load(system.app, SYSTEM)
+    loaded = load_reference(system.app)
     system.projector.catch_up()
     scope = Scope(round_id=loaded.round_id)
     for at in (None, At(position=loaded.position)):
@@ -55,7 +45,7 @@ def test_the_reference_scenario_counts_22_clean_ups_to_2025_11_12_and_5_training
 
 
 def test_incremental_views_a_rebuild_and_an_as_of_replay_agree(system: System) -> None:
-    loaded = songyuan.load(system.app, SYSTEM)
+    loaded = load_reference(system.app)
     system.projector.batch_size = 7  # many small batches
     system.projector.catch_up()
     incremental = dump(system)
@@ -67,7 +57,7 @@ def test_incremental_views_a_rebuild_and_an_as_of_replay_agree(system: System) -
 
 
 def test_a_round_as_of_an_earlier_position_equals_the_view_that_existed_then(system: System) -> None:
-    loaded = songyuan.load(system.app, SYSTEM)
+    loaded = load_reference(system.app)
     system.projector.batch_size = 13
     seen: dict[int, Any] = {}
     while system.projector.step() is not None:
@@ -82,7 +72,7 @@ def test_a_round_as_of_an_earlier_position_equals_the_view_that_existed_then(sys
 def test_the_district_as_of_a_recent_position_folds_again_only_what_changed_since(
     system: System, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    loaded = songyuan.load(system.app, SYSTEM)
+    loaded = load_reference(system.app)
     system.projector.batch_size = 1
     seen: dict[int, Any] = {}
     while system.projector.step() is not None:
@@ -105,7 +95,7 @@ def test_the_district_as_of_a_recent_position_folds_again_only_what_changed_sinc
 def test_a_district_as_of_view_answers_for_its_rounds_too(system: System, monkeypatch: pytest.MonkeyPatch) -> None:
     """The dashboard's district overview asks every round as of the same position: once the
     district is folded, the rounds are read from it instead of each being folded again."""
-    loaded = songyuan.load(system.app, SYSTEM)
+    loaded = load_reference(system.app)
     system.projector.catch_up()
     position = loaded.position - 3
     scope = Scope(round_id=loaded.round_id, unit_id=loaded.unit_id)
@@ -130,7 +120,7 @@ def test_a_district_as_of_view_answers_for_its_rounds_too(system: System, monkey
 def test_past_states_kept_for_reuse_are_bounded_by_their_rows(system: System) -> None:
     """A district view of a big log holds every finding: however many positions a caller asks
     for, the views kept for reuse hold at most so many rows (always the latest one)."""
-    loaded = songyuan.load(system.app, SYSTEM)
+    loaded = load_reference(system.app)
     system.projector.catch_up()
     system.read._cache_rows = 20  # a district view of the reference scenario holds 14
     first = system.read.district_as_of(loaded.position - 1)
@@ -144,8 +134,8 @@ def test_past_states_kept_for_reuse_are_bounded_by_their_rows(system: System) ->
 def test_a_round_as_of_a_position_reads_only_that_rounds_events(
     system: System, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = songyuan.load(system.app, SYSTEM)
-    second = songyuan.load(system.app, SYSTEM)
+    first = load_reference(system.app)
+    second = load_reference(system.app)
     system.projector.catch_up()
     requested: list[Any] = []
     recorder = system.app.recorder
@@ -168,7 +158,7 @@ def test_a_round_as_of_a_position_reads_only_that_rounds_events(
 
 
 def test_a_record_time_names_the_last_position_at_or_before_it(system: System) -> None:
-    loaded = songyuan.load(system.app, SYSTEM)
+    loaded = load_reference(system.app)
     system.projector.catch_up()
     middle = system.app.recorder.select_notifications(start=80, limit=1)[0]
     recorded_at = system.app.mapper.to_domain_event(middle).timestamp
@@ -181,7 +171,7 @@ def test_a_record_time_names_the_last_position_at_or_before_it(system: System) -
 
 
 def test_a_failed_batch_leaves_views_and_tracking_as_they_were(system: System, monkeypatch: pytest.MonkeyPatch) -> None:
-    songyuan.load(system.app, SYSTEM)
+    load_reference(system.app)
     system.projector.batch_size = 40
     system.projector.step()
     before = dump(system)
@@ -208,7 +198,7 @@ def test_a_batch_asks_the_event_store_for_no_connection_while_it_holds_the_views
     """A save takes the event store's writer connection first and the database's write lock second.
     A batch that took them the other way round waited on a queued save until a pool timeout
     broke the tie (SQLite, under racing requests in CI)."""
-    loaded = songyuan.load(system.app, SYSTEM)
+    loaded = load_reference(system.app)
     datastore: Any = system.app.recorder.datastore
     writing, get_connection = system.store.writing, datastore.get_connection
     holding = threading.local()
@@ -240,7 +230,7 @@ def test_a_batch_asks_the_event_store_for_no_connection_while_it_holds_the_views
 def test_a_batch_another_process_committed_first_is_folded_again_not_twice(
     system: System, config: settings.Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    loaded = songyuan.load(system.app, SYSTEM)
+    loaded = load_reference(system.app)
     other = open_system(config, run_projector=False, today=lambda: TODAY)
     try:
         read = system.projector._notifications
@@ -265,7 +255,7 @@ def test_a_batch_another_process_committed_first_is_folded_again_not_twice(
 
 
 def test_readers_see_the_old_views_until_a_rebuild_swaps_in_the_new(system: System) -> None:
-    loaded = songyuan.load(system.app, SYSTEM)
+    loaded = load_reference(system.app)
     system.projector.catch_up()
     before = dump(system)
     halfway, resume = threading.Event(), threading.Event()
@@ -297,7 +287,7 @@ def test_the_runner_follows_writes_from_another_process_within_a_second(config: 
     writer = open_application(config, today=lambda: TODAY)  # another application: its own connections
     try:
         time.sleep(0.3)
-        loaded = songyuan.load(writer, SYSTEM)
+        loaded = load_reference(writer)
         started = time.monotonic()
         assert reader.runner.wait_for(loaded.position, timeout=5.0)
         unit = Actor("u", Role.UNIT, loaded.unit_id)

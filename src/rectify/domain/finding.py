@@ -120,7 +120,7 @@ class Finding(Aggregate):
                 *finding.extensions,
                 Extension(previous, self.new_deadline, self.reason, self.actor),
             )
-            finding.responsibility = replace(finding.responsibility, deadline=self.new_deadline)
+            finding.responsibility = replace(finding.responsibility, deadline=self.new_deadline)  # type: ignore[type-var] # as above
 
     class MeasurePlanned(Event):
         measure_id: UUID

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from rectify.access import Actor, Role
@@ -28,7 +29,7 @@ UNIT = {
     "postal_address": "深圳市罗湖区宝安南路国速荟 215-216 号",
 }
 
-ROUND = {
+ROUND: dict[str, Any] = {
     "authority": "区委",
     "district": "罗湖区",
     "team": "第四巡察组",

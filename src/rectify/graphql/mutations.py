@@ -326,7 +326,7 @@ async def _issue_token(info: strawberry.Info, input: IssueTokenInput) -> IssueTo
     outcome = await run_command(info, "issue_token", input)
     if isinstance(outcome, Receipt):
         return TokenIssued(position=outcome.position, id=strawberry.ID(str(outcome.entity_id)), secret=outcome.secret)
-    return outcome  # type: ignore[no-any-return]
+    return outcome
 
 
 async def _publish_notice(info: strawberry.Info, input: PublishNoticeInput) -> PublishNoticeResult:  # noqa: A002
@@ -336,7 +336,7 @@ async def _publish_notice(info: strawberry.Info, input: PublishNoticeInput) -> P
         await ctx.feed.reached(await blocking(ctx.commands.head), 5.0)
     outcome = await run_command(info, "publish_notice", input)
     if not isinstance(outcome, Receipt):
-        return outcome  # type: ignore[no-any-return]
+        return outcome
     sha256 = outcome.sha256
     if sha256 is None:  # a replayed request: the digest was recorded the first time
         sha256 = (await blocking(ctx.queries.publication, outcome.entity_id)).sha256

@@ -29,7 +29,7 @@ class RoundState(Protocol):
 
     def aggregate(self, identifier: UUID) -> object | None: ...
 
-    def aggregates(self, cls: type) -> list: ...  # type: ignore[type-arg]
+    def aggregates(self, cls: type) -> list: ...
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,7 @@ def build(
 def aspects(round_: Round, findings: list[Finding]) -> tuple[Aspect, ...]:
     """The category tree with the shown findings, each level numbered by what is shown."""
     titles = {c.path: c.title for c in round_.categories}
-    result = []
+    result: list[Aspect] = []
     for top in sorted(p for p in titles if len(p) == 1):
         under = [f for f in findings if f.category[:1] == top]
         # A place at the 问题 level holds a finding, or a category grouping 子项 findings; both kinds

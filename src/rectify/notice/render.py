@@ -65,4 +65,4 @@ def pdf(html_text: str) -> bytes:
         from weasyprint import HTML
     except ImportError as error:  # pragma: no cover - depends on the installation
         raise RuntimeError("PDF needs the pdf extra: pip install 'rectify[pdf]' and a CJK font") from error
-    return HTML(string=html_text).write_pdf()  # type: ignore[no-any-return]
+    return HTML(string=html_text).write_pdf()

@@ -131,13 +131,13 @@ class Fold:
         for notification in notifications:
             event = decode(notification)
             position = notification.id
-            at = (event.timestamp - EPOCH) // MICROSECOND
+            at = (event.timestamp - EPOCH) // MICROSECOND  # type: ignore[attr-defined] # our events all have one
             if position // CHUNK != chunk:
                 chunk = position // CHUNK
                 span = timeline.get(chunk)
                 if span is None:
                     span = timeline[chunk] = Span(position, position, at, at)
-            span.widen(position, position, at, at)  # type: ignore[union-attr]
+            span.widen(position, position, at, at)  # type: ignore[union-attr] # set at each chunk's first position, just above
             if notification.topic in projected:
                 fold(event, position)
             if position > self.position:
@@ -179,7 +179,7 @@ class Fold:
         before: dict[UUID, int] = {}
         for notification in notifications:
             if notification.topic in PROJECTED_TOPICS and notification.originator_id not in before:
-                before[notification.originator_id] = notification.originator_version - 1  # type: ignore[index]
+                before[notification.originator_id] = notification.originator_version - 1  # type: ignore[index] # our aggregates' ids are UUIDs; the library allows str too
         return before
 
     def state(self, identifier: UUID) -> State | None:

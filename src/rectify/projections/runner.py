@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Notification
 
 from rectify.application import RectifyApplication
@@ -104,7 +105,7 @@ class Projector:
             if cached is not None and cached.aggregate.version == version:
                 states[identifier.int] = cached
                 continue
-            aggregate = self.app.repository.get(identifier, version=version)
+            aggregate: Aggregate = self.app.repository.get(identifier, version=version)
             states[identifier.int] = State(aggregate, known[identifier][version - 1])
         return states
 

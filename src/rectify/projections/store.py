@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -35,6 +35,9 @@ from rectify.projections.fold import CHUNK, VIEW_FORMAT, Fold, State, StateCodec
 from rectify.projections.ledger import LedgerRow
 from rectify.projections.progress import Scope
 from rectify.settings import Database
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +91,7 @@ def cut_at(histories: dict[UUID, list[int]], position: int) -> dict[UUID, tuple[
 
 
 def schema_statements(generation: int, blob: str) -> list[str]:
-    g = lambda name: table(generation, name)  # noqa: E731
+    g: Callable[[str], str] = lambda name: table(generation, name)  # noqa: E731
     return [
         # rounds and units, folded; findings live in the ledger (keys: see index_statements)
         f"CREATE TABLE IF NOT EXISTS {g('aggregates')} (id TEXT NOT NULL, kind TEXT NOT NULL, "
@@ -111,7 +114,7 @@ def schema_statements(generation: int, blob: str) -> list[str]:
 def index_statements(generation: int) -> list[str]:
     """Keys and indexes: made after a rebuild's bulk load, which is faster than keeping them up meanwhile.
     The unique keys are what the upserts of later batches conflict on."""
-    g = lambda name: table(generation, name)  # noqa: E731
+    g: Callable[[str], str] = lambda name: table(generation, name)  # noqa: E731
     return [
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('aggregates_key')} ON {g('aggregates')} (id)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('ledger_key')} ON {g('ledger')} (finding_id)",
@@ -786,7 +789,7 @@ class PostgresViewStore(ViewStore):
 class _QmarkCursor:
     """A psycopg cursor that takes the `?` placeholders the shared SQL is written with."""
 
-    def __init__(self, cursor: Any) -> None:
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
         self.raw = cursor
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> None:

@@ -140,7 +140,8 @@ class ReadModels:
             if last <= found:
                 continue
             for notification in self.app.recorder.select_notifications(start=first, limit=last - first + 1, stop=last):
-                if microseconds(self.app.mapper.to_domain_event(notification).timestamp) <= moment:
+                # ignored below: every event of ours has a timestamp; the protocol the mapper declares has none
+                if microseconds(self.app.mapper.to_domain_event(notification).timestamp) <= moment:  # type: ignore[attr-defined]
                     found = max(found, notification.id)
         return found
 
@@ -185,7 +186,7 @@ class ReadModels:
             return self.rounds_as_of((scope.round_id,), position)
         if scope.unit_id is not None:
             with self.store.snapshot() as stored:
-                rounds = [r.id for r in stored.aggregates(Round) if scope.unit_id in r.unit_ids]  # type: ignore[attr-defined]
+                rounds = [r.id for r in stored.aggregates(Round) if scope.unit_id in r.unit_ids]  # type: ignore[attr-defined] # aggregates(Round) gives Rounds; it is declared to give Aggregates
             return self.rounds_as_of(tuple(rounds), position)
         return self.district_as_of(position)
 
@@ -271,7 +272,7 @@ class ReadModels:
         fold = Fold()
         with paused_garbage_collection(), self.store.snapshot() as stored:
             self._fold_versions(fold, stored.versions_at(round_ids, position))
-            unit_ids = {u for r in fold.aggregates(Round) for u in r.unit_ids}  # type: ignore[attr-defined]
+            unit_ids = {u for r in fold.aggregates(Round) for u in r.unit_ids}  # type: ignore[attr-defined] # aggregates(Round) gives Rounds; it is declared to give Aggregates
             self._fold_versions(fold, stored.versions_at(unit_ids, position))
         fold.position = position
         fold.take_changes()

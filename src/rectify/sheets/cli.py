@@ -7,20 +7,22 @@ import sys
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-from uuid import UUID
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from rectify import settings
 from rectify.access import PUBLIC, Actor
 from rectify.application import RectifyApplication
-from rectify.bootstrap import open_application, open_system
+from rectify.bootstrap import System, open_system
 from rectify.domain.errors import InvalidInput, RectifyError
 from rectify.projections.progress import Scope
 from rectify.projections.views import At
 from rectify.sheets import writer
 from rectify.sheets.planner import Plan, carry_out, plan_file
 from rectify.sheets.reader import SheetRejected
+
+if TYPE_CHECKING:
+    from rectify.cli import Handles
 
 
 def add_commands(commands: Any) -> None:
@@ -68,9 +70,13 @@ def add_commands(commands: Any) -> None:
 def cmd_template(args: argparse.Namespace, config: settings.Settings) -> int:
     round_ = units = None
     if args.round:
-        app = open_application(config)
-        round_ = app.round(args.round)
-        units = [app.unit(u) for u in round_.unit_ids]
+        system = open_system(config, run_projector=False)
+        try:
+            system.projector.catch_up()
+            round_ = _handles(system).round(args.round)
+            units = [system.app.unit(u) for u in round_.unit_ids]
+        finally:
+            system.close()
     Path(args.file).write_bytes(writer.template(round_, units or ()))
     print(f"wrote {args.file}")
     return 0
@@ -80,8 +86,8 @@ def cmd_import(args: argparse.Namespace, config: settings.Settings) -> int:
     system = open_system(config, run_projector=False)
     try:
         actor = _actor(system.app, args.token)
-        round_id = _id("--round", args.round)
         system.projector.catch_up()
+        round_id = _handles(system).round(args.round).id
         try:
             planned = plan_file(system.app, system.read, Path(args.file), round_id, actor, sheet_name=args.sheet)
         except SheetRejected as rejected:
@@ -108,11 +114,11 @@ def cmd_export(args: argparse.Namespace, config: settings.Settings) -> int:
     system = open_system(config, run_projector=False)
     try:
         audience = PUBLIC if args.public else _actor(system.app, args.token)
-        scope = Scope(
-            round_id=_id("--round", args.round) if args.round else None,
-            unit_id=_id("--unit", args.unit) if args.unit else None,
-        )
         system.projector.catch_up()
+        handles = _handles(system)
+        round_ = handles.round(args.round) if args.round else None
+        unit = handles.unit(args.unit, of_round=round_) if args.unit else None
+        scope = Scope(round_id=round_.id if round_ else None, unit_id=unit.id if unit else None)
         at = _at(args.as_of, config.timezone) if args.as_of else None
         exported = writer.export(system.read, scope, audience, at)
         Path(args.file).write_bytes(exported.data)
@@ -133,11 +139,10 @@ def _actor(app: RectifyApplication, token: str | None) -> Actor:
     return actor
 
 
-def _id(option: str, value: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError:
-        raise InvalidInput(option, f"is not an id: {value[:60]!r}") from None
+def _handles(system: System) -> Handles:
+    from rectify.cli import Handles  # imported late, as cli.py imports this module
+
+    return Handles(system)
 
 
 def _at(value: str, timezone: str) -> At:

@@ -120,7 +120,7 @@ class GraphQLView(GraphQL):
         super().__init__(state.schema, **kwargs)
         self.state = state
 
-    async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
+    async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override] # strawberry declares None; the context it hands on may be any object
         actor = request.scope.get("state", {}).get("actor", PUBLIC)
         system = self.state.system
         return Context(system.app, system.queries, self.state.feed, actor=actor, request=request, response=response)
@@ -246,7 +246,7 @@ def create_app(
         """The endpoint, built at startup (it needs the opened system)."""
 
         async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            await holder["endpoint"](scope, receive, send)  # type: ignore[operator]
+            await holder["endpoint"](scope, receive, send)  # type: ignore[operator] # the endpoint, put there at startup
 
     graphql = GraphQLRoute()
 
