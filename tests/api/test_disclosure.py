@@ -309,14 +309,16 @@ def test_a_record_time_is_shown_as_the_last_event_before_it_the_caller_may_see(s
     assert shared_world.client("INSPECTOR").data(question, {"at": now})["progress"]["position"] > public
 
 
-def test_a_public_subscription_starts_at_the_last_position_the_public_may_see(shared_world, variables) -> None:
-    public = shared_world.record_clean_up(None, "2025-12-09")["position"]
-    internal = work_on_the_internal_finding(shared_world, variables, "2025-12-10")
+def test_a_public_subscription_starts_at_the_last_position_the_public_may_see(served_shared_world) -> None:
+    world = served_shared_world  # subscriptions: a real server
+    served = {"round": str(world.loaded.round_id), "internal": world.finding_ids[INTERNAL.heading]}
+    public = world.record_clean_up(None, "2025-12-09")["position"]
+    internal = work_on_the_internal_finding(world, served, "2025-12-10")
     subscription = "subscription($round: ID!) { progressChanged(roundId: $round) { position undisclosed } }"
 
     async def first_push(role: str) -> dict[str, Any]:
-        async with shared_world.ws(role) as session:
-            operation = await session.subscribe(subscription, {"round": variables["round"]})
+        async with world.ws(role) as session:
+            operation = await session.subscribe(subscription, {"round": served["round"]})
             return (await session.next(operation))["progressChanged"]
 
     assert asyncio.run(first_push("PUBLIC")) == {"position": public, "undisclosed": 1}
