@@ -109,6 +109,16 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Integrity:
+    """The hash-chained log: who signs its tree heads, and how often one is written."""
+
+    signing_key: Path | None = None  # an Ed25519 private key file (`rectify keygen`); None: heads are unsigned
+    public_key: str | None = None  # for `rectify verify`/`import`: a key file or `ed25519 <base64>`
+    checkpoint_events: int = 1000  # a tree head every this many sealed events…
+    checkpoint_seconds: float = 60.0  # …and after this many seconds when events were sealed since the last
+
+
+@dataclass(frozen=True)
 class Settings:
     database: Database
     timezone: str = "Asia/Shanghai"
@@ -120,6 +130,7 @@ class Settings:
     ws_init_timeout: float = 5.0  # seconds a WebSocket may take to send connection_init
     yellow_within_days: int = 10  # 红黄绿灯: yellow when this many days or fewer are left
     stall_seconds: float = 60.0  # /health fails when the views stay behind the log this long without moving
+    integrity: Integrity = Integrity()
 
 
 def load(environ: Mapping[str, str] | None = None, *, database_url: str | None = None) -> Settings:
@@ -132,6 +143,8 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
         ws_init_timeout = float(env.get("RECTIFY_WS_INIT_TIMEOUT", "5"))
         yellow = int(env.get("RECTIFY_YELLOW_DAYS", "10"))
         stall = float(env.get("RECTIFY_STALL_SECONDS", "60"))
+        checkpoint_events = int(env.get("RECTIFY_CHECKPOINT_EVENTS", "1000"))
+        checkpoint_seconds = float(env.get("RECTIFY_CHECKPOINT_SECONDS", "60"))
         limits = Limits(
             max_depth=int(env.get("RECTIFY_MAX_DEPTH", "10")),
             max_aliases=int(env.get("RECTIFY_MAX_ALIASES", "20")),
@@ -150,6 +163,19 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
         raise SettingsError(f"RECTIFY_WS_INIT_TIMEOUT: give seconds above 0 and at most 300, not {ws_init_timeout}")
     if not 0 < stall <= 86_400:
         raise SettingsError(f"RECTIFY_STALL_SECONDS: give seconds above 0 and at most 86400, not {stall}")
+    if checkpoint_events < 1:
+        raise SettingsError(f"RECTIFY_CHECKPOINT_EVENTS: give at least 1 event, not {checkpoint_events}")
+    if not 0 < checkpoint_seconds <= 86_400:
+        raise SettingsError(
+            f"RECTIFY_CHECKPOINT_SECONDS: give seconds above 0 and at most 86400, not {checkpoint_seconds}"
+        )
+    signing_key = env.get("RECTIFY_SIGNING_KEY", "").strip()
+    integrity = Integrity(
+        signing_key=Path(signing_key).expanduser() if signing_key else None,
+        public_key=env.get("RECTIFY_PUBLIC_KEY", "").strip() or None,
+        checkpoint_events=checkpoint_events,
+        checkpoint_seconds=checkpoint_seconds,
+    )
     origins = tuple(o.strip() for o in env.get("RECTIFY_ALLOWED_ORIGINS", "").split(",") if o.strip())
     return Settings(
         database=database,
@@ -162,4 +188,5 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
         ws_init_timeout=ws_init_timeout,
         yellow_within_days=yellow,
         stall_seconds=stall,
+        integrity=integrity,
     )
