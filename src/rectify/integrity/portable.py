@@ -34,12 +34,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from rectify.domain.errors import RectifyError
 from rectify.integrity.keys import Checkpoint, PublicKey, TreeHead
 from rectify.integrity.leaves import LEAF_FORMAT, Leaf, StoredEvent, Undecodable, record_facts, seal
 from rectify.integrity.merkle import Frontier
 from rectify.integrity.store import LogStore, SealState, frontier_of
 from rectify.integrity.verify import HeadCheck, Problem, Report
+from rectify.projections.fold import paused_garbage_collection
 
 FORMAT = "rectify-export"
 VERSION = 1
@@ -143,7 +146,7 @@ def write_file(path: Path, records: Records) -> Moved:
     moved = Moved()
     topics: dict[str, str] = {}
     try:
-        with gzip.open(partial, "wb", compresslevel=1) as out:
+        with gzip.open(partial, "wb", compresslevel=1) as out, paused_garbage_collection():
             header = next(records)
             assert isinstance(header, Header)
             out.write(_json_line(_header_record(header)))
@@ -285,8 +288,8 @@ def _record(raw: bytes, path: Path, line: int) -> dict[str, Any]:
     if not raw:
         raise PortableProblem(f"{path}: line {line}: the file ends too early")
     try:
-        record = json.loads(raw)
-    except ValueError:
+        record = orjson.loads(raw)
+    except orjson.JSONDecodeError:
         raise PortableProblem(f"{path}: line {line}: not JSON") from None
     if not isinstance(record, dict):
         raise PortableProblem(f"{path}: line {line}: not a JSON object")
@@ -343,7 +346,7 @@ def load(
 
     Raises PortableProblem when the store is not empty, ChainRefused when the chain does not verify.
     """
-    with closing(records):  # ends the source's snapshot (its transaction) whatever happens here
+    with closing(records), paused_garbage_collection():  # closing: ends the source's snapshot whatever happens
         return _load(records, store, key, progress)
 
 

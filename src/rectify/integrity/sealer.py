@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from rectify.integrity.keys import Checkpoint, SigningKey, TreeHead
-from rectify.integrity.leaves import Leaf, StoredEvent, Undecodable, seal
+from rectify.integrity.leaves import StoredEvent, Undecodable, seal_all
 from rectify.integrity.merkle import Frontier
 from rectify.integrity.store import LogStore, SealState, frontier_of, open_log_store
+from rectify.projections.fold import paused_garbage_collection
 from rectify.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,13 @@ class Sealer:
             return made
 
     def _step(self, until: int | None) -> tuple[int, list[Checkpoint], Unsealable | None]:
-        """One batch: read and hash outside the lock, then commit if nobody sealed meanwhile."""
+        """One batch: read and hash outside the lock, then commit if nobody sealed meanwhile.
+
+        The cyclic collector waits meanwhile, as in a rebuild: a batch makes many objects, no cycles."""
+        with paused_garbage_collection():
+            return self._batch(until)
+
+    def _batch(self, until: int | None) -> tuple[int, list[Checkpoint], Unsealable | None]:
         while True:
             with self.store.snapshot() as reader:
                 state = reader.seal_state()
@@ -161,18 +168,16 @@ class Sealer:
                     if len(events) >= self.batch_size:
                         break
             frontier = frontier_of(state).copy()
-            leaves: list[Leaf] = []
+            stuck: Unsealable | None = None
+            try:
+                leaves = seal_all(frontier.size, events)
+            except Undecodable as error:
+                leaves = error.leaves
+                stuck = Unsealable(events[len(leaves)].position, str(error))
             checkpoints: list[Checkpoint] = []
             last_size = last.head.size if last else 0
             last_time = _seconds(last.head.signed_at) if last else None
-            stuck: Unsealable | None = None
-            for event in events:
-                try:
-                    leaf = seal(frontier.size, event)
-                except Undecodable as error:
-                    stuck = Unsealable(event.position, str(error))
-                    break
-                leaves.append(leaf)
+            for leaf in leaves:
                 frontier.append(leaf.hash)
                 if frontier.size - last_size >= self.every_events:
                     checkpoints.append(self._head(state.origin, frontier, leaf.position))

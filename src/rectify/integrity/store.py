@@ -359,9 +359,14 @@ class SQLiteReader(Reader):
             "WHERE rowid > ? ORDER BY rowid LIMIT ?",
             (after, limit),
         ).fetchall()
-        return [
-            StoredEvent(p, _sqlite_id(i), v, t if isinstance(t, str) else str(t), _bytes(s)) for p, i, v, t, s in rows
-        ]
+        try:  # as the recorder writes them: hex text ids, text topics, bytes
+            fromhex = bytes.fromhex
+            events = [StoredEvent(p, fromhex(i), v, t, s) for p, i, v, t, s in rows]
+            if all(len(e.aggregate_id) == 16 and type(e.state) is bytes and type(e.topic) is str for e in events):
+                return events
+        except (TypeError, ValueError):
+            pass
+        return [StoredEvent(p, _sqlite_id(i), v, str(t), _bytes(s)) for p, i, v, t, s in rows]  # a damaged row
 
     def positions_of_event(self, aggregate_id: bytes, version: int) -> list[int]:
         rows = self.cursor.execute(

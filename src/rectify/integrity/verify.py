@@ -28,6 +28,7 @@ from rectify.integrity.leaves import (
 )
 from rectify.integrity.merkle import EMPTY_ROOT, Frontier
 from rectify.integrity.store import LogStore, Reader, SealState
+from rectify.projections.fold import paused_garbage_collection
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ class HeadCheck:
 
 def verify_store(store: LogStore, *, key: PublicKey | None = None, from_position: int = 0) -> Report:
     """Verifies the log of a store in one snapshot (safe while the server appends)."""
-    with store.snapshot() as reader:
+    with store.snapshot() as reader, paused_garbage_collection():  # many objects, no cycles: as in a rebuild
         return _StoreVerification(reader, key, from_position).run()
 
 
