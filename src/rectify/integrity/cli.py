@@ -99,7 +99,9 @@ def cmd_seal(args: argparse.Namespace, config: settings.Settings) -> int:
         for checkpoint in sealed.checkpoints:
             print(_checkpoint_line(checkpoint))
         if args.checkpoint:
-            print(_checkpoint_line(sealer.checkpoint()))
+            head = sealer.checkpoint()
+            if head not in sealed.checkpoints:
+                print(_checkpoint_line(head))
         return 0
     finally:
         sealer.close()

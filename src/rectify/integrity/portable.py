@@ -26,6 +26,7 @@ import base64
 import gzip
 import json
 import zlib
+from binascii import a2b_base64
 from collections import Counter
 from collections.abc import Callable, Generator
 from contextlib import closing
@@ -38,7 +39,7 @@ import orjson
 
 from rectify.domain.errors import RectifyError
 from rectify.integrity.keys import Checkpoint, PublicKey, TreeHead
-from rectify.integrity.leaves import LEAF_FORMAT, Leaf, StoredEvent, Undecodable, record_facts, seal
+from rectify.integrity.leaves import LEAF_FORMAT, StoredEvent, Undecodable, record_facts, seal_all
 from rectify.integrity.merkle import Frontier
 from rectify.integrity.store import LogStore, SealState, frontier_of
 from rectify.integrity.verify import HeadCheck, Problem, Report
@@ -268,13 +269,13 @@ def read_file(path: Path) -> Records:
                     raise PortableProblem(f"{path}: line {line_number}: expected an event, found {kind!r}")
                 event = StoredEvent(
                     int(record["p"]), bytes.fromhex(record["id"]), int(record["v"]), record["t"],
-                    base64.b64decode(record["s"], validate=True),
+                    _unb64(record["s"]),
                 )  # fmt: skip
                 if len(event.aggregate_id) != 16:
                     raise ValueError("an aggregate id is 16 bytes")
                 events += 1
                 leaf = record.get("l")
-                yield event, None if leaf is None else base64.b64decode(leaf, validate=True)
+                yield event, None if leaf is None else _unb64(leaf)
             raise PortableProblem(f"{path} ends without its trailer: the copy was cut short")
     except PortableProblem:
         raise
@@ -282,6 +283,10 @@ def read_file(path: Path) -> Records:
         raise PortableProblem(f"{path}: line {line_number}: the file is damaged ({error})") from None
     except (KeyError, ValueError, TypeError) as error:
         raise PortableProblem(f"{path}: line {line_number}: not a record of a rectify export ({error!r})") from None
+
+
+def _unb64(text: str) -> bytes:
+    return a2b_base64(text, strict_mode=True)  # base64.b64decode(validate=True) without its two Python layers
 
 
 def _record(raw: bytes, path: Path, line: int) -> dict[str, Any]:
@@ -354,9 +359,7 @@ def _load(records: Records, store: LogStore, key: PublicKey | None, progress: Ca
     header = next(records)
     assert isinstance(header, Header)
     store.setup()
-    moved = Moved(head=header.position, checkpoints=len(header.checkpoints))
-    report = Report()
-    heads = HeadCheck(header.checkpoints, key, header.origin, report)
+    arrival = _Arrival(header, key)
     with store.writing() as writer:
         writer.lock_events()
         found = writer.count_events()
@@ -365,69 +368,91 @@ def _load(records: Records, store: LogStore, key: PublicKey | None, progress: Ca
                 f"the target store is not empty ({found} events): import only into an empty store (a fresh SQLite "
                 "file or PostgreSQL schema)"
             )
-        problem = heads.start()
-        frontier_position = 0
-        previous = 0
-        events: list[StoredEvent] = []
-        leaves: list[Leaf] = []
+        problem = arrival.heads.start()
+        batch: list[tuple[StoredEvent, bytes | None]] = []
         for record in records:
+            assert isinstance(record, tuple)
+            batch.append(record)
+            if len(batch) >= BATCH:
+                problem = problem or arrival.take(batch, writer, progress)
+                batch = []
             if problem:
                 break
-            assert isinstance(record, tuple)
-            event, expected = record
-            if event.position <= previous:
-                problem = Problem(event.position, "reordered", f"it follows position {previous} in the copy")
-                break
-            previous = event.position
-            if expected is not None:
-                if moved.unsealed:
-                    problem = Problem(event.position, "inserted", "a sealed event follows unsealed ones in the copy")
-                    break
-                try:
-                    leaf = seal(heads.frontier.size, event)
-                except Undecodable as error:
-                    problem = Problem(event.position, "edited", f"the stored bytes do not decode: {error}")
-                    break
-                if leaf.hash != expected:
-                    problem = Problem(
-                        event.position, "edited", f"{event.type} (version {event.version}) does not match its leaf hash"
-                    )
-                    break
-                leaves.append(leaf)
-                problem = heads.add(leaf.hash, event.position)
-                frontier_position = event.position
-                moved.sealed += 1
-            else:
-                try:
-                    record_facts(event.state)
-                except Undecodable as error:
-                    problem = Problem(event.position, "undecodable", f"not sealed, and {error}")
-                    break
-                moved.unsealed += 1
-            events.append(event)
-            moved.types[event.type] += 1
-            if len(events) >= BATCH:
-                _flush(writer, events, leaves, moved, progress)
-        if problem is None:
-            problem = heads.finish(frontier_position) or _seal_matches(header, heads.frontier, frontier_position)
+        problem = problem or arrival.take(batch, writer, progress) or arrival.finish()
         if problem is not None:
             raise ChainRefused(problem)
-        _flush(writer, events, leaves, moved, progress)
+        heads = arrival.heads
         writer.insert_checkpoints(header.checkpoints)
-        writer.save_seal(SealState(header.origin, heads.frontier.size, frontier_position, heads.frontier))
+        writer.save_seal(SealState(header.origin, heads.frontier.size, arrival.sealed_position, heads.frontier))
         writer.continue_positions()
-    moved.signatures, moved.unsigned, moved.root = report.signatures, report.unsigned, heads.frontier.root()
+    moved = arrival.moved
+    moved.signatures, moved.unsigned, moved.root = (
+        arrival.report.signatures,
+        arrival.report.unsigned,
+        heads.frontier.root(),
+    )
     return moved
 
 
-def _flush(writer: Any, events: list[StoredEvent], leaves: list[Leaf], moved: Moved, progress: Any) -> None:
-    writer.insert_events(events)
-    writer.insert_leaves(leaves)
-    moved.events += len(events)
-    if progress and events:
-        progress(events[-1].position)
-    events.clear()
-    leaves.clear()
+class _Arrival:
+    """A copy's events checked batch by batch as they are written: in position order, sealed ones first,
+    each sealed one matching its leaf hash, the tree matching every head, the rest decoding."""
+
+    def __init__(self, header: Header, key: PublicKey | None) -> None:
+        self.header = header
+        self.report = Report()
+        self.heads = HeadCheck(header.checkpoints, key, header.origin, self.report)
+        self.moved = Moved(head=header.position, checkpoints=len(header.checkpoints))
+        self.previous = 0
+        self.sealed_position = 0
+
+    def take(self, batch: list[tuple[StoredEvent, bytes | None]], writer: Any, progress: Any) -> Problem | None:
+        sealed = []
+        for event, expected in batch:
+            if event.position <= self.previous:
+                return Problem(event.position, "reordered", f"it follows position {self.previous} in the copy")
+            self.previous = event.position
+            if expected is not None:
+                if self.moved.unsealed:
+                    return Problem(event.position, "inserted", "a sealed event follows unsealed ones in the copy")
+                sealed.append(event)
+            else:
+                self.moved.unsealed += 1
+            self.moved.types[event.type] += 1
+        try:
+            leaves = seal_all(self.heads.frontier.size, sealed)
+        except Undecodable as error:
+            return Problem(sealed[len(error.leaves)].position, "edited", f"the stored bytes do not decode: {error}")
+        for leaf, (event, expected) in zip(leaves, batch, strict=False):
+            if leaf.hash != expected:
+                return Problem(
+                    event.position, "edited", f"{event.type} (version {event.version}) does not match its leaf hash"
+                )
+            problem = self.heads.add(leaf.hash, event.position)
+            if problem:
+                return problem
+        for event, _ in batch[len(leaves) :]:
+            try:
+                record_facts(event.state)
+            except Undecodable as error:
+                return Problem(event.position, "undecodable", f"not sealed, and {error}")
+        if leaves:
+            self.sealed_position = leaves[-1].position
+        self.moved.sealed += len(leaves)
+        writer.insert_events([event for event, _ in batch])
+        writer.insert_leaves(leaves)
+        self.moved.events += len(batch)
+        if progress and batch:
+            progress(batch[-1][0].position)
+        return None
+
+    def finish(self) -> Problem | None:
+        if self.moved.events != self.header.events:
+            return Problem(self.previous + 1, "missing", f"the copy says it holds {self.header.events} events, "
+                           f"it holds {self.moved.events}")  # fmt: skip
+        return self.heads.finish(self.sealed_position) or _seal_matches(
+            self.header, self.heads.frontier, self.sealed_position
+        )
 
 
 def _seal_matches(header: Header, frontier: Frontier, position: int) -> Problem | None:
