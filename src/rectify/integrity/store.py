@@ -162,12 +162,6 @@ class Reader(ABC):
             yield from map(_leaf, rows)
             from_index = int(rows[-1][0]) + 1
 
-    def leaf(self, index: int) -> Leaf | None:
-        found = self._execute(
-            f"SELECT {', '.join(LEAF_COLUMNS)} FROM rectify_leaves WHERE leaf_index = ?", (index,)
-        ).fetchone()
-        return None if found is None else _leaf(found)
-
     def first_leaf_at_or_after(self, position: int, size: int) -> int:
         """The index of the first leaf at or after `position` (size if none): a binary search, positions
         growing with the index."""
@@ -197,11 +191,6 @@ class Reader(ABC):
             "SELECT position FROM rectify_leaves WHERE state_digest = ? ORDER BY leaf_index", (state_digest,)
         ).fetchall()
         return [int(p) for (p,) in rows]
-
-    def count_leaves(self) -> int:
-        if not self.has_table("rectify_leaves"):
-            return 0
-        return int(self._execute("SELECT COUNT(*) FROM rectify_leaves").fetchone()[0])
 
     def checkpoints(self) -> list[Checkpoint]:
         if not self.has_table("rectify_checkpoints"):
