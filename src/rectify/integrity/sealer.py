@@ -116,17 +116,13 @@ class Sealer:
         added: list[Checkpoint] = []
         count = 0
         while True:
-            leaves, checkpoints, stuck = self._step(until)
+            leaves, checkpoints, stuck, state = self._step(until)
             count += leaves
             added.extend(checkpoints)
             if stuck is not None:
                 raise stuck
             if leaves == 0:
-                break
-        with self.store.snapshot() as reader:
-            state = reader.seal_state()
-        assert state is not None
-        return Sealed(count, state.size, state.position, frontier_of(state).root(), tuple(added))
+                return Sealed(count, state.size, state.position, frontier_of(state).root(), tuple(added))
 
     def checkpoint(self) -> Checkpoint:
         """Seals up to the head, then returns a tree head at that size: the one already written at it,
@@ -147,14 +143,14 @@ class Sealer:
                 writer.insert_checkpoints([made])
             return made
 
-    def _step(self, until: int | None) -> tuple[int, list[Checkpoint], Unsealable | None]:
+    def _step(self, until: int | None) -> tuple[int, list[Checkpoint], Unsealable | None, SealState]:
         """One batch: read and hash outside the lock, then commit if nobody sealed meanwhile.
 
         The cyclic collector waits meanwhile, as in a rebuild: a batch makes many objects, no cycles."""
         with paused_garbage_collection():
             return self._batch(until)
 
-    def _batch(self, until: int | None) -> tuple[int, list[Checkpoint], Unsealable | None]:
+    def _batch(self, until: int | None) -> tuple[int, list[Checkpoint], Unsealable | None, SealState]:
         while True:
             with self.store.snapshot() as reader:
                 state = reader.seal_state()
@@ -187,7 +183,7 @@ class Sealer:
                 position = leaves[-1].position if leaves else state.position
                 checkpoints.append(self._head(state.origin, frontier, position))
             if not leaves and not checkpoints:
-                return 0, [], stuck
+                return 0, [], stuck, state
             new_state = SealState(
                 state.origin, frontier.size, leaves[-1].position if leaves else state.position, frontier
             )
@@ -198,7 +194,7 @@ class Sealer:
                 writer.insert_leaves(leaves)
                 writer.insert_checkpoints(checkpoints)
                 writer.save_seal(new_state)
-            return len(leaves), checkpoints, stuck
+            return len(leaves), checkpoints, stuck, new_state
 
     def _head(self, origin: str, frontier: Frontier, position: int) -> Checkpoint:
         signed_at = datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="microseconds")
