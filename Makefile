@@ -25,7 +25,7 @@ node_modules/.installed: package-lock.json
 demo: $(VENV)/.installed node_modules/.installed
 	$(BIN)/rectify demo
 
-# every tier, fastest first: unit, application, projections, notice, sheets, cli, api, e2e
+# every tier, fastest first: unit, application, projections, integrity, notice, sheets, cli, api, e2e
 test: $(VENV)/.installed node_modules/.installed
 	$(BIN)/pytest
 

@@ -9,6 +9,7 @@ from datetime import date
 
 from rectify.application import RectifyApplication
 from rectify.eventlog import Owners
+from rectify.integrity.sealer import Sealer, open_sealer
 from rectify.notice.service import Notices
 from rectify.projections import codec
 from rectify.projections.ledger import LightThresholds
@@ -60,10 +61,12 @@ class System:
     notices: Notices
     owners: Owners
     queries: Queries  # the read side's front door
+    sealer: Sealer
 
     def close(self) -> None:
         if self.runner is not None:
             self.runner.stop()
+        self.sealer.close()
         self.store.close()
         self.app.close()
 
@@ -87,10 +90,13 @@ def open_system(
     projector = Projector(app, store, batch_size=batch_size)
     if maintain_views and store.is_stale():  # written by an older version of rectify: fold the log again
         projector.rebuild()
+    sealer = open_sealer(settings)
     runner = None
     if run_projector:
         poll = settings.poll_interval if settings.database.kind == "sqlite" else max(1.0, settings.poll_interval)
-        runner = Runner(projector, poll_interval=poll).start()
+        runner = Runner(projector, poll_interval=poll)
+        runner.followers.append(sealer.follow)
+        runner.start()
     read = ReadModels(
         app,
         store,
@@ -102,4 +108,4 @@ def open_system(
     app.notice_renderer = notices.for_publication
     owners = Owners(app.recorder, app.mapper)
     queries = Queries(app, read, notices, owners)
-    return System(settings, app, store, projector, runner, read, notices, owners, queries)
+    return System(settings, app, store, projector, runner, read, notices, owners, queries, sealer)

@@ -37,6 +37,7 @@ from rectify.domain import Finding, Round, Unit
 from rectify.domain.errors import RectifyError
 from rectify.domain.values import Deadline, Disclosure, Edition
 from rectify.examples import songyuan
+from rectify.integrity import cli as integrity_cli
 from rectify.projections.ledger import LedgerRow
 from rectify.projections.progress import Scope
 from rectify.projections.runner import Runner
@@ -602,6 +603,7 @@ def cmd_project(args: argparse.Namespace, config: settings.Settings) -> int:
             return 0
         runner = Runner(system.projector, poll_interval=args.poll_interval or config.poll_interval)
         runner.listeners.append(lambda advance: print(f"views at position {advance.position}", flush=True))
+        runner.followers.append(system.sealer.follow)  # the worker seals the log as it follows it
         stop_signals = {signal.SIGINT, signal.SIGTERM}
         signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # before the threads start: they inherit it
         runner.start()
@@ -783,6 +785,7 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("notice_id", help="the notice's id, or the start of its id")
     verify.set_defaults(run=cmd_verify_notice)
     sheets.add_commands(commands)
+    integrity_cli.add_commands(commands)
     return top
 
 

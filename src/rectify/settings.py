@@ -109,6 +109,16 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Integrity:
+    """The hash-chained log: who signs its tree heads, and how often one is written."""
+
+    signing_key: Path | None = None  # an Ed25519 private key file (`rectify keygen`); None: heads are unsigned
+    public_key: str | None = None  # for `rectify verify`/`import`: a key file or `ed25519 <base64>`
+    checkpoint_events: int = 1000  # a tree head every this many sealed events…
+    checkpoint_seconds: float = 60.0  # …and after this many seconds when events were sealed since the last
+
+
+@dataclass(frozen=True)
 class Settings:
     database: Database
     timezone: str = "Asia/Shanghai"
@@ -121,6 +131,7 @@ class Settings:
     yellow_within_days: int = 10  # 红黄绿灯: yellow when this many days or fewer are left
     stall_seconds: float = 60.0  # /health fails when the views stay behind the log this long without moving
     response_cache_bytes: int = 64 * 1024 * 1024  # the GraphQL answers kept for reuse, in bytes (0: none)
+    integrity: Integrity = Integrity()
 
 
 def load(environ: Mapping[str, str] | None = None, *, database_url: str | None = None) -> Settings:
@@ -133,6 +144,8 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
         ws_init_timeout = float(env.get("RECTIFY_WS_INIT_TIMEOUT", "5"))
         yellow = int(env.get("RECTIFY_YELLOW_DAYS", "10"))
         stall = float(env.get("RECTIFY_STALL_SECONDS", "60"))
+        checkpoint_events = int(env.get("RECTIFY_CHECKPOINT_EVENTS", "1000"))
+        checkpoint_seconds = float(env.get("RECTIFY_CHECKPOINT_SECONDS", "60"))
         limits = Limits(
             max_depth=int(env.get("RECTIFY_MAX_DEPTH", "10")),
             max_aliases=int(env.get("RECTIFY_MAX_ALIASES", "20")),
@@ -155,6 +168,19 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
         response_cache = byte_size(env.get("RECTIFY_RESPONSE_CACHE_BYTES", "64MiB"))
     except SettingsError as error:
         raise SettingsError(f"RECTIFY_RESPONSE_CACHE_BYTES: {error}") from None
+    if checkpoint_events < 1:
+        raise SettingsError(f"RECTIFY_CHECKPOINT_EVENTS: give at least 1 event, not {checkpoint_events}")
+    if not 0 < checkpoint_seconds <= 86_400:
+        raise SettingsError(
+            f"RECTIFY_CHECKPOINT_SECONDS: give seconds above 0 and at most 86400, not {checkpoint_seconds}"
+        )
+    signing_key = env.get("RECTIFY_SIGNING_KEY", "").strip()
+    integrity = Integrity(
+        signing_key=Path(signing_key).expanduser() if signing_key else None,
+        public_key=env.get("RECTIFY_PUBLIC_KEY", "").strip() or None,
+        checkpoint_events=checkpoint_events,
+        checkpoint_seconds=checkpoint_seconds,
+    )
     origins = tuple(o.strip() for o in env.get("RECTIFY_ALLOWED_ORIGINS", "").split(",") if o.strip())
     return Settings(
         database=database,
@@ -168,6 +194,7 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
         yellow_within_days=yellow,
         stall_seconds=stall,
         response_cache_bytes=response_cache,
+        integrity=integrity,
     )
 
 

@@ -159,6 +159,7 @@ class Runner:
         self.projector = projector
         self.poll_interval = poll_interval
         self.listeners: list[Callable[[Advance], None]] = []
+        self.followers: list[Callable[[], object]] = []  # others following the log after each pass (the sealer)
         self.error: BaseException | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -230,6 +231,8 @@ class Runner:
         while not self._stop.is_set():
             try:
                 self.projector.catch_up(on_advance=self._publish)
+                for follow in self.followers:
+                    follow()
                 failures = 0
             except Exception as error:  # noqa: BLE001 - kept for wait_for and retried with backoff
                 failures += 1
