@@ -11,7 +11,10 @@ from rectify.domain.errors import Forbidden
 from rectify.domain.finding import Finding
 from rectify.domain.round import Round
 from rectify.domain.unit import Unit
-from rectify.domain.values import Disclosure, Edition, Publication, Role
+from rectify.domain.values import Disclosure, Edition, Publication
+
+# Re-exported: an Actor's role is part of this module's interface, and callers import it from here.
+from rectify.domain.values import Role as Role
 
 
 @dataclass(frozen=True)
@@ -111,10 +114,14 @@ def authorise(actor: Actor, command: str, unit_id: UUID | None = None) -> None:
 
 
 class OfAUnit(Protocol):
-    """A finding as the read side holds it (a ledger row): whose it is, and whether it is public."""
+    """A finding as the read side holds it (a ledger row): whose it is, and whether it is public.
+    Read-only, so that a frozen dataclass (the ledger row) satisfies it."""
 
-    unit_id: UUID
-    disclosure: Disclosure
+    @property
+    def unit_id(self) -> UUID: ...
+
+    @property
+    def disclosure(self) -> Disclosure: ...
 
 
 def may_see_finding(actor: Actor, finding: OfAUnit) -> bool:
