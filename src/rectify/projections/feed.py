@@ -155,7 +155,7 @@ class Feed:
                 found = self.app.recorder.select_notifications(
                     start=after, limit=500, stop=head, topics=(REVOKED,), inclusive_of_start=False
                 )
-                revoked.update(n.originator_id for n in found)  # type: ignore[misc]
+                revoked.update(n.originator_id for n in found)  # type: ignore[misc] # our ids are UUIDs; the library allows str too
                 if len(found) < 500:
                     break
                 after = found[-1].id
@@ -202,9 +202,11 @@ class Feed:
                 self.publish(Signal(True, position))
 
     def _listen(self) -> None:
-        store = self.store
-        assert isinstance(store, PostgresViewStore)
-        events_channel = self.app.recorder.channel_name  # type: ignore[attr-defined]
+        from eventsourcing.postgres import PostgresApplicationRecorder  # psycopg, only where PostgreSQL is used
+
+        store, recorder = self.store, self.app.recorder
+        assert isinstance(store, PostgresViewStore) and isinstance(recorder, PostgresApplicationRecorder)
+        events_channel = recorder.channel_name
 
         def heard(channel: str, payload: str) -> None:
             if channel == store.channel:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID, SafeUUID
 
 from eventsourcing.domain import Aggregate
@@ -25,6 +25,9 @@ from eventsourcing.utils import get_topic
 from rectify.access import audience_of
 from rectify.domain import Finding, Round, Unit
 from rectify.projections.ledger import LedgerRow, ledger_row
+
+#: An aggregate of the class asked for: `aggregates(Round)` gives Rounds.
+AnAggregate = TypeVar("AnAggregate", bound=Aggregate)
 
 PROJECTED = (Unit, Round, Finding)
 PROJECTED_TOPICS = frozenset(
@@ -127,17 +130,19 @@ class Fold:
         fold = self._fold
         projected = PROJECTED_TOPICS
         timeline = self.changes.timeline
-        chunk, span = -1, None
+        # A placeholder span: chunk -1 is no position's, so the first notification replaces it.
+        chunk, span = -1, Span(0, 0, 0, 0)
         for notification in notifications:
             event = decode(notification)
             position = notification.id
             at = (event.timestamp - EPOCH) // MICROSECOND  # type: ignore[attr-defined] # our events all have one
             if position // CHUNK != chunk:
                 chunk = position // CHUNK
-                span = timeline.get(chunk)
-                if span is None:
-                    span = timeline[chunk] = Span(position, position, at, at)
-            span.widen(position, position, at, at)  # type: ignore[union-attr] # set at each chunk's first position, just above
+                kept = timeline.get(chunk)
+                if kept is None:
+                    kept = timeline[chunk] = Span(position, position, at, at)
+                span = kept
+            span.widen(position, position, at, at)
             if notification.topic in projected:
                 fold(event, position)
             if position > self.position:
@@ -195,7 +200,7 @@ class Fold:
         chosen = self.states.values() if ids is None else (self.states[i] for i in ids if i in self.states)
         return [ledger_row(s.aggregate, s.position) for s in chosen if isinstance(s.aggregate, Finding)]
 
-    def aggregates(self, cls: type[Aggregate]) -> list[Aggregate]:
+    def aggregates(self, cls: type[AnAggregate]) -> list[AnAggregate]:
         return [s.aggregate for s in self.states.values() if isinstance(s.aggregate, cls)]
 
 

@@ -247,7 +247,9 @@ class Runner:
 
     def _listen(self) -> None:
         """Wakes the runner on the events table's NOTIFY (PostgreSQL)."""
-        store = self.projector.store
-        assert isinstance(store, PostgresViewStore)
-        channel = self.projector.app.recorder.channel_name  # type: ignore[attr-defined]
+        from eventsourcing.postgres import PostgresApplicationRecorder  # psycopg, only where PostgreSQL is used
+
+        store, recorder = self.projector.store, self.projector.app.recorder
+        assert isinstance(store, PostgresViewStore) and isinstance(recorder, PostgresApplicationRecorder)
+        channel = recorder.channel_name
         store.listen([channel], lambda _channel, _payload: self._wake.set(), self._stop, listening=self._wake.set)

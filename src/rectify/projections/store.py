@@ -31,7 +31,16 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from rectify.domain import Finding
-from rectify.projections.fold import CHUNK, VIEW_FORMAT, Fold, State, StateCodec, paused_garbage_collection, scope_of
+from rectify.projections.fold import (
+    CHUNK,
+    VIEW_FORMAT,
+    AnAggregate,
+    Fold,
+    State,
+    StateCodec,
+    paused_garbage_collection,
+    scope_of,
+)
 from rectify.projections.ledger import LedgerRow
 from rectify.projections.progress import Scope
 from rectify.settings import Database
@@ -517,7 +526,7 @@ class StoredView:
                     kept.put(key, decoded)
         return [found[key] for key in keys]  # one snapshot: each key was found as it was asked for
 
-    def aggregates(self, cls: type[Aggregate]) -> list[Aggregate]:
+    def aggregates(self, cls: type[AnAggregate]) -> list[AnAggregate]:
         self.cursor.execute(f"SELECT state FROM {self._t('aggregates')} WHERE kind = ? ORDER BY id", (cls.__name__,))
         return [self.store.codec.decode(bytes(state)) for (state,) in self.cursor.fetchall()]
 

@@ -25,7 +25,7 @@ from rectify.application import RectifyApplication
 from rectify.domain import Finding, Round
 from rectify.domain.errors import InvalidInput, Unavailable
 from rectify.domain.values import ActivityKind
-from rectify.projections.fold import Fold, microseconds, paused_garbage_collection
+from rectify.projections.fold import AnAggregate, Fold, microseconds, paused_garbage_collection
 from rectify.projections.ledger import LedgerRow, LightThresholds
 from rectify.projections.progress import Progress, Scope, progress
 from rectify.projections.store import StoredView, ViewStore
@@ -43,7 +43,7 @@ class View(Protocol):
 
     def finding(self, finding_id: UUID) -> LedgerRow | None: ...
 
-    def aggregates(self, cls: type[Aggregate]) -> list[Aggregate]: ...
+    def aggregates(self, cls: type[AnAggregate]) -> list[AnAggregate]: ...
 
     def aggregate(self, identifier: UUID) -> Aggregate | None: ...
 
@@ -76,7 +76,7 @@ class FoldedView:
     def finding(self, finding_id: UUID) -> LedgerRow | None:
         return self._by_id.get(finding_id)
 
-    def aggregates(self, cls: type[Aggregate]) -> list[Aggregate]:
+    def aggregates(self, cls: type[AnAggregate]) -> list[AnAggregate]:
         if issubclass(cls, Finding) and not self._findings_folded:
             raise TypeError("this view holds findings as ledger rows: ask ledger()")
         return sorted(self.fold.aggregates(cls), key=lambda a: str(a.id))
@@ -186,7 +186,7 @@ class ReadModels:
             return self.rounds_as_of((scope.round_id,), position)
         if scope.unit_id is not None:
             with self.store.snapshot() as stored:
-                rounds = [r.id for r in stored.aggregates(Round) if scope.unit_id in r.unit_ids]  # type: ignore[attr-defined] # aggregates(Round) gives Rounds; it is declared to give Aggregates
+                rounds = [r.id for r in stored.aggregates(Round) if scope.unit_id in r.unit_ids]
             return self.rounds_as_of(tuple(rounds), position)
         return self.district_as_of(position)
 
@@ -272,7 +272,7 @@ class ReadModels:
         fold = Fold()
         with paused_garbage_collection(), self.store.snapshot() as stored:
             self._fold_versions(fold, stored.versions_at(round_ids, position))
-            unit_ids = {u for r in fold.aggregates(Round) for u in r.unit_ids}  # type: ignore[attr-defined] # aggregates(Round) gives Rounds; it is declared to give Aggregates
+            unit_ids = {u for r in fold.aggregates(Round) for u in r.unit_ids}
             self._fold_versions(fold, stored.versions_at(unit_ids, position))
         fold.position = position
         fold.take_changes()
@@ -310,4 +310,4 @@ def catalogues(view: View, scope: Scope = Scope()) -> dict[UUID, tuple[ActivityK
     if scope.round_id is not None:
         round_ = view.aggregate(scope.round_id)
         return {round_.id: round_.activity_kinds} if isinstance(round_, Round) else {}
-    return {r.id: r.activity_kinds for r in view.aggregates(Round)}  # type: ignore[attr-defined]
+    return {r.id: r.activity_kinds for r in view.aggregates(Round)}
