@@ -242,7 +242,7 @@ class _Planner:
 
     def _recorded(self, finding_id: UUID, line: LedgerLine) -> Finding | None:
         try:
-            found = self.app.repository.get(finding_id)
+            found: Aggregate | None = self.app.repository.get(finding_id)
         except AggregateNotFoundError:
             found = None
         finding = found if isinstance(found, Finding) else None
@@ -434,8 +434,8 @@ class _Planner:
                     f"measure {n} reads differently from the recorded {measure.text[:20]!r}…: a measure is not "
                     "rewritten; add another line",
                 )
-        for measure in line.measures[len(finding.measures) :]:
-            measure_id, text = uuid4(), measure.text
+        for added in line.measures[len(finding.measures) :]:
+            measure_id, text = uuid4(), added.text
             step(
                 "measures",
                 "plan_measure",
@@ -536,14 +536,14 @@ class _Planner:
         if not summary:
             raise RowRefused("progress", f"is needed for {target.value}: it is the summary reported with it")
         if target is L.PARTLY:
-            day = line.completed_on or self.today
+            partly_on = line.completed_on or self.today
             step(
                 "status",
                 "mark_partly_rectified",
-                {"finding_id": finding.id, "occurred_on": day, "summary": summary},
-                f"mark it 部分整改 on {day}",
+                {"finding_id": finding.id, "occurred_on": partly_on, "summary": summary},
+                f"mark it 部分整改 on {partly_on}",
                 finding,
-                lambda: finding.mark_partly_rectified(day, summary, actor=self.who),
+                lambda: finding.mark_partly_rectified(partly_on, summary, actor=self.who),
             )
             return
         day = line.completed_on

@@ -192,7 +192,8 @@ def measures_text(line: LedgerLine) -> str:
         prefix = f"{chinese.numeral(n)}是" if len(line.measures) > 1 else ""
         mark = ""
         if measure.completed:
-            shown = "" if measure.completed_on == line.completed_on else f" {measure.completed_on.isoformat()}"
+            on = measure.completed_on
+            shown = "" if on is None or on == line.completed_on else f" {on.isoformat()}"
             mark = f"（{COMPLETED_MARK}{shown}）"
         lines.append(f"{prefix}{measure.text}{mark}")
     return "\n".join(lines)

@@ -57,6 +57,8 @@ DATE_FORMAT = "yyyy-mm-dd"
 MONEY_FORMAT = "0.00"
 TEMPLATE_ROWS = 2000
 LINE_HEIGHT = 13.5  # points, a line of 10-point 宋体  # rows the template's drop-down lists cover
+#: What this writer puts in a cell (None: an empty one).
+CellValue = str | int | Decimal | date | None
 
 
 @dataclass(frozen=True)
@@ -249,7 +251,7 @@ def _unit_labels(units: dict[UUID, Unit]) -> dict[UUID, str]:
 
 
 def _write_line(sheet: Worksheet, row: int, columns: list[Column], line: LedgerLine) -> None:
-    values: dict[str, object] = {
+    values: dict[str, CellValue] = {
         "code": _code(line.code),
         "unit": line.unit,
         "category": line.category,
@@ -286,8 +288,8 @@ def _write_line(sheet: Worksheet, row: int, columns: list[Column], line: LedgerL
         elif isinstance(value, Decimal):
             cell.number_format = MONEY_FORMAT
             cell.value = value  # openpyxl writes a Decimal as the number it is
-        if column.key == "light" and value in LIGHT_FILLS:
-            cell.fill = LIGHT_FILLS[value]  # type: ignore[index]
+        if column.key == "light" and isinstance(value, str) and value in LIGHT_FILLS:
+            cell.fill = LIGHT_FILLS[value]
     # Spreadsheets do not grow a row to fit wrapped text they did not lay out themselves.
     sheet.row_dimensions[row].height = min(LINE_HEIGHT * lines + 4, 409)
 
@@ -332,7 +334,7 @@ def _statistics(
         figures.amount_retrieved,
         figures.amount_remaining,
     )
-    table: list[tuple[str, object, object]] = [
+    table: list[tuple[str, CellValue, CellValue]] = [
         ("项目", "数值", "元"),
         ("问题总数", figures.total, None),
         ("已完成（已验收、已销号）", figures.completed, None),
@@ -426,7 +428,7 @@ def _breakdown(
             thresholds=read.thresholds,
             catalogues=kinds,
         )
-        values = [
+        values: list[CellValue] = [
             label,
             p.total,
             p.completed,
@@ -506,7 +508,9 @@ def _page(sheet: Worksheet, columns: list[Column], *, header_row: int) -> None:
     sheet.page_setup.paperSize = sheet.PAPERSIZE_A3
     sheet.page_setup.fitToWidth = 1
     sheet.page_setup.fitToHeight = 0
-    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    fit = sheet.sheet_properties.pageSetUpPr
+    assert fit is not None  # a worksheet's properties always come with their page set-up
+    fit.fitToPage = True
     sheet.print_title_rows = f"{header_row}:{header_row}"
     sheet.print_options.horizontalCentered = True
 
