@@ -85,8 +85,8 @@ class Notices:
         with self.read.view() as view:
             rounds = view.aggregates(Round)
         for round_ in rounds:
-            for publication in round_.publications:  # type: ignore[attr-defined] # aggregates(Round) gives Rounds; it is declared to give Aggregates
-                yield round_, publication  # type: ignore[misc] # as above
+            for publication in round_.publications:
+                yield round_, publication
 
     def find(self, notice_id: UUID) -> tuple[Round, Publication]:
         for round_, publication in self.publications():
