@@ -18,7 +18,7 @@ import base64
 import binascii
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
@@ -457,11 +457,11 @@ class Reading:
 
     def units(self, at: At | None = None) -> list[UnitAggregate]:
         with self.view(at) as view:
-            return view.aggregates(UnitAggregate)  # type: ignore[return-value]
+            return view.aggregates(UnitAggregate)
 
     def rounds(self, at: At | None = None) -> list[Round]:
         with self.view(at) as view:
-            return [self._round(r, view.position) for r in view.aggregates(RoundAggregate)]  # type: ignore[arg-type]
+            return [self._round(r, view.position) for r in view.aggregates(RoundAggregate)]
 
     def round(self, round_id: UUID, at: At | None = None) -> Round | None:
         with self.view(at, Scope(round_id=round_id)) as view:
@@ -643,7 +643,7 @@ class Reading:
     def notices_now(self) -> list[Publication]:
         """The notices the caller may read today, newest first."""
         with self.view() as view:
-            rounds: Iterable[Any] = view.aggregates(RoundAggregate)
+            rounds = view.aggregates(RoundAggregate)
         found = [
             Publication.of(r.id, p)
             for r in rounds
