@@ -36,7 +36,7 @@ class Context:
 
 
 def context(info: strawberry.Info) -> Context:
-    return info.context  # type: ignore[no-any-return]
+    return info.context
 
 
 #: The Reading of the operation being executed. A WebSocket connection runs many operations with one
@@ -58,7 +58,7 @@ class OneReadingPerOperation(SchemaExtension):
     own, which see only what was set before they started), after checking that a WebSocket's token
     still stands."""
 
-    async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
+    async def on_execute(self) -> AsyncIterator[None]:
         ctx = self.execution_context.context
         if isinstance(ctx, Context) and ctx.recheck is not None:
             actor = await ctx.recheck()

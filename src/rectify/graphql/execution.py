@@ -61,7 +61,7 @@ class Plain:
             return self.one(value)
         if not isinstance(value, (list, tuple)):
             return _FAILED
-        items = []
+        items: list[Any] = []
         for item in value:
             if item is None:
                 if not self.items_nullable:
@@ -176,13 +176,14 @@ class PlainFieldsExecution(StrawberryGraphQLCoreExecutionContext):
         if elsewhere is None:
             return results
         completed = super().execute_fields(parent_type, source_value, path, elsewhere, position_context)
-        if self.is_awaitable(completed):
+        # graphql-core gives the answers (a dict), or an awaitable of them when a field is still resolving.
+        if isinstance(completed, dict):
+            return _merge(results, completed)
 
-            async def merged() -> dict[str, Any]:
-                return _merge(results, await completed)
+        async def merged() -> dict[str, Any]:
+            return _merge(results, await completed)
 
-            return merged()
-        return _merge(results, completed)
+        return merged()
 
 
 def _merge(results: dict[str, Any], completed: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,8 @@
 """Queries and subscriptions: parse the input, call one method of the read side's front door in a thread, return
-what it shaped."""
+what it shaped.
+
+A resolver's return annotation is the front door's value; the GraphQL type that reads it is given apart
+(`graphql_type`), so that the type checker holds each resolver to what the front door returns."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from typing import Any
 
 import strawberry
 
-from rectify import domain
+from rectify import domain, eventlog, queries
 from rectify import validation as v
 from rectify.access import Role
 from rectify.graphql.context import Context, blocking, context, reading
@@ -29,6 +32,7 @@ from rectify.graphql.types import (
     filter_of,
     scope_of,
 )
+from rectify.projections.progress import Progress as ProgressFigures
 from rectify.projections.progress import Scope
 from rectify.queries import MAX_EVENTS_PAGE
 
@@ -65,23 +69,35 @@ class Query:
             name=actor.name, role=actor.role, unit_id=strawberry.ID(str(actor.unit_id)) if actor.unit_id else None
         )
 
-    @strawberry.field
-    async def units(self, info: strawberry.Info, as_of: AsOf | None = None) -> list[Unit]:
-        return await blocking(reading(info).units, at_of(as_of))  # type: ignore[arg-type]
+    @strawberry.field(graphql_type=list[Unit])
+    async def units(self, info: strawberry.Info, as_of: AsOf | None = None) -> list[domain.Unit]:
+        return await blocking(reading(info).units, at_of(as_of))
 
-    @strawberry.field
-    async def rounds(self, info: strawberry.Info, as_of: AsOf | None = None) -> list[Round]:
-        return await blocking(reading(info).rounds, at_of(as_of))  # type: ignore[arg-type]
+    @strawberry.field(graphql_type=list[Round])
+    async def rounds(self, info: strawberry.Info, as_of: AsOf | None = None) -> list[queries.Round]:
+        return await blocking(reading(info).rounds, at_of(as_of))
 
-    @strawberry.field
-    async def round(self, info: strawberry.Info, id: strawberry.ID, as_of: AsOf | None = None) -> Round | None:  # noqa: A002
-        return await blocking(reading(info).round, v.identifier("id", id), at_of(as_of))  # type: ignore[arg-type]
+    @strawberry.field(graphql_type=Round | None)
+    async def round(
+        self,
+        info: strawberry.Info,
+        id: strawberry.ID,  # noqa: A002
+        as_of: AsOf | None = None,
+    ) -> queries.Round | None:
+        return await blocking(reading(info).round, v.identifier("id", id), at_of(as_of))
 
-    @strawberry.field(description="One finding, if the caller may see it.")
-    async def finding(self, info: strawberry.Info, id: strawberry.ID, as_of: AsOf | None = None) -> Finding | None:  # noqa: A002
-        return await blocking(reading(info).finding, v.identifier("id", id), at_of(as_of))  # type: ignore[arg-type]
+    @strawberry.field(graphql_type=Finding | None, description="One finding, if the caller may see it.")
+    async def finding(
+        self,
+        info: strawberry.Info,
+        id: strawberry.ID,  # noqa: A002
+        as_of: AsOf | None = None,
+    ) -> queries.Finding | None:
+        return await blocking(reading(info).finding, v.identifier("id", id), at_of(as_of))
 
-    @strawberry.field(description="The ledger (整改台账): findings the caller may see, in category order.")
+    @strawberry.field(
+        graphql_type=FindingPage, description="The ledger (整改台账): findings the caller may see, in category order."
+    )
     async def ledger(
         self,
         info: strawberry.Info,
@@ -90,32 +106,36 @@ class Query:
         first: int = 50,
         after: str | None = None,
         as_of: AsOf | None = None,
-    ) -> FindingPage:
+    ) -> queries.FindingPage:
         asked = (scope_of(scope), filter_of(filter), first, after, at_of(as_of))
-        return await blocking(reading(info).ledger, *asked)  # type: ignore[arg-type]
+        return await blocking(reading(info).ledger, *asked)
 
-    @strawberry.field(description="Progress figures of a round, unit, category, department or the district.")
+    @strawberry.field(
+        graphql_type=Progress, description="Progress figures of a round, unit, category, department or the district."
+    )
     async def progress(
         self,
         info: strawberry.Info,
         scope: ScopeInput | None = None,
         as_of: AsOf | None = None,
         until: date | None = None,
-    ) -> Progress:
-        return await blocking(reading(info).progress, scope_of(scope), at_of(as_of), until)  # type: ignore[arg-type]
+    ) -> ProgressFigures:
+        return await blocking(reading(info).progress, scope_of(scope), at_of(as_of), until)
 
     @strawberry.field(
-        description="A published notice's text, rebuilt from the log at its position, if the caller may see it."
+        graphql_type=NoticeText | None,
+        description="A published notice's text, rebuilt from the log at its position, if the caller may see it.",
     )
-    async def notice(self, info: strawberry.Info, id: strawberry.ID) -> NoticeText | None:  # noqa: A002
-        return await blocking(reading(info).notice, v.identifier("id", id))  # type: ignore[arg-type]
+    async def notice(self, info: strawberry.Info, id: strawberry.ID) -> queries.NoticeText | None:  # noqa: A002
+        return await blocking(reading(info).notice, v.identifier("id", id))
 
     @strawberry.field(
+        graphql_type=EventPage,
         description="The event log after a position (audit, replication): all of it for the inspection office "
-        "and admins, a unit's own part for a unit token."
+        "and admins, a unit's own part for a unit token.",
     )
-    async def events(self, info: strawberry.Info, after: int = 0, first: int = 100) -> EventPage:
-        return await blocking(reading(info).events, after, first)  # type: ignore[arg-type]
+    async def events(self, info: strawberry.Info, after: int = 0, first: int = 100) -> queries.EventPage:
+        return await blocking(reading(info).events, after, first)
 
 
 # -- subscriptions --------------------------------------------------------------------------
@@ -135,12 +155,13 @@ def figures(progress: Any) -> tuple[Any, ...]:
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
+        graphql_type=Progress,
         description="A round's progress now, then again after each committed event of it (for the public and "
-        "other units: after each event that changes what they can see)."
+        "other units: after each event that changes what they can see).",
     )
     async def progress_changed(
         self, info: strawberry.Info, round_id: strawberry.ID, until: date | None = None
-    ) -> AsyncGenerator[Progress, None]:
+    ) -> AsyncGenerator[ProgressFigures, None]:
         ctx = context(info)
         identifier = v.identifier("roundId", round_id)
         scope = Scope(round_id=identifier)
@@ -150,7 +171,7 @@ class Subscription:
             sees_all = await blocking(fresh.sees_whole_round, identifier)
             latest = await blocking(fresh.progress, scope, None, until)
             read_at = fresh.now()
-            yield latest  # type: ignore[misc]
+            yield latest
             async for signal in signals:
                 await still_authorised(ctx)
                 if signal.views and signal.position > read_at and signal.touches(identifier):
@@ -161,13 +182,15 @@ class Subscription:
                         # Whoever may not see every finding hears only of changes to what they see (and
                         # the position they are shown moves only on what they may see): work on an
                         # internal finding must not show even as a moment.
-                        yield progress  # type: ignore[misc]
+                        yield progress
                     latest = progress
         finally:
             await signals.aclose()
 
-    @strawberry.subscription(description="The log from a position on, every event in order, then live.")
-    async def event_appended(self, info: strawberry.Info, after: int = 0) -> AsyncGenerator[LoggedEvent, None]:
+    @strawberry.subscription(
+        graphql_type=LoggedEvent, description="The log from a position on, every event in order, then live."
+    )
+    async def event_appended(self, info: strawberry.Info, after: int = 0) -> AsyncGenerator[eventlog.LoggedEvent, None]:
         ctx = context(info)
         cursor = after
         signals = ctx.feed.signals()
@@ -176,7 +199,7 @@ class Subscription:
                 await still_authorised(ctx)
                 batch, read_to = await blocking(ctx.queries.reading(ctx.actor).log_after, cursor, MAX_EVENTS_PAGE)
                 for record in batch:
-                    yield record  # type: ignore[misc]
+                    yield record
                 if read_to == cursor:
                     await anext(signals)  # nothing new: wait until something is appended somewhere
                 cursor = read_to

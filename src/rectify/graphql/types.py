@@ -2,6 +2,9 @@
 
 The front door shapes its answers for the caller: a type here only names and describes fields, read
 as attributes of those values (no resolver per field), except where a field needs arguments or I/O.
+Such a resolver takes the front door's value as its `strawberry.Parent` (at run time `self` is that value
+too, not an instance of the class here) and says what it returns as the front door's type, the GraphQL
+type given apart (`graphql_type`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from rectify import domain
+from rectify import domain, eventlog, queries
 from rectify import validation as v
 from rectify.access import Role
 from rectify.application import Receipt
@@ -27,6 +30,7 @@ from rectify.domain.values import (
 )
 from rectify.graphql.context import blocking, reading
 from rectify.projections.ledger import Light
+from rectify.projections.progress import Progress as ProgressFigures
 from rectify.projections.progress import Scope
 from rectify.projections.views import At
 from rectify.queries import FindingFilter as FindingQuery
@@ -234,11 +238,15 @@ class Finding:
     close_out: CloseOut | None = strawberry.field(description="Restricted.")
     relapse_checks: list[RelapseCheck] | None = strawberry.field(description="Restricted.")
 
-    @strawberry.field(description="Restricted. Every event of this finding, oldest first.")
-    async def history(self, info: strawberry.Info) -> list[LoggedEvent] | None:
-        if not self.full:  # type: ignore[attr-defined] - self is the front door's finding
+    @strawberry.field(
+        graphql_type=list[LoggedEvent] | None, description="Restricted. Every event of this finding, oldest first."
+    )
+    async def history(
+        self, info: strawberry.Info, finding: strawberry.Parent[queries.Finding]
+    ) -> list[eventlog.LoggedEvent] | None:
+        if not finding.full:
             return None
-        return await blocking(reading(info).history, self)  # type: ignore[return-value]
+        return await blocking(reading(info).history, finding)
 
 
 @strawberry.type
@@ -400,33 +408,44 @@ class Round:
         description="Notices published for this round that the caller may see."
     )
 
-    # Read at the round's own position (self is the front door's Round).
+    # Read at the round's own position (the parent is the front door's Round).
 
-    @strawberry.field
-    async def units(self, info: strawberry.Info) -> list[Unit]:
-        return await blocking(reading(info).round_units, self)  # type: ignore[arg-type]
+    @strawberry.field(graphql_type=list[Unit])
+    async def units(self, info: strawberry.Info, round_: strawberry.Parent[queries.Round]) -> list[domain.Unit]:
+        return await blocking(reading(info).round_units, round_)
 
-    @strawberry.field(description="The round's findings the caller may see, in category order.")
+    @strawberry.field(
+        graphql_type=FindingPage, description="The round's findings the caller may see, in category order."
+    )
     async def findings(
         self,
         info: strawberry.Info,
+        round_: strawberry.Parent[queries.Round],
         filter: FindingFilter | None = None,  # noqa: A002
         first: int = 50,
         after: str | None = None,
-    ) -> FindingPage:
-        return await blocking(reading(info).round_findings, self, filter_of(filter), first, after)  # type: ignore[arg-type]
+    ) -> queries.FindingPage:
+        return await blocking(reading(info).round_findings, round_, filter_of(filter), first, after)
 
-    @strawberry.field
-    async def progress(self, info: strawberry.Info, until: date | None = None) -> Progress:
-        return await blocking(reading(info).round_progress, self, until)  # type: ignore[arg-type]
+    @strawberry.field(graphql_type=Progress)
+    async def progress(
+        self, info: strawberry.Info, round_: strawberry.Parent[queries.Round], until: date | None = None
+    ) -> ProgressFigures:
+        return await blocking(reading(info).round_progress, round_, until)
 
-    @strawberry.field(description="Progress of each unit inspected in this round.")
-    async def unit_progress(self, info: strawberry.Info, until: date | None = None) -> list[UnitProgress]:
-        return await blocking(reading(info).unit_progress, self, until)  # type: ignore[arg-type]
+    @strawberry.field(graphql_type=list[UnitProgress], description="Progress of each unit inspected in this round.")
+    async def unit_progress(
+        self, info: strawberry.Info, round_: strawberry.Parent[queries.Round], until: date | None = None
+    ) -> list[queries.UnitProgress]:
+        return await blocking(reading(info).unit_progress, round_, until)
 
-    @strawberry.field(description="Progress of each top-level category (方面) of this round.")
-    async def category_progress(self, info: strawberry.Info, until: date | None = None) -> list[CategoryProgress]:
-        return await blocking(reading(info).category_progress, self, until)  # type: ignore[arg-type]
+    @strawberry.field(
+        graphql_type=list[CategoryProgress], description="Progress of each top-level category (方面) of this round."
+    )
+    async def category_progress(
+        self, info: strawberry.Info, round_: strawberry.Parent[queries.Round], until: date | None = None
+    ) -> list[queries.CategoryProgress]:
+        return await blocking(reading(info).category_progress, round_, until)
 
 
 # -- command results ------------------------------------------------------------------------
