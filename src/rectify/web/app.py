@@ -110,7 +110,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_message(message)
 
 
-class GraphQLView(GraphQL):
+class GraphQLView(GraphQL[Context, None]):
     """Strawberry's ASGI view for the WebSocket (graphql-transport-ws): our context, the token checked
     on connection_init, and malformed messages refused. HTTP is the transport module's Endpoint."""
 
@@ -120,12 +120,12 @@ class GraphQLView(GraphQL):
         super().__init__(state.schema, **kwargs)
         self.state = state
 
-    async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override] # strawberry declares None; the context it hands on may be any object
+    async def get_context(self, request: Any, response: Any) -> Context:
         actor = request.scope.get("state", {}).get("actor", PUBLIC)
         system = self.state.system
         return Context(system.app, system.queries, self.state.feed, actor=actor, request=request, response=response)
 
-    async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
+    async def on_ws_connect(self, context: Context) -> Any:
         try:
             secret = connection_secret(context.connection_params or {}, context.request.headers)
         except BadCredentials as refused:
@@ -154,7 +154,7 @@ class GraphQLView(GraphQL):
     def encode_json(self, data: object) -> str:
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
-    async def render_graphql_ide(self, request: Any) -> HTMLResponse:  # type: ignore[override]
+    async def render_graphql_ide(self, request: Any) -> HTMLResponse:
         page = (HERE / "static" / "graphiql.html").read_text(encoding="utf-8")
         return HTMLResponse(page, headers={"Content-Security-Policy": headers.GRAPHIQL})
 
@@ -211,6 +211,7 @@ def create_app(
 ) -> Starlette:
     """The app; the system (store, views, runner, feed) is opened at startup and closed at shutdown."""
     holder: dict[str, AppState] = {}
+    endpoints: dict[str, Endpoint] = {}  # the GraphQL endpoint, put there at startup
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -235,7 +236,7 @@ def create_app(
             max_subscriptions_per_connection=web.max_subscriptions,
             allowed_origins=web.allowed_origins,
         )
-        holder["endpoint"] = app.state.endpoint = Endpoint(state, view)  # type: ignore[assignment]
+        endpoints["graphql"] = app.state.endpoint = Endpoint(state, view)
         try:
             yield
         finally:
@@ -246,7 +247,7 @@ def create_app(
         """The endpoint, built at startup (it needs the opened system)."""
 
         async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            await holder["endpoint"](scope, receive, send)  # type: ignore[operator] # the endpoint, put there at startup
+            await endpoints["graphql"](scope, receive, send)
 
     graphql = GraphQLRoute()
 

@@ -14,6 +14,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from enum import Enum
+from typing import Final, Literal
 from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
@@ -22,8 +24,14 @@ from rectify.access import Actor
 from rectify.domain.token import digest, token_id
 
 
+class Miss(Enum):
+    """A token not remembered (an enum member, so that the type checker tells it from an actor)."""
+
+    MISS = "miss"
+
+
 class Tokens:
-    MISS = object()
+    MISS: Final = Miss.MISS
 
     def __init__(self, authenticate: Callable[[str], Actor | None], ttl: float, size: int = 10_000) -> None:
         self.authenticate = authenticate
@@ -33,7 +41,7 @@ class Tokens:
         self._forgotten = 0  # revocations heard so far: a lookup that overlapped one is not kept
         self._lock = threading.Lock()  # lookups run in the thread pool
 
-    def remembered(self, secret: str) -> Actor | None | object:
+    def remembered(self, secret: str) -> Actor | None | Literal[Miss.MISS]:
         """The actor of a token looked up lately and not revoked since, or MISS (no store access)."""
         with self._lock:
             hit = self._known.get(secret)
@@ -44,7 +52,7 @@ class Tokens:
         actor = self.remembered(secret)
         if actor is self.MISS:
             return await run_in_threadpool(self.lookup, secret)
-        return actor  # type: ignore[return-value]
+        return actor
 
     def lookup(self, secret: str) -> Actor | None:
         """The token's actor as the store has it now (None: unknown or revoked), remembered."""
