@@ -64,7 +64,7 @@ def test_every_covered_part_changes_the_leaf(changed: StoredEvent) -> None:
 def test_sealing_many_at_once_gives_each_event_the_leaf_it_gets_alone() -> None:
     events = [EVENT._replace(position=p, version=p) for p in range(5, 12)]
     leaves = seal_all(40, events)
-    assert [leaf.index for leaf in leaves] == list(range(40, 47))
+    assert [leaf.leaf_index for leaf in leaves] == list(range(40, 47))
     for leaf, event in zip(leaves, events, strict=True):
         recorded_at, _ = record_facts(event.state)
         digest = sha256(event.state).digest()

@@ -62,7 +62,7 @@ class StoredEvent(NamedTuple):
 class Leaf(NamedTuple):
     """What the sealer wrote beside an event: its leaf hash and what was true of it then."""
 
-    index: int  # 0-based place in the tree
+    leaf_index: int  # 0-based place in the tree (not `index`, which would hide tuple.index)
     position: int
     aggregate_id: bytes
     version: int

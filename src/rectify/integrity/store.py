@@ -263,7 +263,16 @@ class Writer(ABC):
             "rectify_leaves",
             LEAF_COLUMNS,
             (
-                (x.index, x.position, x.aggregate_id, x.version, x.recorded_at, x.actor_digest, x.state_digest, x.hash)
+                (
+                    x.leaf_index,
+                    x.position,
+                    x.aggregate_id,
+                    x.version,
+                    x.recorded_at,
+                    x.actor_digest,
+                    x.state_digest,
+                    x.hash,
+                )
                 for x in leaves
             ),
         )
@@ -502,8 +511,10 @@ def events_table() -> str:
 
 
 class _Postgres:
+    cursor: Any  # the psycopg cursor the Reader or Writer it is mixed into holds
+
     def _execute(self, statement: str, params: tuple[Any, ...] = ()) -> Any:
-        cursor: Any = self.cursor  # type: ignore[attr-defined]
+        cursor = self.cursor
         cursor.execute(statement.replace("?", "%s"), params or None)
         return cursor
 

@@ -195,13 +195,13 @@ class _StoreVerification:
         expected, previous = 0, 0
         for leaf in self.reader.leaves(0):
             self.report.sealed_position = previous
-            if leaf.index != expected:
+            if leaf.leaf_index != expected:
                 return Problem(
                     previous + 1, "leaves altered", f"leaf {expected} is missing from the stored leaf hashes"
                 )
             if leaf.position <= previous:
                 return Problem(leaf.position, "leaves altered", "the stored leaves are not in position order")
-            if leaf.index < first:
+            if leaf.leaf_index < first:
                 computed = leaf.hash
             else:
                 if event is not None and event.position < leaf.position:
