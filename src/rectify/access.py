@@ -10,8 +10,9 @@ from uuid import UUID
 from rectify.domain.errors import Forbidden
 from rectify.domain.finding import Finding
 from rectify.domain.round import Round
+from rectify.domain.rule import StandingRule
 from rectify.domain.unit import Unit
-from rectify.domain.values import Disclosure, Edition, Publication
+from rectify.domain.values import Attachment, Disclosure, Edition, Publication
 
 # Re-exported: an Actor's role is part of this module's interface, and callers import it from here.
 from rectify.domain.values import Role as Role
@@ -59,6 +60,11 @@ UNIT_COMMANDS = frozenset(
         "draft_narrative",
         "publish_notice",
         "change_unit_contact",
+        "attach_evidence",
+        "withdraw_evidence",
+        "adopt_rule",  # for its own unit only (a round's rules are the office's)
+        "amend_rule",
+        "retire_rule",
     }
 )
 
@@ -78,6 +84,15 @@ INSPECTOR_COMMANDS = frozenset(
         "record_relapse_check",
         "reopen_finding",
         "publish_notice",
+        "attach_evidence",
+        "withdraw_evidence",
+        "set_close_out_evidence_rule",
+        "set_relapse_check_interval",
+        "link_repeat",
+        "unlink_repeat",
+        "adopt_rule",
+        "amend_rule",
+        "retire_rule",
     }
 )
 
@@ -128,6 +143,24 @@ def may_see_finding(actor: Actor, finding: OfAUnit) -> bool:
     """A public finding is visible to all; an internal one only to who may read its unit in full.
     To everyone else an internal finding is as if it did not exist."""
     return finding.disclosure is Disclosure.PUBLIC or actor.may_read_unit(finding.unit_id)
+
+
+def may_see_attachment(actor: Actor, finding: OfAUnit, attachment: Attachment) -> bool:
+    """Evidence follows the rules of internal findings: an internal attachment, or any attachment of an internal
+    finding, is seen only by who may read the finding's unit in full. A withdrawn one only by them too (its record
+    stays, marked, for the office and the unit)."""
+    if actor.may_read_unit(finding.unit_id):
+        return True
+    return (
+        finding.disclosure is Disclosure.PUBLIC
+        and attachment.disclosure is Disclosure.PUBLIC
+        and not attachment.withdrawn
+    )
+
+
+def may_see_repeat(actor: Actor, finding: OfAUnit, earlier_disclosure: Disclosure) -> bool:
+    """Whether the caller may know a finding repeats an earlier one: it must see both."""
+    return actor.may_read_unit(finding.unit_id) or earlier_disclosure is Disclosure.PUBLIC
 
 
 def may_read_notice(publication: Publication, actor: Actor, today: date) -> bool:
@@ -197,7 +230,7 @@ def audience_of(event: Any, finding: Any = None) -> str | UUID | None:
     if isinstance(event, Round.NoticePublished):
         publication = event.publication
         return EVERYONE if publication.edition is Edition.PUBLIC else publication.unit_id
-    if isinstance(event, (Round.Event, Unit.Event)):
+    if isinstance(event, (Round.Event, Unit.Event, StandingRule.Event)):
         return EVERYONE
     return None
 

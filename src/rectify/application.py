@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 from zoneinfo import ZoneInfo
 
@@ -26,25 +26,34 @@ from rectify.access import Actor, Role, authorise, authorise_role
 from rectify.domain import Finding, Round, Unit, chinese
 from rectify.domain.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from rectify.domain.figures import figures_in
+from rectify.domain.rule import StandingRule
 from rectify.domain.token import AccessToken, token_id
 from rectify.domain.token import digest as token_digest
 from rectify.domain.values import (
     AmountInvolved,
+    Attachment,
     Contact,
     Deadline,
     DeadlineKind,
     Disclosure,
     Edition,
+    EvidenceTarget,
     MoneyRole,
     NarrativeItem,
     NarrativeSection,
     Publication,
     RelapseOutcome,
+    RepeatLink,
     Responsibility,
     RoundKind,
+    RulePeriod,
+    RuleTerms,
 )
 from rectify.notice.model import DEFAULT_WINDOW_DAYS, digest, window_end
 from rectify.transcodings import register_all
+
+if TYPE_CHECKING:
+    from rectify.evidence.store import FileStore
 
 A = TypeVar("A", bound=Aggregate)
 F = TypeVar("F", bound=Callable[..., "Receipt"])
@@ -113,9 +122,17 @@ class RectifyApplication(Application[UUID]):
         #: (round, unit, edition, position, published_on, window_until) → (text, title, template version);
         #: wired by rectify.bootstrap to the notice read model.
         self.notice_renderer: Callable[[UUID, UUID, Edition, int, date, date], tuple[str, str, str]] | None = None
+        #: Where evidence files are stored (rectify.evidence.store); wired by rectify.bootstrap.
+        self.files: FileStore | None = None
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         register_all(transcoder)
+
+    def close(self) -> None:
+        """Closes the library's recorder and the evidence file store."""
+        if self.files is not None:
+            self.files.close()
+        super().close()
 
     def _notify(self, recordings: Sequence[Any]) -> None:
         # Wakes in-process followers (the embedded projection runner) without waiting for a poll.
@@ -528,13 +545,12 @@ class RectifyApplication(Application[UUID]):
             "occurred_on": self._past_day("occurred_on", occurred_on),
             "comment": v.text("comment", comment, max_length=v.TEXT, required=False),
         }
-        return self._on_finding(
-            "close_finding",
-            actor,
-            idempotency_key,
-            request,
-            lambda f, who: f.close(request["occurred_on"], request["comment"], actor=who),
-        )
+
+        def close(finding: Finding, who: str) -> None:
+            required = self._get(Round, finding.round_id, "round").evidence_required_for_close
+            finding.close(request["occurred_on"], request["comment"], actor=who, evidence_required=required)
+
+        return self._on_finding("close_finding", actor, idempotency_key, request, close)
 
     @command("record_relapse_check")
     def record_relapse_check(
@@ -819,6 +835,304 @@ class RectifyApplication(Application[UUID]):
             request,
             lambda f, who: change(f, request["occurred_on"], request["summary"], actor=who),
         )
+
+    # -- evidence (佐证材料) -----------------------------------------------------------------
+
+    @command("attach_evidence")
+    def attach_evidence(
+        self,
+        actor: Actor,
+        *,
+        finding_id: UUID | str,
+        stream: BinaryIO,
+        file_name: str,
+        target: EvidenceTarget | str,
+        target_ref: UUID | str | int | None = None,
+        disclosure: Disclosure | str = Disclosure.PUBLIC,
+        note: str = "",
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        """Stores a file once per SHA-256 beside the log, then records the attachment, which names the file
+        by that hash. The stream is read once, in chunks; the checks that need no file (the finding, the
+        caller's right, the step it is attached to) come first, so a refused request stores nothing, and so
+        does a file over the size limit or of a type sniffed from its content that is not evidence."""
+        if self.files is None:
+            raise RuntimeError("attaching evidence needs the file store (see rectify.bootstrap)")
+        fid = v.identifier("finding_id", finding_id)
+        name = v.file_name("file_name", file_name)
+        kind = v.choice("target", EvidenceTarget, target)
+        shown = v.choice("disclosure", Disclosure, disclosure)
+        remark = v.text("note", note, max_length=v.TEXT, required=False)
+        if kind.by_id:
+            if target_ref in (None, ""):
+                raise InvalidInput("target_ref", f"name the {kind.value.lower()} by its id")
+            ref = str(v.identifier("target_ref", target_ref))
+        elif target_ref in (None, ""):
+            ref = ""  # the latest one
+        else:
+            ref = str(v.number("target_ref", target_ref))
+        finding = self._get(Finding, fid, "finding")
+        if actor.role is Role.UNIT and finding.unit_id != actor.unit_id:
+            raise NotFound("finding", fid)  # as _on_finding: another unit's finding is as if it did not exist
+        authorise(actor, "attach_evidence", finding.unit_id)
+        ref = ref or str(finding.recorded(kind))
+        finding.require_target(kind, ref)
+        stored = self.files.store(stream, name)
+        request: dict[str, Any] = {
+            "finding_id": fid,
+            "sha256": stored.sha256,
+            "file_name": name,
+            "target": kind,
+            "target_ref": ref,
+            "disclosure": shown,
+            "note": remark,
+        }
+        attachment_id = uuid4()
+
+        def attach(f: Finding, who: str) -> None:
+            attachment = Attachment(
+                attachment_id=attachment_id,
+                sha256=stored.sha256,
+                size=stored.size,
+                media_type=stored.media_type,
+                file_name=stored.file_name,
+                target=kind,
+                target_ref=ref,
+                disclosure=shown,
+                note=remark,
+                attached_on=self.today(),
+                actor=who,
+            )
+            f.attach_evidence(attachment, actor=who)
+
+        return self._on_finding("attach_evidence", actor, idempotency_key, request, attach, entity_id=attachment_id)
+
+    @command("withdraw_evidence")
+    def withdraw_evidence(
+        self,
+        actor: Actor,
+        *,
+        finding_id: UUID | str,
+        attachment_id: UUID | str,
+        reason: str,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        """Takes an attachment back (it stays in the record, marked withdrawn); the file stays stored."""
+        request: dict[str, Any] = {
+            "finding_id": v.identifier("finding_id", finding_id),
+            "attachment_id": v.identifier("attachment_id", attachment_id),
+            "reason": v.text("reason", reason, max_length=v.TEXT),
+        }
+        return self._on_finding(
+            "withdraw_evidence",
+            actor,
+            idempotency_key,
+            request,
+            lambda f, who: f.withdraw_evidence(request["attachment_id"], request["reason"], actor=who),
+            entity_id=request["attachment_id"],
+        )
+
+    @command("set_close_out_evidence_rule")
+    def set_close_out_evidence_rule(
+        self, actor: Actor, *, round_id: UUID | str, required: bool, idempotency_key: str | None = None
+    ) -> Receipt:
+        """销号需佐证: whether the round's findings need evidence attached before they are closed."""
+        if not isinstance(required, bool):
+            raise InvalidInput("required", "must be true or false")
+        request: dict[str, Any] = {"round_id": v.identifier("round_id", round_id), "required": required}
+
+        def decide() -> tuple[list[Aggregate], UUID]:
+            round_ = self._get(Round, request["round_id"], "round")
+            round_.require_evidence_for_close(required, actor=str(actor))
+            return [round_], round_.id
+
+        return self._execute("set_close_out_evidence_rule", actor, idempotency_key, request, decide)
+
+    # -- 回头看 and repeat problems -------------------------------------------------------------
+
+    @command("set_relapse_check_interval")
+    def set_relapse_check_interval(
+        self, actor: Actor, *, round_id: UUID | str, months: int, idempotency_key: str | None = None
+    ) -> Receipt:
+        """How many months after a close-out its relapse check (回头看) falls due in this round (default 6)."""
+        request: dict[str, Any] = {
+            "round_id": v.identifier("round_id", round_id),
+            "months": v.count("months", months),
+        }
+
+        def decide() -> tuple[list[Aggregate], UUID]:
+            round_ = self._get(Round, request["round_id"], "round")
+            round_.set_relapse_check_interval(request["months"], actor=str(actor))
+            return [round_], round_.id
+
+        return self._execute("set_relapse_check_interval", actor, idempotency_key, request, decide)
+
+    @command("link_repeat")
+    def link_repeat(
+        self,
+        actor: Actor,
+        *,
+        finding_id: UUID | str,
+        earlier_finding_id: UUID | str,
+        reason: str = "",
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        """屡查屡犯: the finding is the same problem as a finding of the same unit in an earlier round."""
+        request: dict[str, Any] = {
+            "finding_id": v.identifier("finding_id", finding_id),
+            "earlier_finding_id": v.identifier("earlier_finding_id", earlier_finding_id),
+            "reason": v.text("reason", reason, max_length=v.TEXT, required=False),
+        }
+
+        def link(finding: Finding, who: str) -> None:
+            earlier = self._get(Finding, request["earlier_finding_id"], "finding")
+            if earlier.unit_id != finding.unit_id:
+                raise InvalidInput("earlier_finding_id", "a repeat problem is one of the same unit")
+            this_round = self._get(Round, finding.round_id, "round")
+            earlier_round = self._get(Round, earlier.round_id, "round")
+            if earlier.round_id != finding.round_id and not _fed_back_before(earlier_round, this_round):
+                raise InvalidInput("earlier_finding_id", "its round's feedback did not come before this round's")
+            link_value = RepeatLink(
+                earlier_finding_id=earlier.id,
+                earlier_round_id=earlier.round_id,
+                earlier_code=earlier.code,
+                earlier_disclosure=earlier.disclosure,
+                reason=request["reason"],
+                actor=who,
+            )
+            finding.link_repeat(link_value, actor=who)
+
+        return self._on_finding("link_repeat", actor, idempotency_key, request, link)
+
+    @command("unlink_repeat")
+    def unlink_repeat(
+        self, actor: Actor, *, finding_id: UUID | str, reason: str, idempotency_key: str | None = None
+    ) -> Receipt:
+        request: dict[str, Any] = {
+            "finding_id": v.identifier("finding_id", finding_id),
+            "reason": v.text("reason", reason, max_length=v.TEXT),
+        }
+        return self._on_finding(
+            "unlink_repeat",
+            actor,
+            idempotency_key,
+            request,
+            lambda f, who: f.unlink_repeat(request["reason"], actor=who),
+        )
+
+    # -- standing rules (长效机制) --------------------------------------------------------------
+
+    @command("adopt_rule")
+    def adopt_rule(
+        self,
+        actor: Actor,
+        *,
+        title: str,
+        activity_kind: str,
+        minimum: int,
+        period: RulePeriod | str,
+        starts_on: date | str,
+        round_id: UUID | str | None = None,
+        unit_id: UUID | str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        """A standing rule: at least `minimum` activities of `activity_kind` every period from `starts_on`,
+        for a round (each of its units), a unit, or a unit within a round. A unit adopts rules of its own."""
+        rid = v.identifier("round_id", round_id) if round_id not in (None, "") else None
+        uid = v.identifier("unit_id", unit_id) if unit_id not in (None, "") else None
+        if actor.role is Role.UNIT:
+            authorise(actor, "adopt_rule", uid)  # a unit binds itself, never a whole round
+        request: dict[str, Any] = {
+            "round_id": rid,
+            "unit_id": uid,
+            "title": v.text("title", title, max_length=v.TEXT),
+            "terms": RuleTerms(
+                effective_from=v.day("starts_on", starts_on),
+                activity_kind=v.text("activity_kind", activity_kind, max_length=v.NAME),
+                minimum=v.count("minimum", minimum),
+                period=v.choice("period", RulePeriod, period),
+            ),
+        }
+        rule_id = uuid4()
+
+        def decide() -> tuple[list[Aggregate], UUID]:
+            if rid is not None:
+                round_ = self._get(Round, rid, "round")
+                if uid is not None:
+                    round_.require_unit(uid)
+            elif uid is not None:
+                self._get(Unit, uid, "unit")
+            rule = StandingRule.adopt(rule_id=rule_id, actor=str(actor), **request)
+            return [rule], rule_id
+
+        return self._execute("adopt_rule", actor, idempotency_key, request, decide)
+
+    @command("amend_rule")
+    def amend_rule(
+        self,
+        actor: Actor,
+        *,
+        rule_id: UUID | str,
+        effective_from: date | str,
+        reason: str,
+        activity_kind: str | None = None,
+        minimum: int | None = None,
+        period: RulePeriod | str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        """New terms from a date on (what is not given stays as it is); periods before it keep their terms."""
+        request: dict[str, Any] = {
+            "rule_id": v.identifier("rule_id", rule_id),
+            "effective_from": v.day("effective_from", effective_from),
+            "reason": v.text("reason", reason, max_length=v.TEXT),
+            "activity_kind": v.text("activity_kind", activity_kind, max_length=v.NAME) if activity_kind else None,
+            "minimum": v.count("minimum", minimum) if minimum is not None else None,
+            "period": v.choice("period", RulePeriod, period) if period not in (None, "") else None,
+        }
+
+        def decide() -> tuple[list[Aggregate], UUID]:
+            rule = self._rule_for(actor, "amend_rule", request["rule_id"])
+            current = rule.current
+            terms = RuleTerms(
+                effective_from=request["effective_from"],
+                activity_kind=request["activity_kind"] or current.activity_kind,
+                minimum=request["minimum"] or current.minimum,
+                period=request["period"] or current.period,
+            )
+            rule.amend(terms, request["reason"], actor=str(actor))
+            return [rule], rule.id
+
+        return self._execute("amend_rule", actor, idempotency_key, request, decide)
+
+    @command("retire_rule")
+    def retire_rule(
+        self,
+        actor: Actor,
+        *,
+        rule_id: UUID | str,
+        occurred_on: date | str,
+        reason: str,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        """The rule no longer applies from `occurred_on` on; its past periods stay as they were."""
+        request: dict[str, Any] = {
+            "rule_id": v.identifier("rule_id", rule_id),
+            "occurred_on": v.day("occurred_on", occurred_on),
+            "reason": v.text("reason", reason, max_length=v.TEXT),
+        }
+
+        def decide() -> tuple[list[Aggregate], UUID]:
+            rule = self._rule_for(actor, "retire_rule", request["rule_id"])
+            rule.retire(request["occurred_on"], request["reason"], actor=str(actor))
+            return [rule], rule.id
+
+        return self._execute("retire_rule", actor, idempotency_key, request, decide)
+
+    def _rule_for(self, actor: Actor, command: str, rule_id: UUID) -> StandingRule:
+        rule = self._get(StandingRule, rule_id, "rule")
+        if actor.role is Role.UNIT:
+            authorise(actor, command, rule.unit_id if rule.round_id is None else None)
+        return rule
 
     # -- notices ----------------------------------------------------------------------------
 
@@ -1120,6 +1434,11 @@ def store_was_busy(error: Exception) -> bool:
     if isinstance(cause, sqlite3.OperationalError):
         return "locked" in str(cause)
     return isinstance(cause, PoolTimeout)
+
+
+def _fed_back_before(earlier: Round, later: Round) -> bool:
+    """Whether a round's feedback came before another's (a finding exists only after its round's feedback)."""
+    return earlier.feedback_on is not None and later.feedback_on is not None and earlier.feedback_on <= later.feedback_on
 
 
 def _contact(address: str, phone: str, postcode: str, email: str, postal_address: str, area_code: str) -> Contact:

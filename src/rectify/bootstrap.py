@@ -9,6 +9,7 @@ from datetime import date
 
 from rectify.application import RectifyApplication
 from rectify.eventlog import Owners
+from rectify.evidence.store import open_file_store
 from rectify.integrity.sealer import Sealer, open_sealer
 from rectify.notice.service import Notices
 from rectify.projections import codec
@@ -45,7 +46,9 @@ def prepared(database: Database) -> Iterator[None]:
 
 def open_application(settings: Settings, *, today: Callable[[], date] | None = None) -> RectifyApplication:
     with prepared(settings.database):
-        return RectifyApplication(env=settings.database.eventsourcing_env(), timezone=settings.timezone, today=today)
+        app = RectifyApplication(env=settings.database.eventsourcing_env(), timezone=settings.timezone, today=today)
+    app.files = open_file_store(settings.database, settings.evidence_max_bytes)
+    return app
 
 
 @dataclass

@@ -132,6 +132,7 @@ class Settings:
     stall_seconds: float = 60.0  # /health fails when the views stay behind the log this long without moving
     response_cache_bytes: int = 64 * 1024 * 1024  # the GraphQL answers kept for reuse, in bytes (0: none)
     integrity: Integrity = Integrity()
+    evidence_max_bytes: int = 20 * 1024 * 1024  # the largest evidence file taken (佐证材料)
 
 
 def load(environ: Mapping[str, str] | None = None, *, database_url: str | None = None) -> Settings:
@@ -168,6 +169,12 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
         response_cache = byte_size(env.get("RECTIFY_RESPONSE_CACHE_BYTES", "64MiB"))
     except SettingsError as error:
         raise SettingsError(f"RECTIFY_RESPONSE_CACHE_BYTES: {error}") from None
+    try:
+        evidence_max_bytes = byte_size(env.get("RECTIFY_EVIDENCE_MAX_BYTES", "20MiB"))
+    except SettingsError as error:
+        raise SettingsError(f"RECTIFY_EVIDENCE_MAX_BYTES: {error}") from None
+    if not 1 <= evidence_max_bytes <= 1024**3:
+        raise SettingsError(f"RECTIFY_EVIDENCE_MAX_BYTES: give 1 byte to 1GiB, not {evidence_max_bytes}")
     if checkpoint_events < 1:
         raise SettingsError(f"RECTIFY_CHECKPOINT_EVENTS: give at least 1 event, not {checkpoint_events}")
     if not 0 < checkpoint_seconds <= 86_400:
@@ -195,6 +202,7 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
         stall_seconds=stall,
         response_cache_bytes=response_cache,
         integrity=integrity,
+        evidence_max_bytes=evidence_max_bytes,
     )
 
 

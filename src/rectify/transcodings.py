@@ -62,6 +62,8 @@ ENUMS: tuple[type[enum.Enum], ...] = (
     values.Edition,
     values.RoundKind,
     values.MoneyRole,
+    values.EvidenceTarget,
+    values.RulePeriod,
 )
 
 VALUES: tuple[type, ...] = (
@@ -82,6 +84,9 @@ VALUES: tuple[type, ...] = (
     values.Narrative,
     values.Publication,
     values.ActivityKind,
+    values.Attachment,
+    values.RepeatLink,
+    values.RuleTerms,
 )
 
 

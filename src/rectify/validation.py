@@ -126,3 +126,25 @@ def path(field: str, value: object) -> tuple[int, ...]:
     if not isinstance(value, (list, tuple)) or not value:
         raise InvalidInput(field, "must be a non-empty list of ordinals")
     return tuple(ordinal(field, n) for n in value)
+
+
+def number(field: str, value: object) -> int:
+    """A whole number of 1 or more, given as a number or as its digits ("2")."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    return count(field, value)
+
+
+#: What a file name may not hold: path separators, and characters no file system takes.
+UNSAFE_IN_FILE_NAMES = frozenset('/\\:*?"<>|')
+
+
+def file_name(field: str, value: object) -> str:
+    """A file's name as the uploader gave it, without any folder: it names the download and nothing else
+    (the type is sniffed from the content)."""
+    cleaned = text(field, value, max_length=255)
+    if "\n" in cleaned or "\t" in cleaned or any(c in UNSAFE_IN_FILE_NAMES for c in cleaned):
+        raise InvalidInput(field, "must be a plain file name, without folders or the characters / \\ : * ? \" < > |")
+    if cleaned in (".", ".."):
+        raise InvalidInput(field, "must be a file name")
+    return cleaned

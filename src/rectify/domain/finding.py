@@ -13,16 +13,19 @@ from rectify.domain.errors import IllegalTransition, InvalidInput, NotFound
 from rectify.domain.values import (
     Activity,
     AmountInvolved,
+    Attachment,
     CloseOut,
     Deadline,
     DeadlineKind,
     Disclosure,
+    EvidenceTarget,
     Extension,
     FindingStatus,
     Measure,
     RelapseCheck,
     RelapseOutcome,
     Reopening,
+    RepeatLink,
     Report,
     Responsibility,
     Verification,
@@ -80,6 +83,10 @@ class Finding(Aggregate):
             finding.partly = None
             finding.progress_text = ""
             finding.remark = ""
+            finding.evidence = ()
+            finding.repeat_of = None
+            finding.report_count = 0
+            finding.checked_since_close = False
 
     class AmountsInvolvedCorrected(Event):
         """The amounts involved, added or corrected: the list replaces the one before."""
@@ -192,6 +199,7 @@ class Finding(Aggregate):
 
         def apply(self, finding: Finding) -> None:
             finding.report = Report(self.occurred_on, self.summary)
+            finding.report_count += 1
             finding.status = S.REPORTED
             finding.partly = None
             finding.progress_text = self.summary
@@ -202,6 +210,7 @@ class Finding(Aggregate):
 
         def apply(self, finding: Finding) -> None:
             finding.long_term = Report(self.occurred_on, self.summary)
+            finding.report_count += 1
             finding.status = S.LONG_TERM
             finding.partly = None
             finding.progress_text = self.summary
@@ -236,6 +245,7 @@ class Finding(Aggregate):
         def apply(self, finding: Finding) -> None:
             finding.close_outs = (*finding.close_outs, CloseOut(self.occurred_on, self.comment))
             finding.status = S.CLOSED
+            finding.checked_since_close = False
 
     class RelapseCheckRecorded(Event):
         outcome: RelapseOutcome
@@ -246,6 +256,7 @@ class Finding(Aggregate):
         def apply(self, finding: Finding) -> None:
             check = RelapseCheck(self.outcome, self.checked_by, self.occurred_on, self.comment)
             finding.relapse_checks = (*finding.relapse_checks, check)
+            finding.checked_since_close = True
             if self.outcome is RelapseOutcome.RELAPSED:
                 finding.status = S.IN_PROGRESS
 
@@ -256,6 +267,40 @@ class Finding(Aggregate):
         def apply(self, finding: Finding) -> None:
             finding.reopenings = (*finding.reopenings, Reopening(self.occurred_on, self.reason))
             finding.status = S.IN_PROGRESS
+
+    class EvidenceAttached(Event):
+        """佐证材料 attached: the event names the file by the SHA-256 of its bytes, so the log's chain covers them."""
+
+        attachment: Attachment
+
+        def apply(self, finding: Finding) -> None:
+            finding.evidence = (*finding.evidence, self.attachment)
+
+    class EvidenceWithdrawn(Event):
+        """An attachment taken back (wrong file, wrong step): it stays in the record, marked, with the reason."""
+
+        attachment_id: UUID
+        reason: str
+
+        def apply(self, finding: Finding) -> None:
+            finding.evidence = tuple(
+                replace(a, withdrawn=True, withdrawal_reason=self.reason) if a.attachment_id == self.attachment_id else a
+                for a in finding.evidence
+            )
+
+    class RepeatLinked(Event):
+        """屡查屡犯: the same problem as a finding of an earlier round."""
+
+        link: RepeatLink
+
+        def apply(self, finding: Finding) -> None:
+            finding.repeat_of = self.link
+
+    class RepeatUnlinked(Event):
+        reason: str
+
+        def apply(self, finding: Finding) -> None:
+            finding.repeat_of = None
 
     def __init__(self) -> None:
         # State comes from the created event's apply(); see the attribute list below.
@@ -287,6 +332,11 @@ class Finding(Aggregate):
     partly: Report | None  # 部分整改, declared while the finding is worked on
     progress_text: str  # 整改进展: the last note, or the summary of the last report of progress
     remark: str  # 备注
+    # Defaults for state folded or snapshotted before these were recorded.
+    evidence: tuple[Attachment, ...] = ()  # 佐证材料, withdrawn ones too (marked)
+    repeat_of: RepeatLink | None = None
+    report_count: int = 0  # reports of rectification and of phased results (long-term), for evidence targets
+    checked_since_close: bool = False  # a relapse check (回头看) was recorded since the last close-out
 
     @classmethod
     def raise_finding(
@@ -445,9 +495,15 @@ class Finding(Aggregate):
             actor=actor,
         )
 
-    def close(self, occurred_on: date, comment: str, *, actor: str) -> None:  # noqa: A003
+    def close(self, occurred_on: date, comment: str, *, actor: str, evidence_required: bool = False) -> None:  # noqa: A003
         self._require({S.VERIFIED}, "only a verified finding can be closed (对账销号)")
         self._not_before(occurred_on, self.verifications[-1].occurred_on, "the verification")
+        if evidence_required and not self.live_evidence:
+            raise IllegalTransition(
+                self.status.value,
+                "the round's rule 销号需佐证 (evidence before close-out) refuses it: attach evidence (佐证材料) to "
+                "this finding first",
+            )
         self.trigger_event(self.Closed, occurred_on=occurred_on, comment=comment, actor=actor)
 
     def record_relapse_check(
@@ -463,6 +519,59 @@ class Finding(Aggregate):
             comment=comment,
             actor=actor,
         )
+
+    def attach_evidence(self, attachment: Attachment, *, actor: str) -> None:
+        """Evidence may be attached in every status (a close-out's record arrives after the close)."""
+        self.require_target(attachment.target, attachment.target_ref)
+        for kept in self.live_evidence:
+            if (kept.sha256, kept.target, kept.target_ref) == (attachment.sha256, attachment.target, attachment.target_ref):
+                raise InvalidInput("file", f"this file is already attached here ({kept.file_name})")
+        self.trigger_event(self.EvidenceAttached, attachment=attachment, actor=actor)
+
+    def withdraw_evidence(self, attachment_id: UUID, reason: str, *, actor: str) -> None:
+        found = next((a for a in self.evidence if a.attachment_id == attachment_id), None)
+        if found is None:
+            raise NotFound("evidence", attachment_id)
+        if found.withdrawn:
+            raise IllegalTransition(self.status.value, f"evidence {attachment_id} is already withdrawn")
+        self.trigger_event(self.EvidenceWithdrawn, attachment_id=attachment_id, reason=reason, actor=actor)
+
+    def require_target(self, target: EvidenceTarget, ref: str) -> None:
+        """Raises unless the step evidence is attached to exists: a measure or activity by id, the
+        n-th report, verification, close-out or relapse check by number."""
+        if target is EvidenceTarget.MEASURE:
+            self.measure(UUID(ref))
+            return
+        if target is EvidenceTarget.ACTIVITY:
+            self.activity(UUID(ref))
+            return
+        recorded = self.recorded(target)
+        if not ref.isdigit() or not 1 <= int(ref) <= recorded:
+            what = target.value.lower().replace("_", " ")
+            raise InvalidInput("target", f"this finding has {recorded} {what}(s); there is no {what} {ref}")
+
+    def recorded(self, target: EvidenceTarget) -> int:
+        """How many reports, verifications, close-outs or relapse checks the finding has had."""
+        return {
+            EvidenceTarget.REPORT: self.report_count,
+            EvidenceTarget.VERIFICATION: len(self.verifications),
+            EvidenceTarget.CLOSE_OUT: len(self.close_outs),
+            EvidenceTarget.RELAPSE_CHECK: len(self.relapse_checks),
+        }[target]
+
+    def link_repeat(self, link: RepeatLink, *, actor: str) -> None:
+        if link.earlier_finding_id == self.id:
+            raise InvalidInput("earlier_finding_id", "a finding cannot repeat itself")
+        if link.earlier_round_id == self.round_id:
+            raise InvalidInput("earlier_finding_id", "a repeat is of a finding of an earlier round, not of this one")
+        if self.repeat_of is not None and self.repeat_of.earlier_finding_id == link.earlier_finding_id:
+            raise InvalidInput("earlier_finding_id", "is already linked as the earlier finding")
+        self.trigger_event(self.RepeatLinked, link=link, actor=actor)
+
+    def unlink_repeat(self, reason: str, *, actor: str) -> None:
+        if self.repeat_of is None:
+            raise IllegalTransition(self.status.value, "this finding is not linked to an earlier one")
+        self.trigger_event(self.RepeatUnlinked, reason=reason, actor=actor)
 
     def reopen(self, occurred_on: date, reason: str, *, actor: str) -> None:
         self._require({S.VERIFIED, S.CLOSED}, "only a verified or closed finding can be reopened")
@@ -485,6 +594,10 @@ class Finding(Aggregate):
     @property
     def is_public(self) -> bool:
         return self.disclosure is Disclosure.PUBLIC
+
+    @property
+    def live_evidence(self) -> tuple[Attachment, ...]:
+        return tuple(a for a in self.evidence if not a.withdrawn)
 
     @property
     def place(self) -> tuple[int, ...]:

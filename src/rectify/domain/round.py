@@ -20,6 +20,9 @@ from rectify.domain.values import (
     money_role,
 )
 
+#: 回头看: months after a close-out that its relapse check falls due, unless the round sets otherwise.
+DEFAULT_RELAPSE_CHECK_MONTHS = 6
+
 #: Depth of the category tree: (一) 方面 → 1. 问题. Findings sit one level below a category.
 MAX_CATEGORY_DEPTH = 2
 
@@ -67,6 +70,8 @@ class Round(Aggregate):
             round_.narratives = ()
             round_.publications = ()
             round_.activity_kinds = ()
+            round_.evidence_required_for_close = False
+            round_.relapse_check_months = DEFAULT_RELAPSE_CHECK_MONTHS
 
     class FeedbackDelivered(Event):
         occurred_on: date
@@ -93,6 +98,22 @@ class Round(Aggregate):
             defined = self.activity_kind
             others = tuple(k for k in round_.activity_kinds if k.name != defined.name)
             round_.activity_kinds = (*others, defined)
+
+    class CloseOutEvidenceRuleSet(Event):
+        """销号需佐证: whether a close-out (对账销号) needs evidence attached to the finding first."""
+
+        required: bool
+
+        def apply(self, round_: Round) -> None:
+            round_.evidence_required_for_close = self.required
+
+    class RelapseCheckIntervalSet(Event):
+        """回头看: how long after a close-out its relapse check falls due."""
+
+        months: int
+
+        def apply(self, round_: Round) -> None:
+            round_.relapse_check_months = self.months
 
     class NarrativeDrafted(Event):
         narrative: Narrative
@@ -126,6 +147,9 @@ class Round(Aggregate):
     narratives: tuple[Narrative, ...]
     publications: tuple[Publication, ...]
     activity_kinds: tuple[ActivityKind, ...]
+    # Defaults for state folded or snapshotted before these could be set.
+    evidence_required_for_close: bool = False
+    relapse_check_months: int = 6
 
     @classmethod
     def open(  # noqa: A003
@@ -196,6 +220,18 @@ class Round(Aggregate):
         if any(k.name == name and k.money is money for k in self.activity_kinds):
             raise InvalidInput("money", f"{name} already counts as {money.value} in this round")
         self.trigger_event(self.ActivityKindDefined, activity_kind=ActivityKind(name, money), actor=actor)
+
+    def require_evidence_for_close(self, required: bool, *, actor: str) -> None:
+        if required == self.evidence_required_for_close:
+            raise InvalidInput("required", f"the round's rule 销号需佐证 is already {'on' if required else 'off'}")
+        self.trigger_event(self.CloseOutEvidenceRuleSet, required=required, actor=actor)
+
+    def set_relapse_check_interval(self, months: int, *, actor: str) -> None:
+        if not 1 <= months <= 60:
+            raise InvalidInput("months", f"a relapse check falls due 1 to 60 months after a close-out, not {months}")
+        if months == self.relapse_check_months:
+            raise InvalidInput("months", f"relapse checks already fall due {months} months after a close-out")
+        self.trigger_event(self.RelapseCheckIntervalSet, months=months, actor=actor)
 
     def draft_narrative(
         self,

@@ -93,6 +93,39 @@ class RelapseOutcome(enum.Enum):
     RELAPSED = "RELAPSED"
 
 
+class EvidenceTarget(enum.Enum):
+    """What a piece of evidence (佐证材料) is attached to: a measure or activity (by id), or a report,
+    verification, close-out or relapse check of the finding (by its number, 1 for the first)."""
+
+    MEASURE = "MEASURE"
+    ACTIVITY = "ACTIVITY"
+    REPORT = "REPORT"  # a report of rectification, or of phased results (long-term)
+    VERIFICATION = "VERIFICATION"
+    CLOSE_OUT = "CLOSE_OUT"
+    RELAPSE_CHECK = "RELAPSE_CHECK"
+
+    @property
+    def by_id(self) -> bool:
+        return self in (EvidenceTarget.MEASURE, EvidenceTarget.ACTIVITY)
+
+
+class RulePeriod(enum.Enum):
+    """How often a standing rule (长效机制) must be met: calendar months, quarters, half-years, years."""
+
+    MONTH = "MONTH"
+    QUARTER = "QUARTER"
+    HALF_YEAR = "HALF_YEAR"
+    YEAR = "YEAR"
+
+    @property
+    def months(self) -> int:
+        return {"MONTH": 1, "QUARTER": 3, "HALF_YEAR": 6, "YEAR": 12}[self.value]
+
+    @property
+    def label(self) -> str:
+        return {"MONTH": "每月", "QUARTER": "每季度", "HALF_YEAR": "每半年", "YEAR": "每年"}[self.value]
+
+
 class Edition(enum.Enum):
     """社会通报 for the public (internal items left out), or 党内通报 (internal items included)."""
 
@@ -304,3 +337,47 @@ class Publication:
     template_version: str
     title: str
     actor: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """佐证材料: a file attached to a step of a finding's rectification, named by the SHA-256 of its
+    bytes (the file itself is stored once per hash, beside the log). An internal finding's attachments
+    are internal whatever `disclosure` says."""
+
+    attachment_id: UUID
+    sha256: str
+    size: int
+    media_type: str  # sniffed from the content, never taken from the file name
+    file_name: str
+    target: EvidenceTarget
+    target_ref: str  # a measure's or activity's id, or the number of the report, verification, …
+    disclosure: Disclosure
+    note: str
+    attached_on: date
+    actor: str
+    withdrawn: bool = False
+    withdrawal_reason: str = ""
+
+
+@dataclass(frozen=True)
+class RepeatLink:
+    """屡查屡犯: this finding is the same problem as an earlier round's finding of the same unit."""
+
+    earlier_finding_id: UUID
+    earlier_round_id: UUID
+    earlier_code: str
+    earlier_disclosure: Disclosure  # a finding's disclosure never changes, so the link may carry it
+    reason: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class RuleTerms:
+    """What a standing rule asks, from a date on: at least `minimum` activities of `activity_kind` in
+    every `period`. An amendment adds terms from its date; earlier periods keep the terms they had."""
+
+    effective_from: date
+    activity_kind: str
+    minimum: int
+    period: RulePeriod
