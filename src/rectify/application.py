@@ -1438,7 +1438,9 @@ def store_was_busy(error: Exception) -> bool:
 
 def _fed_back_before(earlier: Round, later: Round) -> bool:
     """Whether a round's feedback came before another's (a finding exists only after its round's feedback)."""
-    return earlier.feedback_on is not None and later.feedback_on is not None and earlier.feedback_on <= later.feedback_on
+    if earlier.feedback_on is None or later.feedback_on is None:
+        return False
+    return earlier.feedback_on <= later.feedback_on
 
 
 def _contact(address: str, phone: str, postcode: str, email: str, postal_address: str, area_code: str) -> Contact:

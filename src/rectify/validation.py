@@ -144,7 +144,7 @@ def file_name(field: str, value: object) -> str:
     (the type is sniffed from the content)."""
     cleaned = text(field, value, max_length=255)
     if "\n" in cleaned or "\t" in cleaned or any(c in UNSAFE_IN_FILE_NAMES for c in cleaned):
-        raise InvalidInput(field, "must be a plain file name, without folders or the characters / \\ : * ? \" < > |")
+        raise InvalidInput(field, 'must be a plain file name, without folders or the characters / \\ : * ? " < > |')
     if cleaned in (".", ".."):
         raise InvalidInput(field, "must be a file name")
     return cleaned

@@ -283,8 +283,9 @@ class Finding(Aggregate):
         reason: str
 
         def apply(self, finding: Finding) -> None:
+            withdrawn = self.attachment_id
             finding.evidence = tuple(
-                replace(a, withdrawn=True, withdrawal_reason=self.reason) if a.attachment_id == self.attachment_id else a
+                replace(a, withdrawn=True, withdrawal_reason=self.reason) if a.attachment_id == withdrawn else a
                 for a in finding.evidence
             )
 
@@ -524,7 +525,8 @@ class Finding(Aggregate):
         """Evidence may be attached in every status (a close-out's record arrives after the close)."""
         self.require_target(attachment.target, attachment.target_ref)
         for kept in self.live_evidence:
-            if (kept.sha256, kept.target, kept.target_ref) == (attachment.sha256, attachment.target, attachment.target_ref):
+            same_step = (kept.target, kept.target_ref) == (attachment.target, attachment.target_ref)
+            if same_step and kept.sha256 == attachment.sha256:
                 raise InvalidInput("file", f"this file is already attached here ({kept.file_name})")
         self.trigger_event(self.EvidenceAttached, attachment=attachment, actor=actor)
 

@@ -201,9 +201,7 @@ def rule_periods(
             natural_end = next_period_start(start, term.period) - timedelta(days=1)
             begins = max(start, term.effective_from)
             ends = natural_end if last_day is None else min(natural_end, last_day)
-            count = sum(
-                a.count or 1 for a in live if a.kind == term.activity_kind and begins <= a.occurred_on <= ends
-            )
+            count = sum(a.count or 1 for a in live if a.kind == term.activity_kind and begins <= a.occurred_on <= ends)
             if count >= term.minimum:
                 status = PeriodStatus.MET
             elif ends < natural_end and ends < today:

@@ -50,9 +50,7 @@ EVIDENCE = {
         Kind("application/vnd.ms-powerpoint", "ppt", "a PowerPoint presentation", ("pps", "dps")),
         Kind("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx", "a Word document"),
         Kind("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx", "an Excel workbook"),
-        Kind(
-            "application/vnd.openxmlformats-officedocument.presentationml.presentation", "pptx", "a PowerPoint file"
-        ),
+        Kind("application/vnd.openxmlformats-officedocument.presentationml.presentation", "pptx", "a PowerPoint file"),
         Kind("application/vnd.oasis.opendocument.text", "odt", "an OpenDocument text"),
         Kind("application/vnd.oasis.opendocument.spreadsheet", "ods", "an OpenDocument spreadsheet"),
         Kind("application/vnd.oasis.opendocument.presentation", "odp", "an OpenDocument presentation"),

@@ -80,7 +80,8 @@ def read_head(stream: BinaryIO) -> bytes:
 
 
 def over_limit(limit: int) -> InvalidInput:
-    return InvalidInput("file", f"is larger than the limit of {limit} bytes ({limit / 1024 / 1024:.0f} MiB); nothing was stored")
+    shown = f"{limit / 1024 / 1024:.0f} MiB"
+    return InvalidInput("file", f"is larger than the limit of {limit} bytes ({shown}); nothing was stored")
 
 
 class FileStore(ABC):

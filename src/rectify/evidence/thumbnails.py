@@ -1,4 +1,4 @@
-"""Thumbnails of image evidence, made with Pillow: at most 320 px a side, as JPEG, turned upright by the photo's EXIF."""
+"""Thumbnails of image evidence, made with Pillow: at most 320 px a side, JPEG, upright by EXIF."""
 
 from __future__ import annotations
 
