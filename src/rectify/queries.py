@@ -18,10 +18,11 @@ import base64
 import binascii
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -32,15 +33,18 @@ from rectify.domain import Round as RoundAggregate
 from rectify.domain import Unit as UnitAggregate
 from rectify.domain import figures
 from rectify.domain.errors import InvalidInput, NotFound
+from rectify.domain.rule import PeriodStatus, RulePeriodResult, StandingRule
+from rectify.domain.values import Attachment as AttachmentValue
 from rectify.domain.values import Deadline as DeadlineValue
 from rectify.domain.values import Disclosure, Edition, FindingStatus
 from rectify.domain.values import Publication as PublicationValue
+from rectify.domain.values import RepeatLink as RepeatLinkValue
 from rectify.notice.service import Check, Notices
-from rectify.projections import ledger
+from rectify.projections import aftercare, ledger
 from rectify.projections.ledger import LedgerRow, LightThresholds
 from rectify.projections.progress import Progress, Scope, progress
 from rectify.projections.store import place_key
-from rectify.projections.views import At, ReadModels, View
+from rectify.projections.views import At, ReadModels, View, rounds_of
 
 MAX_PAGE = 100
 MAX_EVENTS_PAGE = 500
@@ -134,20 +138,72 @@ class Extension:
         self.actor = extension.actor
 
 
+class Evidence:
+    """An attachment (佐证材料) as its audience sees it: who attached it and why one was withdrawn only for
+    whoever may read the finding's unit in full (the public sees no withdrawn ones at all)."""
+
+    __slots__ = ("finding_id", "_value", "full")
+
+    def __init__(self, finding_id: UUID, attachment: AttachmentValue, full: bool) -> None:
+        self.finding_id = finding_id
+        self._value = attachment
+        self.full = full
+
+    id = property(lambda self: self._value.attachment_id)
+    sha256 = property(lambda self: self._value.sha256)
+    size = property(lambda self: self._value.size)
+    media_type = property(lambda self: self._value.media_type)
+    file_name = property(lambda self: self._value.file_name)
+    target = property(lambda self: self._value.target)
+    target_ref = property(lambda self: self._value.target_ref)
+    note = property(lambda self: self._value.note)
+    attached_on = property(lambda self: self._value.attached_on)
+    withdrawn = property(lambda self: self._value.withdrawn)
+    actor = property(lambda self: self._value.actor if self.full else None)
+    withdrawal_reason = property(lambda self: self._value.withdrawal_reason if self.full else None)
+
+    @property
+    def disclosure(self) -> Disclosure:
+        return self._value.disclosure
+
+    @property
+    def url(self) -> str:
+        return evidence_url(self.finding_id, self._value.attachment_id)
+
+    @property
+    def thumbnail_url(self) -> str | None:
+        return f"{self.url}/thumbnail" if self._value.media_type.startswith("image/") else None
+
+
+def evidence_url(finding_id: UUID, attachment_id: UUID) -> str:
+    return f"/findings/{finding_id}/evidence/{attachment_id}"
+
+
+class RepeatOf:
+    __slots__ = ("finding_id", "round_id", "code", "reason")
+
+    def __init__(self, link: RepeatLinkValue) -> None:
+        self.finding_id = link.earlier_finding_id
+        self.round_id = link.earlier_round_id
+        self.code = link.earlier_code
+        self.reason = link.reason
+
+
 class Finding:
     """A finding's ledger line as an audience that may not read its unit in full sees it: the
     restricted fields are None. (FullFinding is what the unit itself and the office see.)"""
 
-    __slots__ = ("row", "_today", "_thresholds")
+    __slots__ = ("row", "_today", "_thresholds", "_actor")
     full = False
     problem = withholding_reason = department = leader = person = original_deadline = None
     extensions = activity_totals = amounts_involved = amount_rectified = None
     last_verification = close_out = relapse_checks = None
 
-    def __init__(self, row: LedgerRow, today: date, thresholds: LightThresholds) -> None:
+    def __init__(self, row: LedgerRow, today: date, thresholds: LightThresholds, actor: Actor = access.PUBLIC) -> None:
         self.row = row
         self._today = today
         self._thresholds = thresholds
+        self._actor = actor
 
     id = property(lambda self: self.row.finding_id)
     round_id = property(lambda self: self.row.round_id)
@@ -179,6 +235,22 @@ class Finding:
     @property
     def light(self) -> str:
         return ledger.light(self.row, self._today, self._thresholds)
+
+    @property
+    def evidence(self) -> list[Evidence]:
+        """The attachments the caller may see (rectify.access.may_see_attachment), in the order attached."""
+        row, actor = self.row, self._actor
+        return [
+            Evidence(row.finding_id, a, self.full) for a in row.evidence if access.may_see_attachment(actor, row, a)
+        ]
+
+    @property
+    def repeat_of(self) -> RepeatOf | None:
+        """The earlier round's finding this one repeats (屡查屡犯), if the caller may see both."""
+        link = self.row.repeat_of
+        if link is None or not access.may_see_repeat(self._actor, self.row, link.earlier_disclosure):
+            return None
+        return RepeatOf(link)
 
 
 class FullFinding(Finding):
@@ -317,6 +389,74 @@ class Gone:
     """A public notice whose publicity window has ended."""
 
     window_until: date
+
+
+@dataclass(frozen=True)
+class Standing:
+    """The standing rules and rounds of a view (for rule periods and relapse checks)."""
+
+    rules: list[StandingRule]
+    rounds: dict[UUID, RoundAggregate]
+
+
+def standing_of(view: View) -> Standing:
+    return Standing(view.aggregates(StandingRule), rounds_of(view))
+
+
+@dataclass(frozen=True, slots=True)
+class RulePeriod:
+    starts_on: date
+    ends_on: date
+    label: str
+    activity_kind: str
+    minimum: int
+    count: int
+    status: PeriodStatus
+
+    @staticmethod
+    def of(result: RulePeriodResult) -> RulePeriod:
+        return RulePeriod(
+            result.starts_on, result.ends_on, result.label, result.activity_kind, result.minimum, result.count,
+            result.status,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class RuleStanding:
+    """One unit's standing under one rule (长效机制), as of a day: each period met, missed or running."""
+
+    id: UUID
+    title: str
+    round_id: UUID | None
+    unit_id: UUID
+    bound_unit_id: UUID | None  # the unit the rule names (None: every unit of its round)
+    activity_kind: str
+    minimum: int
+    period: Any
+    starts_on: date
+    retired_on: date | None
+    periods: list[RulePeriod]
+    met: int
+    missed: int
+    running: int
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class RelapseCheckDue:
+    finding: Finding
+    closed_on: date
+    due_on: date
+    state: aftercare.CheckState
+
+
+@dataclass(frozen=True, slots=True)
+class RateRow:
+    key: str
+    label: str
+    part: int
+    whole: int
+    rate: Decimal | None
 
 
 # -- the front door ---------------------------------------------------------------------------
@@ -506,7 +646,7 @@ class Reading:
 
     def _finding(self, row: LedgerRow) -> Finding:
         shape = FullFinding if self.actor.may_read_unit(row.unit_id) else Finding
-        return shape(row, self.today, self.queries.read.thresholds)
+        return shape(row, self.today, self.queries.read.thresholds, self.actor)
 
     def ledger(
         self,
@@ -575,9 +715,11 @@ class Reading:
         how many it may not."""
         access.may_count_by_department(self.actor, scope.department, scope.unit_id)
         with self.view(at, scope) as view:
-            return self._progress(view.ledger(scope), scope, view.position, until)
+            return self._progress(view.ledger(scope), scope, view.position, until, standing_of(view))
 
-    def _progress(self, rows: list[LedgerRow], scope: Scope, position: int, until: date | None) -> Progress:
+    def _progress(
+        self, rows: list[LedgerRow], scope: Scope, position: int, until: date | None, standing: Standing
+    ) -> Progress:
         figures = progress(
             rows,
             scope=scope,
@@ -586,6 +728,8 @@ class Reading:
             position=position,
             cut=until,
             thresholds=self.queries.read.thresholds,
+            rules=standing.rules,
+            rounds=standing.rounds,
         )
         counted = access.counts_withheld(
             self.actor, unit_id=scope.unit_id, category=scope.category, department=scope.department
@@ -601,8 +745,9 @@ class Reading:
         with self.view(round_.position, scope) as view:
             rows, position = view.ledger(scope), view.position
             units = [view.aggregate(u) for u in round_.aggregate.unit_ids]
+            standing = standing_of(view)
         return [
-            UnitProgress(unit, self._progress(rows, replace(scope, unit_id=unit.id), position, until))
+            UnitProgress(unit, self._progress(rows, replace(scope, unit_id=unit.id), position, until, standing))
             for unit in units
             if isinstance(unit, UnitAggregate)
         ]
@@ -613,10 +758,120 @@ class Reading:
         tops = [c for c in round_.aggregate.categories if len(c.path) == 1]
         with self.view(round_.position, scope) as view:
             rows, position = view.ledger(scope), view.position
+            standing = standing_of(view)
         return [
-            CategoryProgress(c.path, c.title, self._progress(rows, replace(scope, category=c.path), position, until))
+            CategoryProgress(
+                c.path, c.title, self._progress(rows, replace(scope, category=c.path), position, until, standing)
+            )
             for c in tops
         ]
+
+    # -- what rectification leaves behind ---------------------------------------------------------
+
+    def rules(
+        self, scope: Scope = Scope(), at: At | int | None = None, until: date | None = None
+    ) -> list[RuleStanding]:
+        """Each unit's standing under each standing rule in scope (a round's, a unit's, or all), period by period,
+        as of the position read and the business day `until` (default today), from the activities the caller
+        may see."""
+        if scope.category is not None or scope.department is not None:
+            raise InvalidInput("scope", "standing rules belong to rounds and units, not to categories or departments")
+        with self.view(at, scope) as view:
+            rows, position, standing = view.ledger(scope), view.position, standing_of(view)
+        shown = [r for r in rows if access.may_see_finding(self.actor, r)]
+        found = aftercare.obligations(
+            standing.rules, standing.rounds, shown, until or self.today, round_id=scope.round_id, unit_id=scope.unit_id
+        )
+        return [
+            RuleStanding(
+                id=o.rule.id,
+                title=o.rule.title,
+                round_id=o.rule.round_id,
+                unit_id=o.unit_id,
+                bound_unit_id=o.rule.unit_id,
+                activity_kind=o.rule.current.activity_kind,
+                minimum=o.rule.current.minimum,
+                period=o.rule.current.period,
+                starts_on=o.rule.starts_on,
+                retired_on=o.rule.retired_on,
+                periods=[RulePeriod.of(p) for p in o.periods],
+                met=o.count(PeriodStatus.MET),
+                missed=o.count(PeriodStatus.MISSED),
+                running=o.count(PeriodStatus.RUNNING),
+                position=self.shown(position),
+            )
+            for o in found
+        ]
+
+    def relapse_checks(
+        self, scope: Scope = Scope(), states: tuple[aftercare.CheckState, ...] | None = None, at: At | int | None = None
+    ) -> list[RelapseCheckDue]:
+        """Closed findings awaiting their relapse check (回头看), soonest due first: by default the due and the
+        overdue ones."""
+        access.may_count_by_department(self.actor, scope.department, scope.unit_id)
+        wanted = states or (aftercare.CheckState.OVERDUE, aftercare.CheckState.DUE)
+        with self.view(at, scope) as view:
+            rows, standing = view.ledger(scope), standing_of(view)
+        shown = [r for r in rows if access.may_see_finding(self.actor, r)]
+        return [
+            RelapseCheckDue(self._finding(c.row), c.closed_on, c.due_on, c.state)
+            for c in aftercare.pending_checks(shown, standing.rounds, self.today)
+            if c.state in wanted
+        ]
+
+    def relapse_rates(self, by: str, scope: Scope = Scope(), at: At | int | None = None) -> list[RateRow]:
+        """The relapse rate (relapsed of checked) per DEPARTMENT, CATEGORY or ROUND."""
+        if by == "DEPARTMENT":
+            access.may_count_by_department(self.actor, "", scope.unit_id)
+        with self.view(at, scope) as view:
+            rows, standing = view.ledger(scope), standing_of(view)
+        shown = [r for r in rows if access.may_see_finding(self.actor, r)]
+        key: Callable[[LedgerRow], tuple[str, str]]
+        if by == "DEPARTMENT":
+            # A unit token counts the departments of its own unit only.
+            shown = [r for r in shown if self.actor.may_read_unit(r.unit_id)]
+            key = aftercare.by_department
+        elif by == "CATEGORY":
+            key = aftercare.top_category(standing.rounds)
+        elif by == "ROUND":
+            key = aftercare.by_round(standing.rounds)
+        else:
+            raise InvalidInput("by", f"must be DEPARTMENT, CATEGORY or ROUND, got {by!r}")
+        return [_rate(r) for r in aftercare.grouped(shown, key, aftercare.relapse_counts)]
+
+    def repeat_rates(self, by: str, scope: Scope = Scope(), at: At | int | None = None) -> list[RateRow]:
+        """The repeat rate (屡查屡犯: findings linked to an earlier round's finding, of all findings) per UNIT, or
+        for the DISTRICT as one row."""
+        with self.view(at, scope) as view:
+            rows = view.ledger(scope)
+            names = {u.id: u.short_name for u in view.aggregates(UnitAggregate)}
+        shown = [r for r in rows if access.may_see_finding(self.actor, r)]
+        actor = self.actor
+
+        def sees_earlier(row: LedgerRow) -> bool:
+            assert row.repeat_of is not None
+            return access.may_see_repeat(actor, row, row.repeat_of.earlier_disclosure)
+
+        key: Callable[[LedgerRow], tuple[str, str]]
+        if by == "UNIT":
+            key = aftercare.by_unit(names)
+        elif by == "DISTRICT":
+            key = lambda row: ("district", "全区")  # noqa: E731
+        else:
+            raise InvalidInput("by", f"must be UNIT or DISTRICT, got {by!r}")
+        return [_rate(r) for r in aftercare.grouped(shown, key, aftercare.repeat_counts(sees_earlier))]
+
+    def attachment(self, finding_id: UUID, attachment_id: UUID) -> AttachmentValue | None:
+        """An attachment for download, if the caller may see it: None alike for none, another unit's internal
+        finding, an internal attachment, or (for the public) a withdrawn one."""
+        with self.view() as view:
+            row = view.finding(finding_id)
+        if row is None or not access.may_see_finding(self.actor, row):
+            return None
+        for found in row.evidence:
+            if found.attachment_id == attachment_id:
+                return found if access.may_see_attachment(self.actor, row, found) else None
+        return None
 
     # -- notices --------------------------------------------------------------------------------
 
@@ -687,3 +942,7 @@ class Reading:
             if following is not None:
                 cursor = following - 1
         return found, cursor
+
+
+def _rate(found: aftercare.Rate) -> RateRow:
+    return RateRow(found.key, found.label, found.part, found.whole, found.rate)

@@ -24,19 +24,20 @@ from eventsourcing.utils import get_topic
 
 from rectify.access import audience_of
 from rectify.domain import Finding, Round, Unit
+from rectify.domain.rule import StandingRule
 from rectify.projections.ledger import LedgerRow, ledger_row
 
 #: An aggregate of the class asked for: `aggregates(Round)` gives Rounds.
 AnAggregate = TypeVar("AnAggregate", bound=Aggregate)
 
-PROJECTED = (Unit, Round, Finding)
+PROJECTED = (Unit, Round, Finding, StandingRule)
 PROJECTED_TOPICS = frozenset(
     get_topic(cls)
     for aggregate in PROJECTED
     for cls in vars(aggregate).values()
     if isinstance(cls, type) and issubclass(cls, aggregate.Event) and cls is not aggregate.Event
 )
-PROJECTED_EVENTS = (Unit.Event, Round.Event, Finding.Event)
+PROJECTED_EVENTS = (Unit.Event, Round.Event, Finding.Event, StandingRule.Event)
 
 #: The timeline keeps, per chunk of this many positions, the earliest and latest record time.
 CHUNK = 1024
@@ -103,8 +104,15 @@ class Changes:
 
 
 def scope_of(aggregate: Aggregate) -> UUID:
-    """The history scope of an aggregate's events: a finding's round, else the aggregate itself."""
-    return aggregate.round_id if isinstance(aggregate, Finding) else aggregate.id
+    """The history scope of an aggregate's events: a finding's round; a standing rule's round, or its unit's
+    (so that a round or a unit folded as of a position brings its rules); else the aggregate itself."""
+    if isinstance(aggregate, Finding):
+        return aggregate.round_id
+    if isinstance(aggregate, StandingRule):
+        scope = aggregate.round_id or aggregate.unit_id
+        assert scope is not None  # a rule binds a round or a unit
+        return scope
+    return aggregate.id
 
 
 @dataclass
@@ -239,4 +247,4 @@ class StateCodec:
 
 #: Bump when the pickled classes (aggregates, LedgerRow, …) or the tables change shape:
 #: views in an older format are rebuilt from the log when rectify starts.
-VIEW_FORMAT = 6
+VIEW_FORMAT = 7

@@ -16,6 +16,7 @@ from rectify.domain.values import (
     Activity,
     ActivityKind,
     AmountInvolved,
+    Attachment,
     CloseOut,
     Deadline,
     DeadlineKind,
@@ -26,6 +27,7 @@ from rectify.domain.values import (
     MoneyRole,
     RelapseCheck,
     RelapseOutcome,
+    RepeatLink,
     Report,
     Verification,
     money_role,
@@ -199,6 +201,9 @@ class LedgerRow:
     long_term: Report | None = None
     progress_text: str = ""
     remark: str = ""
+    evidence: tuple[Attachment, ...] = ()  # withdrawn ones too, marked
+    repeat_of: RepeatLink | None = None
+    awaiting_relapse_check: bool = False  # closed, and no relapse check (回头看) since the close-out
 
     @property
     def place(self) -> tuple[int, ...]:
@@ -333,6 +338,9 @@ def ledger_row(finding: Finding, position: int) -> LedgerRow:
         long_term=finding.long_term,
         progress_text=finding.progress_text,
         remark=finding.remark,
+        evidence=finding.evidence,
+        repeat_of=finding.repeat_of,
+        awaiting_relapse_check=finding.status is S.CLOSED and not finding.checked_since_close,
     )
 
 

@@ -9,8 +9,11 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from uuid import UUID
 
-from rectify.access import Actor, may_see_finding
+from rectify.access import Actor, may_see_finding, may_see_repeat
+from rectify.domain.round import Round
+from rectify.domain.rule import PeriodStatus, StandingRule
 from rectify.domain.values import Activity, ActivityKind
+from rectify.projections.aftercare import CheckState, obligations, pending_checks
 from rectify.projections.ledger import (
     ActivityFigure,
     LedgerRow,
@@ -83,6 +86,16 @@ class Progress:
     amount_recovered: Decimal = Decimal("0.00")
     amount_retrieved: Decimal = Decimal("0.00")
     in_wan: Money = Money()  # the same money figures in 万元, two decimals each
+    # 长效机制: periods of the standing rules in scope (none for a category or department), per unit bound
+    rule_periods_met: int = 0
+    rule_periods_missed: int = 0
+    rule_periods_running: int = 0
+    # 回头看: closed findings whose relapse check is overdue, or due within 30 days
+    relapse_checks_overdue: int = 0
+    relapse_checks_due: int = 0
+    # 屡查屡犯: findings linked as the same problem as an earlier round's finding (that the audience may see)
+    repeats: int = 0
+    repeat_rate: Decimal | None = None
 
 
 def progress(
@@ -95,9 +108,12 @@ def progress(
     cut: date | None = None,
     thresholds: LightThresholds = LightThresholds(),
     catalogues: Mapping[UUID, tuple[ActivityKind, ...]] | None = None,
+    rules: Sequence[StandingRule] = (),
+    rounds: Mapping[UUID, Round] | None = None,
 ) -> Progress:
     """The figures of the rows in scope that the audience may see; hidden ones are only counted.
-    `catalogues`: each round's catalogue of activity kinds, which says what counts as which money."""
+    `catalogues`: each round's catalogue of activity kinds, which says what counts as which money;
+    `rules` and `rounds`: the standing rules and rounds at the same position (for rules and relapse checks)."""
     in_scope = [r for r in rows if scope.matches(r)]
     shown = [r for r in in_scope if may_see_finding(audience, r)]
     live_by_unit: dict[UUID, list[Activity]] = defaultdict(list)
@@ -113,6 +129,16 @@ def progress(
     relapsed = sum(r.relapsed for r in checked)
     catalogue = catalogues or {}
     money = sum((r.money(catalogue.get(r.round_id, ()), cut) for r in shown), Money()).rounded()
+    known_rounds = rounds or {}
+    standing = (
+        obligations(rules, known_rounds, shown, cut or today, round_id=scope.round_id, unit_id=scope.unit_id)
+        if scope.category is None and scope.department is None
+        else []
+    )
+    checks = Counter(c.state for c in pending_checks(shown, known_rounds, today))
+    repeats = sum(
+        r.repeat_of is not None and may_see_repeat(audience, r, r.repeat_of.earlier_disclosure) for r in shown
+    )
     return Progress(
         position=position,
         today=today,
@@ -145,4 +171,11 @@ def progress(
             for unit_id, activities in sorted(live_by_unit.items(), key=lambda item: str(item[0]))
             if activities
         ),
+        rule_periods_met=sum(o.count(PeriodStatus.MET) for o in standing),
+        rule_periods_missed=sum(o.count(PeriodStatus.MISSED) for o in standing),
+        rule_periods_running=sum(o.count(PeriodStatus.RUNNING) for o in standing),
+        relapse_checks_overdue=checks[CheckState.OVERDUE],
+        relapse_checks_due=checks[CheckState.DUE],
+        repeats=repeats,
+        repeat_rate=percentage(repeats, len(shown)),
     )

@@ -24,6 +24,7 @@ from rectify.access import Actor, may_see_finding
 from rectify.application import RectifyApplication
 from rectify.domain import Finding, Round
 from rectify.domain.errors import InvalidInput, Unavailable
+from rectify.domain.rule import StandingRule
 from rectify.domain.values import ActivityKind
 from rectify.projections.fold import AnAggregate, Fold, microseconds, paused_garbage_collection
 from rectify.projections.ledger import LedgerRow, LightThresholds
@@ -302,7 +303,14 @@ class ReadModels:
                 cut=cut,
                 thresholds=self.thresholds,
                 catalogues=catalogues(view, scope),
+                rules=view.aggregates(StandingRule),
+                rounds=rounds_of(view),
             )
+
+
+def rounds_of(view: View) -> dict[UUID, Round]:
+    """The rounds a view holds, by id."""
+    return {r.id: r for r in view.aggregates(Round)}
 
 
 def catalogues(view: View, scope: Scope = Scope()) -> dict[UUID, tuple[ActivityKind, ...]]:
