@@ -12,7 +12,9 @@ The file is gzip-compressed JSON Lines, in this order:
     {"k": "checkpoint", "size": …, "root": "<base64>", …}            every tree head, oldest first
     {"k": "e", "p": 17, "id": "<uuid hex>", "v": 3, "t": "<topic>", "s": "<base64 of the stored bytes>",
      "l": "<base64 leaf hash>"}                                      every event, in position order
-    {"k": "end", "events": …, "types": {…}}                          the trailer: a copy cut short shows
+    {"k": "file", "sha256": "<hex>", …, "chunks": 2}, {"k": "chunk", …}  every evidence file (version 2 on;
+                                                                     see rectify.evidence.portable)
+    {"k": "end", "events": …, "files": …, "types": {…}}              the trailer: a copy cut short shows
 
 An import reads the file once: the events go into the empty store inside one transaction while their
 leaves are recomputed and held against the file's leaf hashes and the signed heads, and the transaction
@@ -28,7 +30,7 @@ import json
 import zlib
 from binascii import a2b_base64
 from collections import Counter
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +40,8 @@ from typing import Any
 import orjson
 
 from rectify.domain.errors import RectifyError
+from rectify.evidence import portable as evidence_files
+from rectify.evidence.portable import FileCopy
 from rectify.integrity.keys import Checkpoint, PublicKey, TreeHead
 from rectify.integrity.leaves import LEAF_FORMAT, StoredEvent, Undecodable, record_facts, seal_all
 from rectify.integrity.merkle import Frontier
@@ -46,7 +50,8 @@ from rectify.integrity.verify import HeadCheck, Problem, Report
 from rectify.projections.fold import paused_garbage_collection
 
 FORMAT = "rectify-export"
-VERSION = 1
+VERSION = 2  # 2: the evidence files follow the events
+READABLE = (1, 2)
 BATCH = 10_000
 FIELDS = {
     "p": "the event's log position",
@@ -58,8 +63,9 @@ FIELDS = {
 }
 
 
-#: A copy as a stream: its Header first, then each event with its leaf hash (None when not yet sealed).
-Records = Generator["Header | tuple[StoredEvent, bytes | None]", None, None]
+#: A copy as a stream: its Header first, then each event with its leaf hash (None when not yet sealed), then each
+#: evidence file.
+Records = Generator["Header | tuple[StoredEvent, bytes | None] | FileCopy", None, None]
 
 
 class PortableProblem(RectifyError):
@@ -98,6 +104,7 @@ class Moved:
     unsigned: int = 0
     types: Counter[str] = field(default_factory=Counter)
     root: bytes = b""
+    files: int = 0
 
 
 # -- reading a store -----------------------------------------------------------------------------------
@@ -132,6 +139,7 @@ def read_store(store: LogStore) -> Records:
                 yield event, leaf.hash
             else:
                 yield event, None
+        yield from evidence_files.files_in(reader)
 
 
 # -- the file -------------------------------------------------------------------------------------------
@@ -155,6 +163,12 @@ def write_file(path: Path, records: Records) -> Moved:
                 out.write(_json_line(_checkpoint_record(checkpoint)))
             lines: list[str] = []
             for record in records:
+                if isinstance(record, FileCopy):
+                    out.write("".join(lines).encode("utf-8"))
+                    lines.clear()
+                    out.write("".join(evidence_files.lines(record)).encode("ascii"))
+                    moved.files += 1
+                    continue
                 assert isinstance(record, tuple)
                 event, leaf = record
                 topic = topics.get(event.topic) or topics.setdefault(event.topic, json.dumps(event.topic))
@@ -171,7 +185,8 @@ def write_file(path: Path, records: Records) -> Moved:
                     out.write("".join(lines).encode("utf-8"))
                     lines.clear()
             out.write("".join(lines).encode("utf-8"))
-            out.write(_json_line({"k": "end", "events": moved.events, "types": dict(sorted(moved.types.items()))}))
+            trailer = {"k": "end", "events": moved.events, "files": moved.files}
+            out.write(_json_line({**trailer, "types": dict(sorted(moved.types.items()))}))
         partial.replace(path)
     except OSError as error:
         partial.unlink(missing_ok=True)
@@ -209,8 +224,9 @@ def _header_record(header: Header) -> dict[str, Any]:
             "frontier": [_b64(r) for r in frontier_of(header.seal).roots],
         },
         "contains": "every event as stored (units, rounds, findings, access tokens, idempotency records) at its "
-        "position, with its topic and leaf hash; every tree head; not the views, which are rebuilt on import",
-        "fields": FIELDS,
+        "position, with its topic and leaf hash; every tree head; every evidence file; not the views, which are "
+        "rebuilt on import",
+        "fields": {**FIELDS, **evidence_files.FIELDS},
     }
 
 
@@ -242,7 +258,7 @@ def read_file(path: Path) -> Records:
             header_record = _record(next(lines, b""), path, 1)
             if header_record.get("format") != FORMAT:
                 raise PortableProblem(f"{path} is not a rectify export (no rectify-export header)")
-            if header_record.get("version") != VERSION or header_record.get("leaf_format") != LEAF_FORMAT:
+            if header_record.get("version") not in READABLE or header_record.get("leaf_format") != LEAF_FORMAT:
                 raise PortableProblem(
                     f"{path} is a rectify export of version {header_record.get('version')}, "
                     f"leaf format {header_record.get('leaf_format')}; this rectify reads version {VERSION}"
@@ -252,15 +268,26 @@ def read_file(path: Path) -> Records:
                 line_number += 1
                 checkpoints.append(_checkpoint(_record(next(lines, b""), path, line_number)))
             yield _header(header_record, checkpoints)
-            events = 0
-            for raw in lines:
-                line_number += 1
-                record = _record(raw, path, line_number)
+            events = files = 0
+
+            def following() -> Iterator[dict[str, Any]]:
+                nonlocal line_number
+                for raw in lines:
+                    line_number += 1
+                    yield _record(raw, path, line_number)
+
+            records = following()
+            for record in records:
                 kind = record.get("k")
+                if kind == "file":
+                    files += 1
+                    yield evidence_files.from_record(record, records)
+                    continue
                 if kind == "end":
-                    if record.get("events") != events:
+                    if record.get("events") != events or record.get("files", 0) != files:
                         raise PortableProblem(
-                            f"{path}: the trailer counts {record.get('events')} events, read {events}"
+                            f"{path}: the trailer counts {record.get('events')} events and {record.get('files', 0)} "
+                            f"files, read {events} and {files}"
                         )
                     if next(lines, None) is not None:
                         raise PortableProblem(f"{path}: line {line_number + 1}: something follows the trailer")
@@ -371,6 +398,14 @@ def _load(records: Records, store: LogStore, key: PublicKey | None, progress: Ca
         problem = arrival.heads.start()
         batch: list[tuple[StoredEvent, bytes | None]] = []
         for record in records:
+            if isinstance(record, FileCopy):  # after every event: the batch of events goes in first
+                problem = problem or arrival.take(batch, writer, progress)
+                batch = []
+                if problem:
+                    break
+                evidence_files.insert(writer, store.database.kind, record)
+                arrival.moved.files += 1
+                continue
             assert isinstance(record, tuple)
             batch.append(record)
             if len(batch) >= BATCH:
