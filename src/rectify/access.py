@@ -226,7 +226,14 @@ def audience_of(event: Any, finding: Any = None) -> str | UUID | None:
     For a finding's event, `finding` is what tells its unit and disclosure: the folded Finding, or
     the event that raised it."""
     if isinstance(event, Finding.Event):
-        return EVERYONE if finding.disclosure is Disclosure.PUBLIC else finding.unit_id
+        if finding.disclosure is not Disclosure.PUBLIC:
+            return finding.unit_id
+        # Work on internal evidence of a public finding must not show, even as a moment, to the public.
+        if isinstance(event, Finding.EvidenceAttached) and event.attachment.disclosure is not Disclosure.PUBLIC:
+            return finding.unit_id
+        if isinstance(event, Finding.EvidenceWithdrawn) and event.disclosure is not Disclosure.PUBLIC:
+            return finding.unit_id
+        return EVERYONE
     if isinstance(event, Round.NoticePublished):
         publication = event.publication
         return EVERYONE if publication.edition is Edition.PUBLIC else publication.unit_id

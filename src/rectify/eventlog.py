@@ -16,6 +16,7 @@ from eventsourcing.persistence import Mapper, Notification
 
 from rectify.access import audience_of
 from rectify.domain import Finding, Round, Unit
+from rectify.domain.rule import StandingRule
 
 ENVELOPE = {"originator_id", "originator_version", "timestamp", "originator_topic", "actor"}
 
@@ -131,6 +132,9 @@ class Owners:
             return frozenset({self._created_event(event).unit_id})
         if isinstance(event, Round.Event):
             return frozenset(self._created_event(event).unit_ids)
+        if isinstance(event, StandingRule.Event):
+            bound = self._created_event(event).unit_id
+            return frozenset({bound}) if bound is not None else frozenset()
         return frozenset()  # access tokens, idempotency records: nobody's part of the log
 
     def audience(self, logged: LoggedEvent) -> str | UUID | None:

@@ -326,6 +326,8 @@ ROUND_FIELDS = frozenset(
         "rectification_until",
         "categories",
         "narratives",
+        "evidence_required_for_close",
+        "relapse_check_months",
     }
 )
 

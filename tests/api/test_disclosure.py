@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import uuid
 from datetime import UTC, datetime
@@ -10,7 +11,11 @@ from typing import Any
 
 import pytest
 from api_documents import everything, root_fields
+from api_harness import SYSTEM, wait_until_caught_up
 
+from evidence_files import pdf, photo
+from rectify import settings
+from rectify.bootstrap import open_application
 from rectify.domain.values import Disclosure
 from rectify.examples import songyuan
 
@@ -18,6 +23,9 @@ INTERNAL = next(plan for plan in songyuan.FINDINGS if plan.disclosure is Disclos
 #: What the public must never read: the internal finding's heading, problem, reason, measures and
 #: the activity recorded only against it.
 SECRETS = (INTERNAL.heading, INTERNAL.problem, INTERNAL.withholding_reason, *INTERNAL.measures, songyuan.REFUND)
+#: Evidence the public must never see: an internal attachment of a public finding (its name and note), and a
+#: "public" attachment of the internal finding (internal whatever it says).
+EVIDENCE_SECRETS = ("内部佐证材料-甲.pdf", "内部说明-甲", "在办案件佐证-乙.pdf")
 
 ROUND = everything("Round")
 FINDING = everything("Finding")
@@ -73,6 +81,21 @@ DOCUMENTS: dict[str, list[str]] = {
         'query($round: ID!) { progress(scope: {roundId: $round}, until: "2025-11-12") ' + PROGRESS + " }",
     ],
     "events": ["{ events(first: 500) " + everything("EventPage") + " }"],
+    "rules": [
+        "{ rules " + everything("RuleStanding") + " }",
+        "query($round: ID!, $position: Int!) { rules(scope: {roundId: $round}, asOf: {position: $position}, "
+        'until: "2026-01-05") ' + everything("RuleStanding") + " }",
+    ],
+    "relapseChecks": ["{ relapseChecks(states: [DUE, OVERDUE, LATER]) " + everything("RelapseCheckDue") + " }"],
+    "relapseRates": [
+        "{ relapseRates(by: CATEGORY) " + everything("Rate") + " }",
+        "{ relapseRates(by: ROUND) " + everything("Rate") + " }",
+        "{ relapseRates(by: DEPARTMENT) " + everything("Rate") + " }",
+    ],
+    "repeatRates": [
+        "{ repeatRates(by: UNIT) " + everything("Rate") + " }",
+        "{ repeatRates(by: DISTRICT) " + everything("Rate") + " }",
+    ],
     "notice": [
         "query($publicNotice: ID!) { notice(id: $publicNotice) " + everything("NoticeText") + " }",
         "query($internalNotice: ID!) { notice(id: $internalNotice) " + everything("NoticeText") + " }",
@@ -101,7 +124,9 @@ def variables(shared_world) -> dict[str, Any]:
         )
         assert published["__typename"] == "NoticePublished", published
         notices[edition] = published["id"]
+    evidence = attach_evidence(shared_world, public)
     return {
+        **evidence,
         "round": str(shared_world.loaded.round_id),
         "unit": str(shared_world.loaded.unit_id),
         "internal": shared_world.finding_ids[INTERNAL.heading],
@@ -109,6 +134,35 @@ def variables(shared_world) -> dict[str, Any]:
         "position": shared_world.loaded.position,
         "publicNotice": notices["PUBLIC"],
         "internalNotice": notices["INTERNAL"],
+    }
+
+
+def attach_evidence(world: Any, public: str) -> dict[str, str]:
+    """Evidence of every disclosure, attached through the application beside the app (the GraphQL upload comes with
+    multipart requests); the views are waited for."""
+    app = open_application(settings.load({}, database_url=world.database_url))
+    try:
+        public_finding = app.finding(public)
+        target = {"target": "MEASURE", "target_ref": public_finding.measures[0].measure_id}
+        internal_note = app.attach_evidence(
+            SYSTEM, finding_id=public, stream=io.BytesIO(pdf(3000)), file_name=EVIDENCE_SECRETS[0],
+            disclosure="INTERNAL", note=EVIDENCE_SECRETS[1], **target,
+        )  # fmt: skip
+        shown = app.attach_evidence(
+            SYSTEM, finding_id=public, stream=io.BytesIO(photo(400, 300)), file_name="公开佐证-丙.jpg", **target
+        )
+        internal_finding = app.finding(world.finding_ids[INTERNAL.heading])
+        of_internal = app.attach_evidence(
+            SYSTEM, finding_id=internal_finding.id, stream=io.BytesIO(pdf(4000)), file_name=EVIDENCE_SECRETS[2],
+            target="MEASURE", target_ref=internal_finding.measures[0].measure_id,
+        )  # fmt: skip
+    finally:
+        app.close()
+    wait_until_caught_up(lambda: world.get("/health"))
+    return {
+        "internalAttachment": str(internal_note.entity_id),
+        "publicAttachment": str(shown.entity_id),
+        "attachmentOfInternal": str(of_internal.entity_id),
     }
 
 
@@ -134,9 +188,31 @@ def test_an_internal_findings_text_reaches_no_answer_to_the_public_or_another_un
     shared_world, variables, role
 ) -> None:
     for body in answers(shared_world.client(role), variables):
-        for secret in SECRETS:
+        for secret in (*SECRETS, *EVIDENCE_SECRETS):
             assert secret not in body, (secret, body[:500])
         assert variables["internal"] not in body
+        assert variables["internalAttachment"] not in body and variables["attachmentOfInternal"] not in body
+
+
+@pytest.mark.parametrize("role", ["PUBLIC", "OTHER_UNIT"])
+def test_an_internal_attachment_cannot_be_downloaded_by_the_public_but_a_public_one_can(
+    shared_world, variables, role
+) -> None:
+    http = shared_world.http(role)
+    for hidden in ("internalAttachment", "attachmentOfInternal"):
+        finding = variables["internal"] if hidden == "attachmentOfInternal" else variables["public"]
+        for tail in ("", "/thumbnail"):
+            answer = http.get(f"/findings/{finding}/evidence/{variables[hidden]}{tail}")
+            assert answer.status_code == 404 and answer.text == "no such evidence", (hidden, tail)
+    shown = http.get(f"/findings/{variables['public']}/evidence/{variables['publicAttachment']}")
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
+    assert shown.headers["content-disposition"].startswith("attachment;")
+    assert "filename*=UTF-8''%E5%85%AC%E5%BC%80" in shown.headers["content-disposition"]
+    assert shown.headers["x-content-type-options"] == "nosniff"
+    assert "sandbox" in shown.headers["content-security-policy"]
+    assert "script-src" not in shown.headers["content-security-policy"]
+    thumbnail = http.get(f"/findings/{variables['public']}/evidence/{variables['publicAttachment']}/thumbnail")
+    assert thumbnail.status_code == 200 and thumbnail.content[:2] == b"\xff\xd8"  # a JPEG
 
 
 @pytest.mark.parametrize("role", ["UNIT", "INSPECTOR", "ADMIN"])
@@ -144,7 +220,7 @@ def test_the_units_own_token_and_the_inspection_office_do_see_the_internal_findi
     shared_world, variables, role
 ) -> None:
     everything_seen = "\n".join(answers(shared_world.client(role), variables))
-    for secret in SECRETS:
+    for secret in (*SECRETS, *EVIDENCE_SECRETS):
         assert secret in everything_seen, secret
     found = shared_world.client(role).data(
         "query($internal: ID!) { finding(id: $internal) { heading problem withholdingReason disclosure } }", variables

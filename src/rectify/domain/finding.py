@@ -281,6 +281,7 @@ class Finding(Aggregate):
 
         attachment_id: UUID
         reason: str
+        disclosure: Disclosure  # the attachment's: who may see that it was withdrawn (rectify.access.audience_of)
 
         def apply(self, finding: Finding) -> None:
             withdrawn = self.attachment_id
@@ -536,7 +537,13 @@ class Finding(Aggregate):
             raise NotFound("evidence", attachment_id)
         if found.withdrawn:
             raise IllegalTransition(self.status.value, f"evidence {attachment_id} is already withdrawn")
-        self.trigger_event(self.EvidenceWithdrawn, attachment_id=attachment_id, reason=reason, actor=actor)
+        self.trigger_event(
+            self.EvidenceWithdrawn,
+            attachment_id=attachment_id,
+            reason=reason,
+            disclosure=found.disclosure,
+            actor=actor,
+        )
 
     def require_target(self, target: EvidenceTarget, ref: str) -> None:
         """Raises unless the step evidence is attached to exists: a measure or activity by id, the

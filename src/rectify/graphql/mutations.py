@@ -27,6 +27,7 @@ from rectify.graphql.types import (
     PublishNoticeResult,
     RelapseOutcome,
     Role,
+    RulePeriod,
     TokenIssued,
     problem_of,
 )
@@ -248,6 +249,74 @@ class RevokeTokenInput:
     idempotency_key: str | None = None
 
 
+@strawberry.input
+class WithdrawEvidenceInput:
+    finding_id: strawberry.ID
+    attachment_id: strawberry.ID
+    reason: str
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class SetCloseOutEvidenceRuleInput:
+    round_id: strawberry.ID
+    required: bool
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class SetRelapseCheckIntervalInput:
+    round_id: strawberry.ID
+    months: int
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class LinkRepeatInput:
+    finding_id: strawberry.ID
+    earlier_finding_id: strawberry.ID
+    reason: str = ""
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class UnlinkRepeatInput:
+    finding_id: strawberry.ID
+    reason: str
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class AdoptRuleInput:
+    title: str
+    activity_kind: str
+    minimum: int
+    period: RulePeriod
+    starts_on: str
+    round_id: strawberry.ID | None = None
+    unit_id: strawberry.ID | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class AmendRuleInput:
+    rule_id: strawberry.ID
+    effective_from: str
+    reason: str
+    activity_kind: str | None = None
+    minimum: int | None = None
+    period: RulePeriod | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class RetireRuleInput:
+    rule_id: strawberry.ID
+    occurred_on: str
+    reason: str
+    idempotency_key: str | None = None
+
+
 def camel(field: str) -> str:
     """The GraphQL spelling of an application field name: occurred_on → occurredOn."""
     return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), field)
@@ -319,6 +388,23 @@ COMMANDS: dict[str, tuple[type, str]] = {
     "record_relapse_check": (RecordRelapseCheckInput, "Inspection office: 回头看; a relapse reopens the finding."),
     "reopen_finding": (ReopenFindingInput, "Inspection office: put a verified or closed finding back in progress."),
     "revoke_token": (RevokeTokenInput, "Admin: revoke an access token."),
+    "withdraw_evidence": (WithdrawEvidenceInput, "The unit or the office: take an attachment back (it stays, marked)."),
+    "set_close_out_evidence_rule": (
+        SetCloseOutEvidenceRuleInput,
+        "Inspection office: 销号需佐证, whether the round's close-outs need evidence first.",
+    ),
+    "set_relapse_check_interval": (
+        SetRelapseCheckIntervalInput,
+        "Inspection office: months after a close-out that its relapse check (回头看) falls due (default 6).",
+    ),
+    "link_repeat": (LinkRepeatInput, "Inspection office: 屡查屡犯, the same problem as an earlier round's finding."),
+    "unlink_repeat": (UnlinkRepeatInput, "Inspection office: a repeat link made in error, taken back."),
+    "adopt_rule": (
+        AdoptRuleInput,
+        "Inspection office (or a unit, for itself): a standing rule (长效机制), checked period by period.",
+    ),
+    "amend_rule": (AmendRuleInput, "New terms of a standing rule from a date on; earlier periods keep theirs."),
+    "retire_rule": (RetireRuleInput, "A standing rule no longer applies from a date on."),
 }
 
 

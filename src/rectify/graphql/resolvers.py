@@ -25,13 +25,19 @@ from rectify.graphql.types import (
     LoggedEvent,
     NoticeText,
     Progress,
+    Rate,
+    RelapseCheckDue,
+    RelapseRateBy,
+    RepeatRateBy,
     Round,
+    RuleStanding,
     ScopeInput,
     Unit,
     at_of,
     filter_of,
     scope_of,
 )
+from rectify.projections.aftercare import CheckState
 from rectify.projections.progress import Progress as ProgressFigures
 from rectify.projections.progress import Scope
 from rectify.queries import MAX_EVENTS_PAGE
@@ -121,6 +127,52 @@ class Query:
         until: date | None = None,
     ) -> ProgressFigures:
         return await blocking(reading(info).progress, scope_of(scope), at_of(as_of), until)
+
+    @strawberry.field(
+        graphql_type=list[RuleStanding],
+        description="长效机制: each unit's standing under each standing rule in scope (a round's, a unit's, or all), "
+        "period by period, from the activities the caller may see; `until`: the business day to judge on.",
+    )
+    async def rules(
+        self,
+        info: strawberry.Info,
+        scope: ScopeInput | None = None,
+        as_of: AsOf | None = None,
+        until: date | None = None,
+    ) -> list[queries.RuleStanding]:
+        return await blocking(reading(info).rules, scope_of(scope), at_of(as_of), until)
+
+    @strawberry.field(
+        graphql_type=list[RelapseCheckDue],
+        description="回头看: closed findings awaiting their relapse check, soonest first (default: DUE and OVERDUE).",
+    )
+    async def relapse_checks(
+        self,
+        info: strawberry.Info,
+        scope: ScopeInput | None = None,
+        states: list[CheckState] | None = None,
+        as_of: AsOf | None = None,
+    ) -> list[queries.RelapseCheckDue]:
+        wanted = tuple(states) if states else None
+        return await blocking(reading(info).relapse_checks, scope_of(scope), wanted, at_of(as_of))
+
+    @strawberry.field(
+        graphql_type=list[Rate], description="The relapse rate (relapsed of checked) per department, category or round."
+    )
+    async def relapse_rates(
+        self, info: strawberry.Info, by: RelapseRateBy, scope: ScopeInput | None = None, as_of: AsOf | None = None
+    ) -> list[queries.RateRow]:
+        return await blocking(reading(info).relapse_rates, by.value, scope_of(scope), at_of(as_of))
+
+    @strawberry.field(
+        graphql_type=list[Rate],
+        description="The repeat rate (屡查屡犯: findings linked to an earlier round's, of all findings) per unit or "
+        "for the district.",
+    )
+    async def repeat_rates(
+        self, info: strawberry.Info, by: RepeatRateBy, scope: ScopeInput | None = None, as_of: AsOf | None = None
+    ) -> list[queries.RateRow]:
+        return await blocking(reading(info).repeat_rates, by.value, scope_of(scope), at_of(as_of))
 
     @strawberry.field(
         graphql_type=NoticeText | None,

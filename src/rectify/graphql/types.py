@@ -9,6 +9,7 @@ type given apart (`graphql_type`).
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -20,15 +21,19 @@ from rectify import domain, eventlog, queries
 from rectify import validation as v
 from rectify.access import Role
 from rectify.application import Receipt
+from rectify.domain.rule import PeriodStatus
 from rectify.domain.values import (
     DeadlineKind,
     Disclosure,
     Edition,
+    EvidenceTarget,
     FindingStatus,
     NarrativeSection,
     RelapseOutcome,
+    RulePeriod,
 )
 from rectify.graphql.context import blocking, reading
+from rectify.projections.aftercare import CheckState
 from rectify.projections.ledger import Light
 from rectify.projections.progress import Progress as ProgressFigures
 from rectify.projections.progress import Scope
@@ -45,6 +50,37 @@ strawberry.enum(Edition, description="社会通报 (PUBLIC, internal items left 
 
 
 strawberry.enum(Light, description="红黄绿灯: RED overdue, YELLOW close to the deadline, GREEN otherwise or done.")
+strawberry.enum(
+    EvidenceTarget,
+    description="What evidence is attached to: a measure or activity (by id), or the finding's n-th report "
+    "(of rectification or of phased results), verification, close-out or relapse check.",
+)
+strawberry.enum(
+    RulePeriod, description="How often a standing rule must be met: calendar months, quarters, half-years, years."
+)
+strawberry.enum(
+    PeriodStatus,
+    description="A standing rule's period: MET, MISSED, RUNNING (not over, not met yet), or ENDED (cut short by an "
+    "amendment or the retirement before it was met: not counted as missed).",
+)
+strawberry.enum(
+    CheckState,
+    name="RelapseCheckState",
+    description="回头看: OVERDUE (its date has passed), DUE (within 30 days), LATER.",
+)
+
+
+@strawberry.enum(description="How relapse rates are grouped.")
+class RelapseRateBy(enum.Enum):
+    DEPARTMENT = "DEPARTMENT"
+    CATEGORY = "CATEGORY"
+    ROUND = "ROUND"
+
+
+@strawberry.enum(description="How repeat rates (屡查屡犯) are grouped.")
+class RepeatRateBy(enum.Enum):
+    UNIT = "UNIT"
+    DISTRICT = "DISTRICT"
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -198,6 +234,39 @@ class EventPage:
     head: int
 
 
+@strawberry.type(
+    description="佐证材料: a file attached to a step of a finding, named by its SHA-256. The public sees public "
+    "attachments of public findings only, and no withdrawn ones; restricted fields are null for it."
+)
+class Evidence:
+    id: strawberry.ID
+    finding_id: strawberry.ID
+    sha256: str
+    size: int = strawberry.field(description="In bytes.")
+    media_type: str = strawberry.field(description="Sniffed from the content, never taken from the name.")
+    file_name: str
+    target: EvidenceTarget
+    target_ref: str = strawberry.field(description="The measure's or activity's id, or the report's (…) number.")
+    disclosure: Disclosure = strawberry.field(
+        description="As given; an attachment of an internal finding is internal whatever it says."
+    )
+    note: str
+    attached_on: date
+    withdrawn: bool
+    actor: str | None = strawberry.field(description="Restricted. Who attached it.")
+    withdrawal_reason: str | None = strawberry.field(description="Restricted.")
+    url: str = strawberry.field(description="The download (Content-Disposition: attachment).")
+    thumbnail_url: str | None = strawberry.field(description="A small JPEG, for images.")
+
+
+@strawberry.type(description="屡查屡犯: the earlier round's finding this one repeats.")
+class RepeatOf:
+    finding_id: strawberry.ID
+    round_id: strawberry.ID
+    code: str
+    reason: str
+
+
 # -- findings -------------------------------------------------------------------------------
 
 
@@ -237,6 +306,10 @@ class Finding:
     last_verification: Verification | None = strawberry.field(description="Restricted.")
     close_out: CloseOut | None = strawberry.field(description="Restricted.")
     relapse_checks: list[RelapseCheck] | None = strawberry.field(description="Restricted.")
+    evidence: list[Evidence] = strawberry.field(description="佐证材料 the caller may see, in the order attached.")
+    repeat_of: RepeatOf | None = strawberry.field(
+        description="屡查屡犯: the earlier round's finding of the same unit this one repeats (if the caller may see it)."
+    )
 
     @strawberry.field(
         graphql_type=list[LoggedEvent] | None, description="Restricted. Every event of this finding, oldest first."
@@ -311,6 +384,62 @@ class Progress:
     amount_remaining: Decimal = strawberry.field(description="In 元.")
     activities: list[ActivityFigure]
     activities_by_unit: list[UnitActivities]
+    rule_periods_met: int = strawberry.field(description="长效机制: periods of the rules in scope that were met.")
+    rule_periods_missed: int = strawberry.field(description="长效机制: periods that ended without being met.")
+    rule_periods_running: int
+    relapse_checks_overdue: int = strawberry.field(description="回头看: closed findings whose check is overdue.")
+    relapse_checks_due: int = strawberry.field(description="回头看: checks falling due within 30 days.")
+    repeats: int = strawberry.field(description="屡查屡犯: findings linked to an earlier round's finding.")
+    repeat_rate: Decimal | None = strawberry.field(description="Repeats of all findings, in percent.")
+
+
+@strawberry.type
+class RulePeriodResult:
+    starts_on: date
+    ends_on: date
+    label: str = strawberry.field(description="e.g. 2025年下半年")
+    activity_kind: str
+    minimum: int
+    count: int
+    status: PeriodStatus
+
+
+@strawberry.type(description="长效机制: one unit's standing under one standing rule, period by period.")
+class RuleStanding:
+    id: strawberry.ID = strawberry.field(description="The rule's id.")
+    title: str
+    round_id: strawberry.ID | None
+    unit_id: strawberry.ID = strawberry.field(description="The unit this standing is of.")
+    bound_unit_id: strawberry.ID | None = strawberry.field(
+        description="The unit the rule names; null: every unit of its round."
+    )
+    activity_kind: str
+    minimum: int
+    period: RulePeriod
+    starts_on: date
+    retired_on: date | None
+    periods: list[RulePeriodResult]
+    met: int
+    missed: int
+    running: int
+    position: int
+
+
+@strawberry.type(description="回头看: a closed finding awaiting its relapse check.")
+class RelapseCheckDue:
+    finding: Finding
+    closed_on: date
+    due_on: date
+    state: CheckState
+
+
+@strawberry.type
+class Rate:
+    key: str
+    label: str
+    part: int = strawberry.field(description="Relapsed, or repeats.")
+    whole: int = strawberry.field(description="Checked, or findings.")
+    rate: Decimal | None = strawberry.field(description="In percent, rounded half-up to 0.01.")
 
 
 # -- units and rounds -----------------------------------------------------------------------
@@ -407,6 +536,8 @@ class Round:
     publications: list[Publication] = strawberry.field(
         description="Notices published for this round that the caller may see."
     )
+    evidence_required_for_close: bool = strawberry.field(description="销号需佐证: a close-out needs evidence first.")
+    relapse_check_months: int = strawberry.field(description="回头看 falls due this many months after a close-out.")
 
     # Read at the round's own position (the parent is the front door's Round).
 

@@ -41,6 +41,7 @@ from rectify.graphql.schema import build_schema
 from rectify.projections.feed import Feed
 from rectify.settings import Limits, Settings
 from rectify.web import headers
+from rectify.web.evidence import EvidenceDownloads
 from rectify.web.headers import SecurityHeaders
 from rectify.web.notices import NoticePages
 from rectify.web.tokens import Tokens
@@ -277,6 +278,7 @@ def create_app(
         return FileResponse(page, media_type="text/html; charset=utf-8", headers=csp)
 
     pages = NoticePages(lambda: holder["state"].system.queries)
+    evidence = EvidenceDownloads(lambda: holder["state"])
     routes: list[Any] = [
         Route("/", home),
         Route("/health", health),
@@ -287,6 +289,7 @@ def create_app(
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         Route("/assets/plotly.min.js", plotly_bundle),
         *pages.routes(),
+        *evidence.routes(),
     ]
     assets = web.assets or default_assets()
     if assets is not None and assets.is_dir():
