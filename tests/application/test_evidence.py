@@ -1,4 +1,4 @@
-"""Evidence (佐证材料) through the application on both stores: stored once per hash, checked, required for close-outs."""
+"""Evidence (佐证材料) through the application on both stores: stored once per hash, checked, needed to close."""
 
 from __future__ import annotations
 

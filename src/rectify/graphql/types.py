@@ -308,7 +308,7 @@ class Finding:
     relapse_checks: list[RelapseCheck] | None = strawberry.field(description="Restricted.")
     evidence: list[Evidence] = strawberry.field(description="佐证材料 the caller may see, in the order attached.")
     repeat_of: RepeatOf | None = strawberry.field(
-        description="屡查屡犯: the earlier round's finding of the same unit this one repeats (if the caller may see it)."
+        description="屡查屡犯: the earlier round's finding of the same unit it repeats (if the caller may see it)."
     )
 
     @strawberry.field(
