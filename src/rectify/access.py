@@ -226,13 +226,14 @@ def audience_of(event: Any, finding: Any = None) -> str | UUID | None:
     For a finding's event, `finding` is what tells its unit and disclosure: the folded Finding, or
     the event that raised it."""
     if isinstance(event, Finding.Event):
+        unit: UUID = finding.unit_id
         if finding.disclosure is not Disclosure.PUBLIC:
-            return finding.unit_id
+            return unit
         # Work on internal evidence of a public finding must not show, even as a moment, to the public.
         if isinstance(event, Finding.EvidenceAttached) and event.attachment.disclosure is not Disclosure.PUBLIC:
-            return finding.unit_id
+            return unit
         if isinstance(event, Finding.EvidenceWithdrawn) and event.disclosure is not Disclosure.PUBLIC:
-            return finding.unit_id
+            return unit
         return EVERYONE
     if isinstance(event, Round.NoticePublished):
         publication = event.publication

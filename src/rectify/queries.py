@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -113,19 +114,20 @@ def deadline(value: DeadlineValue | None) -> Deadline | None:
 
 
 class Measure:
-    __slots__ = ("id", "ordinal", "text", "completed_on", "_activities")
+    __slots__ = ("id", "ordinal", "text", "completed_on", "_activities", "_rules")
 
-    def __init__(self, measure: Any, activities: tuple[Any, ...]) -> None:
+    def __init__(self, measure: Any, activities: tuple[Any, ...], rules: figures.RuleFigures | None = None) -> None:
         self.id = measure.measure_id
         self.ordinal = measure.ordinal
         self.text = measure.text
         self.completed_on = measure.completed_on
         self._activities = activities
+        self._rules = rules
 
     @property
     def filled_text(self) -> str:
         """The text with each figure filled from the recorded activities (worked out only if asked)."""
-        return figures.filled(self.text, self._activities)
+        return figures.filled(self.text, self._activities, self._rules)
 
 
 class Extension:
@@ -193,17 +195,25 @@ class Finding:
     """A finding's ledger line as an audience that may not read its unit in full sees it: the
     restricted fields are None. (FullFinding is what the unit itself and the office see.)"""
 
-    __slots__ = ("row", "_today", "_thresholds", "_actor")
+    __slots__ = ("row", "_today", "_thresholds", "_actor", "_rules")
     full = False
     problem = withholding_reason = department = leader = person = original_deadline = None
     extensions = activity_totals = amounts_involved = amount_rectified = None
     last_verification = close_out = relapse_checks = None
 
-    def __init__(self, row: LedgerRow, today: date, thresholds: LightThresholds, actor: Actor = access.PUBLIC) -> None:
+    def __init__(
+        self,
+        row: LedgerRow,
+        today: date,
+        thresholds: LightThresholds,
+        actor: Actor = access.PUBLIC,
+        rules: figures.RuleFigures | None = None,
+    ) -> None:
         self.row = row
         self._today = today
         self._thresholds = thresholds
         self._actor = actor
+        self._rules = rules  # for a standing rule's figure in a measure's text (worked out only if one is there)
 
     id = property(lambda self: self.row.finding_id)
     round_id = property(lambda self: self.row.round_id)
@@ -222,7 +232,7 @@ class Finding:
     @property
     def measures(self) -> list[Measure]:
         activities = self.row.activities
-        return [Measure(m, activities) for m in self.row.measures]
+        return [Measure(m, activities, self._rules) for m in self.row.measures]
 
     @property
     def overdue(self) -> bool:
@@ -648,7 +658,17 @@ class Reading:
 
     def _finding(self, row: LedgerRow) -> Finding:
         shape = FullFinding if self.actor.may_read_unit(row.unit_id) else Finding
-        return shape(row, self.today, self.queries.read.thresholds, self.actor)
+        rules = functools.partial(self._rule_figure, row.round_id, row.unit_id)
+        return shape(row, self.today, self.queries.read.thresholds, self.actor, rules)
+
+    def _rule_figure(self, round_id: UUID, unit_id: UUID, figure: figures.Figure) -> Decimal:
+        """A standing rule's figure in a measure's text, from the unit's findings in the round the caller may see,
+        at the request's position."""
+        scope = Scope(round_id=round_id, unit_id=unit_id)
+        with self.view(None, scope) as view:
+            rows = [r for r in view.ledger(scope) if access.may_see_finding(self.actor, r)]
+            rules = [r for r in view.aggregates(StandingRule) if r.binds(round_id, unit_id)]
+        return figures.rule_figure(figure, rules, [a for r in rows for a in r.activities], self.today)
 
     def ledger(
         self,

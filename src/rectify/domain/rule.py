@@ -188,9 +188,9 @@ def add_months(day: date, months: int) -> date:
 def rule_periods(
     terms: tuple[RuleTerms, ...], retired_on: date | None, activities: Iterable[Activity], today: date
 ) -> list[RulePeriodResult]:
-    """Every period of a rule that has begun by `today`, with how many activities of the rule's kind fell in it
-    (counted as figures count them: a record's count, retracted ones left out)."""
-    live = [a for a in activities if not a.retracted]
+    """Every period of a rule that has begun by `today`, with how many activities of the rule's kind fell in it by
+    then (counted as figures count them: a record's count, retracted ones left out)."""
+    live = [a for a in activities if not a.retracted and a.occurred_on <= today]
     results: list[RulePeriodResult] = []
     for index, term in enumerate(terms):
         following = terms[index + 1].effective_from if index + 1 < len(terms) else None

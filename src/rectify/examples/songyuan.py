@@ -16,7 +16,7 @@ from uuid import UUID
 
 from rectify.access import Actor, Role
 from rectify.application import RectifyApplication
-from rectify.domain.values import DeadlineKind, Disclosure, NarrativeSection, RelapseOutcome
+from rectify.domain.values import DeadlineKind, Disclosure, NarrativeSection, RelapseOutcome, RulePeriod
 
 UNIT = {
     "name": "中共深圳市罗湖区桂园街道松园社区委员会",
@@ -122,6 +122,7 @@ class Plan:
 CLEAN_UP = "大扫除"
 TRAINING = "培训"
 FIRE_DRILL = "消防演练"
+FIRE_DRILL_RULE = "要求辖区物业企业每半年至少开展一次消防演练"
 REFUND = "清退资金"
 
 FINDINGS = [
@@ -382,6 +383,17 @@ def load(app: RectifyApplication, operator: Actor) -> Loaded:
         ).entity_id
         finding_ids[plan.heading] = finding_id
         _rectify(app, unit, finding_id, plan)
+    # 长效机制: the standing rule of 一-2-(1)'s third measure, checked half-year by half-year from the stationing.
+    app.adopt_rule(
+        unit,
+        title=FIRE_DRILL_RULE,
+        activity_kind=FIRE_DRILL,
+        minimum=1,
+        period=RulePeriod.HALF_YEAR,
+        starts_on=ROUND["stationed_from"],
+        round_id=round_id,
+        unit_id=unit_id,
+    )
     return Loaded(unit_id, round_id, finding_ids, app.head())
 
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Protocol
 from uuid import UUID
 
 from rectify.domain import Finding, NotFound, Round, Unit, chinese
-from rectify.domain.figures import filled
+from rectify.domain.figures import Figure, RuleFigures, filled, rule_figure
+from rectify.domain.rule import StandingRule
 from rectify.domain.values import Edition, Narrative, NarrativeSection
 
 DEFAULT_WINDOW_DAYS = 30
@@ -99,8 +101,8 @@ def window_end(published_on: date, days: int) -> date:
     return published_on + timedelta(days=days)
 
 
-def measure_texts(finding: Finding) -> tuple[str, ...]:
-    texts = [filled(m.text, finding.activities) for m in finding.measures]
+def measure_texts(finding: Finding, rules: RuleFigures | None = None) -> tuple[str, ...]:
+    texts = [filled(m.text, finding.activities, rules) for m in finding.measures]
     if len(texts) < 2:
         return tuple(texts)
     return tuple(f"{chinese.numeral(i)}是{text}" for i, text in enumerate(texts, start=1))
@@ -164,7 +166,7 @@ def build(
         title=title,
         intro=intro,
         responsibility=section(round_.narrative(unit_id, NarrativeSection.RESPONSIBILITY)),
-        aspects=aspects(round_, shown),
+        aspects=aspects(round_, shown, rule_figures(state, round_id, unit_id, shown, published_on)),
         next_steps=section(round_.narrative(unit_id, NarrativeSection.NEXT_STEPS)),
         window=chinese.span(published_on, window_until),
         contact_phone=f"{contact.area_code}-{contact.phone}" if contact.area_code else contact.phone,
@@ -177,7 +179,19 @@ def build(
     )
 
 
-def aspects(round_: Round, findings: list[Finding]) -> tuple[Aspect, ...]:
+def rule_figures(state: RoundState, round_id: UUID, unit_id: UUID, shown: list[Finding], on: date) -> RuleFigures:
+    """A rule figure's value in this notice: the unit's rules (in this round), from the activities of the findings the
+    edition shows, judged on the notice's date."""
+
+    def value(figure: Figure) -> Decimal:
+        rules = [r for r in state.aggregates(StandingRule) if r.binds(round_id, unit_id)]
+        activities = [a for f in shown for a in f.activities]
+        return rule_figure(figure, rules, activities, on)
+
+    return value
+
+
+def aspects(round_: Round, findings: list[Finding], rules: RuleFigures | None = None) -> tuple[Aspect, ...]:
     """The category tree with the shown findings, each level numbered by what is shown."""
     titles = {c.path: c.title for c in round_.categories}
     result: list[Aspect] = []
@@ -188,7 +202,7 @@ def aspects(round_: Round, findings: list[Finding]) -> tuple[Aspect, ...]:
         entries: dict[tuple[int, int], Item | list[Finding]] = {}
         for finding in sorted(under, key=lambda f: (f.place, f.code)):
             if len(finding.category) == 1:
-                entries[(finding.ordinal, 0)] = Item("", finding.heading, measure_texts(finding))
+                entries[(finding.ordinal, 0)] = Item("", finding.heading, measure_texts(finding, rules))
             else:
                 group = entries.setdefault((finding.category[1], 1), [])
                 assert isinstance(group, list)
@@ -198,7 +212,9 @@ def aspects(round_: Round, findings: list[Finding]) -> tuple[Aspect, ...]:
             if isinstance(entry, Item):
                 items.append(Item(f"{number}.", entry.heading, entry.measures))
             else:
-                children = tuple(Item(f"（{n}）", f.heading, measure_texts(f)) for n, f in enumerate(entry, start=1))
+                children = tuple(
+                    Item(f"（{n}）", f.heading, measure_texts(f, rules)) for n, f in enumerate(entry, start=1)
+                )
                 items.append(Item(f"{number}.", titles.get((top[0], ordinal), ""), (), children))
         if items:
             result.append(Aspect(f"（{chinese.numeral(len(result) + 1)}）", titles[top], tuple(items)))
