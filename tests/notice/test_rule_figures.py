@@ -48,8 +48,8 @@ def test_a_measure_cites_the_rules_periods_met_and_missed_as_of_the_notices_date
         return next(line for line in rendered.markdown.splitlines() if "消防演练已按要求" in line)
 
     assert "已按要求开展 2 个半年度，未达要求 0 个；截至 2025 年 12 月 1 日达标 1 个" in printed(PUBLISHED_ON)
-    # Judged in mid-2027 with no drill after 2025-12-16, the first half of 2026 was missed.
-    assert "已按要求开展 2 个半年度，未达要求 1 个" in printed(date(2027, 1, 5))
+    # Judged in July 2026 with no drill after 2025-12-16, the first half of 2026 was missed.
+    assert "已按要求开展 2 个半年度，未达要求 1 个" in printed(date(2026, 7, 5))
     found = system.queries.reading(unit).finding(loaded.finding_ids[DRILLS])
     assert found is not None
     assert "已按要求开展 2 个半年度" in found.measures[-1].filled_text
