@@ -36,6 +36,7 @@ from rectify.bootstrap import System, open_application, open_system
 from rectify.domain import Finding, Round, Unit
 from rectify.domain.errors import RectifyError
 from rectify.domain.values import Deadline, Disclosure, Edition
+from rectify.evidence import cli as evidence_cli
 from rectify.examples import songyuan
 from rectify.integrity import cli as integrity_cli
 from rectify.projections.ledger import LedgerRow
@@ -785,6 +786,7 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("notice_id", help="the notice's id, or the start of its id")
     verify.set_defaults(run=cmd_verify_notice)
     sheets.add_commands(commands)
+    evidence_cli.add_commands(commands)
     integrity_cli.add_commands(commands)
     return top
 

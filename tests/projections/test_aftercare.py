@@ -46,11 +46,15 @@ def test_rule_periods_are_worked_out_as_of_any_past_position_by_the_same_fold(sy
         ("2026年上半年", 0, "RUNNING"),
     ]
     assert periods(system, INSPECTOR, At(position=drilled))[-1] == ("2026年上半年", 1, "MET")
-    assert periods(system, INSPECTOR) == periods(system, INSPECTOR, At(position=amended)) == [
-        ("2025年上半年", 1, "MET"),
-        ("2025年下半年", 1, "MET"),
-        ("2026年第一季度", 1, "MET"),
-    ]
+    assert (
+        periods(system, INSPECTOR)
+        == periods(system, INSPECTOR, At(position=amended))
+        == [
+            ("2025年上半年", 1, "MET"),
+            ("2025年下半年", 1, "MET"),
+            ("2026年第一季度", 1, "MET"),
+        ]
+    )
     figures = system.queries.reading(INSPECTOR).progress(Scope(round_id=loaded.round_id), At(position=before))
     assert (figures.rule_periods_met, figures.rule_periods_missed, figures.rule_periods_running) == (2, 0, 1)
 
@@ -72,9 +76,10 @@ def test_a_missed_period_counts_in_the_progress_figures(system, loaded) -> None:
 def test_relapse_checks_fall_due_the_rounds_months_after_a_close_out(system, loaded) -> None:
     reading = system.queries.reading(INSPECTOR)
     assert reading.relapse_checks() == []  # six months after the close-outs of late 2025 is after 2026-03-12
-    later = {c.finding.code: (c.closed_on.isoformat(), c.due_on.isoformat(), c.state) for c in reading.relapse_checks(
-        states=tuple(CheckState)
-    )}
+    later = {
+        c.finding.code: (c.closed_on.isoformat(), c.due_on.isoformat(), c.state)
+        for c in reading.relapse_checks(states=tuple(CheckState))
+    }
     assert later["二-1"] == ("2025-11-30", "2026-05-30", CheckState.LATER)
     assert "一-1" not in later  # checked since its close-out
     system.app.set_relapse_check_interval(INSPECTOR, round_id=loaded.round_id, months=3)
@@ -89,7 +94,10 @@ def test_relapse_checks_fall_due_the_rounds_months_after_a_close_out(system, loa
 
 
 def test_relapse_rates_per_department_category_and_round(system, loaded) -> None:
-    for heading, outcome in (("强化公章使用管理", RelapseOutcome.RELAPSED), ("加强社区公共文化服务", RelapseOutcome.HOLDING)):
+    for heading, outcome in (
+        ("强化公章使用管理", RelapseOutcome.RELAPSED),
+        ("加强社区公共文化服务", RelapseOutcome.HOLDING),
+    ):
         system.app.record_relapse_check(
             INSPECTOR, finding_id=loaded.finding_ids[heading], outcome=outcome, checked_by="区委巡察办",
             occurred_on="2026-03-10", comment="回头看（示例）",
@@ -101,7 +109,12 @@ def test_relapse_rates_per_department_category_and_round(system, loaded) -> None
     by_category = {r.label[:6]: (r.part, r.whole) for r in reading.relapse_rates("CATEGORY")}
     assert by_category == {"关于贯彻落实": (0, 1), "关于纵深推进": (1, 2)}
     (by_round,) = reading.relapse_rates("ROUND")
-    assert (by_round.label, by_round.part, by_round.whole, by_round.rate) == ("罗湖区第四巡察组", 1, 3, Decimal("33.33"))
+    assert (by_round.label, by_round.part, by_round.whole, by_round.rate) == (
+        "罗湖区第四巡察组",
+        1,
+        3,
+        Decimal("33.33"),
+    )
 
 
 def test_repeat_rates_per_unit_and_district_count_links_the_caller_may_see(system, loaded) -> None:
