@@ -11,7 +11,6 @@ from rectify.examples import songyuan
 from rectify.projections.aftercare import CheckState
 from rectify.projections.progress import Scope
 from rectify.projections.views import At
-from scenario import SYSTEM
 
 INSPECTOR = Actor("巡察办", Role.INSPECTOR)
 DRILLS = "加强安全隐患排查工作"
