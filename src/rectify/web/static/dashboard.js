@@ -62,8 +62,8 @@ const escape = (value) => text(value).replace(/[&<>"']/g, (c) => ({ "&": "&amp;"
 const percent = (rate) => (rate === null || rate === undefined ? "—" : rate + "%");
 const asOfVariable = () => state.asOf;
 
-function kpi(label, value, id) {
-  return `<div class="kpi" data-kpi="${id}"><div class="value" data-testid="kpi-${id}">${escape(value)}</div>` +
+function kpi(label, value, id, bad = false) {
+  return `<div class="kpi${bad ? " bad" : ""}" data-kpi="${id}"><div class="value" data-testid="kpi-${id}">${escape(value)}</div>` +
          `<div class="label">${label}</div></div>`;
 }
 
@@ -74,7 +74,80 @@ function progressKpis(p) {
     kpi("完成率", percent(p.completionRate), "rate"), kpi("逾期", p.overdue, "overdue"),
     kpi("红/黄/绿灯", `${p.red}/${p.yellow}/${p.green}`, "lights"),
     kpi("不宜公开（未显示）", p.undisclosed, "undisclosed"),
+    kpi("长效机制未达标（期）", p.rulePeriodsMissed, "rule-missed", p.rulePeriodsMissed > 0),
+    kpi("回头看逾期", p.relapseChecksOverdue, "relapse-overdue", p.relapseChecksOverdue > 0),
+    kpi("反弹率", percent(p.relapseRate), "relapse-rate"),
+    kpi("屡查屡犯", `${p.repeats}（${percent(p.repeatRate)}）`, "repeats"),
   ].join("");
+}
+
+// -- evidence: files are fetched with the caller's token, and shown from blob: URLs ---------------------------
+
+async function fetchFile(url) {
+  const headers = state.token ? { Authorization: "Bearer " + state.token } : {};
+  const response = await fetch(url, { headers });
+  if (!response.ok) throw new Error(`${response.status} ${await response.text()}`);
+  return response.blob();
+}
+
+function evidenceCell(cell, items) {
+  const box = document.createElement("div");
+  box.className = "evidence";
+  for (const e of items) {
+    const link = document.createElement("a");
+    link.href = e.url;
+    link.title = `${e.fileName}（${e.mediaType}，${e.size} 字节）${e.note ? "：" + e.note : ""}`;
+    link.dataset.testid = "evidence-link";
+    if (e.thumbnailUrl) {
+      const image = document.createElement("img");
+      image.alt = e.fileName;
+      image.dataset.testid = "evidence-thumbnail";
+      fetchFile(e.thumbnailUrl).then((blob) => { image.src = URL.createObjectURL(blob); }).catch((error) => console.warn(error));
+      link.appendChild(image);
+    } else {
+      link.textContent = "📄 " + e.fileName;
+    }
+    if (e.disclosure === "INTERNAL") {
+      const mark = document.createElement("span");
+      mark.className = "internal";
+      mark.textContent = "内部";
+      link.appendChild(mark);
+    }
+    link.addEventListener("click", async (event) => {
+      event.preventDefault();
+      const saved = document.createElement("a");
+      saved.href = URL.createObjectURL(await fetchFile(e.url));
+      saved.download = e.fileName;
+      saved.click();
+      setTimeout(() => URL.revokeObjectURL(saved.href), 10000);
+    });
+    box.appendChild(link);
+  }
+  cell.appendChild(box);
+}
+
+const PERIOD = { MET: "达标", MISSED: "未达标", RUNNING: "进行中", ENDED: "提前结束" };
+const EVERY = { MONTH: "每月", QUARTER: "每季度", HALF_YEAR: "每半年", YEAR: "每年" };
+
+function renderRules(rules) {
+  const box = $("[data-testid=rules]");
+  if (!rules.length) { box.innerHTML = `<p class="notice">本轮尚无长效机制。</p>`; return; }
+  box.innerHTML = rules.map((r) => `<div class="rule" data-testid="rule"><span class="title">${escape(r.title)}</span>` +
+    `<span class="terms">${EVERY[r.period] || r.period}至少 ${r.minimum} 次${escape(r.activityKind)}</span>` +
+    `<div class="periods">${r.periods.map((p) => `<span class="period ${p.status}" data-testid="rule-period" data-status="${p.status}" ` +
+      `title="${p.startsOn} 至 ${p.endsOn}：${p.count}/${p.minimum}">${escape(p.label)} ${PERIOD[p.status]}（${p.count}/${p.minimum}）</span>`).join("")}</div></div>`).join("");
+}
+
+function renderRelapseChecks(checks) {
+  const body = $("[data-testid=relapse-checks] tbody");
+  if (!checks.length) { body.innerHTML = `<tr><td colspan="5" class="notice">暂无到期或逾期的回头看。</td></tr>`; return; }
+  body.innerHTML = checks.map((c) => `<tr data-testid="relapse-check"><td class="state-${c.state}">${c.state === "OVERDUE" ? "逾期" : "到期"}</td>` +
+    `<td>${c.dueOn}</td><td>${c.closedOn}</td><td>${escape(c.finding.code)}</td><td>${escape(c.finding.heading)}</td></tr>`).join("");
+}
+
+function rateRows(body, rates) {
+  body.innerHTML = rates.map((r) => `<tr><td>${escape(r.label)}</td><td class="num">${r.whole}</td>` +
+    `<td class="num">${r.part}</td><td class="num">${percent(r.rate)}</td></tr>`).join("");
 }
 
 function sortable(table) {
@@ -144,13 +217,16 @@ function travel(asOf) {
 
 // -- district overview --------------------------------------------------------------------------------
 
-const PROGRESS = "total completed longTerm inProgress notStarted completionRate overdue red yellow green undisclosed";
+const PROGRESS = "total completed longTerm inProgress notStarted completionRate overdue red yellow green undisclosed " +
+  "rulePeriodsMissed relapseChecksOverdue relapseRate repeats repeatRate";
 
 async function renderDistrict(renderId) {
   const data = await gql(`query District($asOf: AsOf) {
     progress(asOf: $asOf) { ${PROGRESS} }
     rounds(asOf: $asOf) { id teamName publications { position publishedOn title }
       unitProgress { unit { id shortName } progress { ${PROGRESS} } } }
+    relapseRates(by: ROUND, asOf: $asOf) { label part whole rate }
+    repeatRates(by: UNIT, asOf: $asOf) { label part whole rate }
   }`, { asOf: asOfVariable() });
   if (renderId !== state.renderId) return;
   const view = $("#view");
@@ -174,6 +250,8 @@ async function renderDistrict(renderId) {
     }
   }
   sortable($("[data-testid=district-table]"));
+  rateRows($("[data-testid=relapse-rates] tbody"), data.relapseRates);
+  rateRows($("[data-testid=repeat-rates] tbody"), data.repeatRates);
   placeMarks(data.rounds.flatMap((r) => r.publications));
   $("[data-testid=where]").textContent = "全区总览";
 }
@@ -189,8 +267,12 @@ async function renderRound(roundId, renderId) {
       publications { position publishedOn title }
       progress { ${PROGRESS} position activities { kind unit records total series { on total } } }
       categoryProgress { path title progress { total completed longTerm inProgress notStarted } }
-      findings(first: 100) { total items { code place heading department person status light deadline { label } } }
+      findings(first: 100) { total items { code place heading department person status light deadline { label }
+        evidence { id fileName mediaType size note disclosure url thumbnailUrl } } }
     }
+    rules(scope: { roundId: $id }, asOf: $asOf) { id title activityKind minimum period
+      periods { label startsOn endsOn count minimum status } }
+    relapseChecks(scope: { roundId: $id }, asOf: $asOf) { closedOn dueOn state finding { code heading } }
   }`, { id: roundId, asOf: asOfVariable() });
   if (renderId !== state.renderId) return;
   const round = data.round;
@@ -239,8 +321,12 @@ async function renderRound(roundId, renderId) {
     row.innerHTML = `<td data-sort="${f.place.map((n) => String(n).padStart(3, "0")).join(".")}">${escape(f.code)}</td>` +
       `<td>${escape(f.heading)}</td><td>${escape(f.department)}</td><td>${escape(f.person)}</td>` +
       `<td>${escape(f.deadline ? f.deadline.label : null)}</td><td>${escape(STATUS[f.status] || f.status)}</td>` +
-      `<td data-sort="${f.light}"><span class="light ${f.light}" title="${LIGHT[f.light]}"></span></td>`;
+      `<td data-sort="${f.light}"><span class="light ${f.light}" title="${LIGHT[f.light]}"></span></td><td></td>`;
+    row.dataset.code = f.code;
+    evidenceCell(row.cells[7], f.evidence);
   }
+  renderRules(data.rules);
+  renderRelapseChecks(data.relapseChecks);
   sortable($("[data-testid=ledger-table]"));
   placeMarks(round.publications);
   $("[data-testid=where]").textContent = round.teamName;
