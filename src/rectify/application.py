@@ -1131,7 +1131,7 @@ class RectifyApplication(Application[UUID]):
     def _rule_for(self, actor: Actor, command: str, rule_id: UUID) -> StandingRule:
         rule = self._get(StandingRule, rule_id, "rule")
         if actor.role is Role.UNIT:
-            authorise(actor, command, rule.unit_id if rule.round_id is None else None)
+            authorise(actor, command, rule.unit_id)  # a unit's own rule; a round-wide rule is the office's
         return rule
 
     # -- notices ----------------------------------------------------------------------------

@@ -47,6 +47,14 @@ MAY: dict[str, frozenset[str]] = {
     "reportRectification": UNIT,
     "markLongTerm": UNIT,
     "publishNotice": INSPECTOR | UNIT,
+    "withdrawEvidence": INSPECTOR | UNIT,
+    "setCloseOutEvidenceRule": INSPECTOR,
+    "setRelapseCheckInterval": INSPECTOR,
+    "linkRepeat": INSPECTOR,
+    "unlinkRepeat": INSPECTOR,
+    "adoptRule": INSPECTOR | UNIT,  # a unit, for itself only
+    "amendRule": INSPECTOR | UNIT,
+    "retireRule": INSPECTOR | UNIT,
 }
 
 Ids = dict[str, str]
@@ -135,6 +143,21 @@ INPUTS: dict[str, Callable[[Ids], dict[str, Any]]] = {
     "reportRectification": lambda ids: {"findingId": ids["finding"], "occurredOn": "2025-11-10", "summary": "已整改"},
     "markLongTerm": lambda ids: {"findingId": ids["finding"], "occurredOn": "2025-11-10", "summary": "持续整改"},
     "publishNotice": lambda ids: {"roundId": ids["round"], "unitId": ids["unit"], "publishedOn": "2026-03-12"},
+    "withdrawEvidence": lambda ids: {"findingId": ids["finding"], "attachmentId": str(uuid.uuid4()), "reason": "传错"},
+    "setCloseOutEvidenceRule": lambda ids: {"roundId": ids["round"], "required": True},
+    "setRelapseCheckInterval": lambda ids: {"roundId": ids["round"], "months": 3},
+    "linkRepeat": lambda ids: {"findingId": ids["finding"], "earlierFindingId": ids["other_finding"]},
+    "unlinkRepeat": lambda ids: {"findingId": ids["finding"], "reason": "误关联"},
+    "adoptRule": lambda ids: {
+        "title": "每季度至少开展一次大扫除",
+        "activityKind": "大扫除",
+        "minimum": 1,
+        "period": "QUARTER",
+        "startsOn": "2025-09-01",
+        "unitId": ids["unit"],
+    },
+    "amendRule": lambda ids: {"ruleId": ids["rule"], "effectiveFrom": "2026-01-01", "reason": "加密", "minimum": 2},
+    "retireRule": lambda ids: {"ruleId": ids["rule"], "occurredOn": "2026-06-30", "reason": "并入物业规约"},
 }
 
 
@@ -150,7 +173,10 @@ def ids(shared_world) -> Ids:
         "query($id: ID!) { finding(id: $id) { measures { id } history { type payload } } }", {"id": finding_id}
     )["finding"]
     activity = next(e["payload"]["activity_id"] for e in found["history"] if e["type"] == "Finding.ActivityRecorded")
+    (rule,) = shared_world.client("INSPECTOR").data("{ rules { id } }")["rules"]
     return {
+        "rule": rule["id"],
+        "other_finding": shared_world.finding_ids["强化公章使用管理"],
         "unit": str(shared_world.loaded.unit_id),
         "round": str(shared_world.loaded.round_id),
         "finding": finding_id,

@@ -27,8 +27,9 @@ def test_a_unit_reads_its_own_part_of_the_log_and_nothing_else(shared_world: Any
     own = whole_log(shared_world.client("UNIT"))
     other = whole_log(shared_world.client("OTHER_UNIT"))
     loaded = shared_world.loaded
-    ours = {str(loaded.unit_id), str(loaded.round_id), *map(str, loaded.finding_ids.values())}
-    assert {e["aggregateId"] for e in own} == ours
+    rules = {r["id"] for r in shared_world.client("UNIT").data("{ rules { id boundUnitId } }")["rules"]}
+    ours = {str(loaded.unit_id), str(loaded.round_id), *map(str, loaded.finding_ids.values()), *rules}
+    assert {e["aggregateId"] for e in own} == ours  # the standing rule it adopted for itself is its own too
     assert [e["position"] for e in own] == sorted(e["position"] for e in own)
     expected = [e for e in everything if e["aggregateId"] in ours]
     assert own == expected

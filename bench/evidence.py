@@ -1,0 +1,171 @@
+"""Benchmark of evidence uploads: 100 files of 1 MiB attached through the application, against the same bytes
+written raw, in one run, with each phase's peak RSS.
+
+    python bench/evidence.py                                   # SQLite files
+    python bench/evidence.py --database-url postgresql://postgres@127.0.0.1/test
+
+Each phase runs in a fresh process of its own (so that its peak resident set is its own), on a fresh store with the
+reference scenario loaded:
+  1. raw file: the bytes written to files (open, write, fsync);
+  2. raw rows: the bytes inserted as one BLOB/BYTEA row per file into a table of the same database, one
+     transaction per file (no hashing, no sniffing, no event);
+  3. attach: `attach_evidence` from a file on disk: the checks, the type sniffed, the bytes hashed and
+     stored in 256 KiB chunks in one transaction, then the EvidenceAttached event appended;
+  4. attach again: the same 100 files attached once more (stored already: only hashed, not stored twice).
+Timings on a shared machine are noisy: compare the ratios, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from rectify import settings
+from rectify.access import Actor, Role
+from rectify.bootstrap import open_application
+from rectify.examples import songyuan
+
+SYSTEM = Actor("bench", Role.SYSTEM)
+MIB = 1024 * 1024
+PHASES = ("raw-file", "raw-rows", "attach", "attach-again")
+
+
+def fresh_url(base: str | None, folder: Path) -> str:
+    if base is None:
+        return f"sqlite:///{folder / 'bench.db'}"
+    schema = f"bench_evidence_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(settings.parse_database_url(base).psycopg_conninfo(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    return f"{base}{'&' if '?' in base else '?'}schema={schema}"
+
+
+def make_files(folder: Path, count: int, size: int) -> list[Path]:
+    """`count` distinct PDFs of `size` bytes (a PDF header, then random bytes)."""
+    paths = []
+    for number in range(count):
+        path = folder / f"evidence-{number:03d}.pdf"
+        path.write_bytes(b"%PDF-1.7\n%" + os.urandom(size - 10))
+        paths.append(path)
+    return paths
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+
+def phase(name: str, url: str, files: list[Path], out: Path) -> dict[str, float]:
+    """One phase, in this process; returns seconds and the peak RSS (MiB) before and after."""
+    config = settings.load({}, database_url=url)
+    app = open_application(config)
+    try:
+        finding = app.finding(next(iter(songyuan_findings(app))))
+        target = {"target": "MEASURE", "target_ref": finding.measures[0].measure_id}
+        raw_conn = raw_table(config) if name == "raw-rows" else None
+        app.files.setup()  # the tables exist before the clock starts
+        before = peak_rss_mib()
+        started = time.perf_counter()
+        for number, path in enumerate(files):
+            if name == "raw-file":
+                with (out / f"copy-{number:03d}").open("wb") as copy:
+                    copy.write(path.read_bytes())
+                    copy.flush()
+                    os.fsync(copy.fileno())
+            elif name == "raw-rows":
+                insert_raw(config, raw_conn, path.read_bytes())
+            else:
+                with path.open("rb") as stream:
+                    app.attach_evidence(SYSTEM, finding_id=finding.id, stream=stream, file_name=path.name, **target)
+        seconds = time.perf_counter() - started
+        return {"seconds": seconds, "rss_before_mib": before, "rss_peak_mib": peak_rss_mib()}
+    finally:
+        app.close()
+
+
+def songyuan_findings(app):  # type: ignore[no-untyped-def]
+    from rectify import eventlog
+
+    return [r.aggregate_id for r in eventlog.read(app.recorder, app.mapper) if r.type == "Finding.Raised"]
+
+
+def raw_table(config: settings.Settings):  # type: ignore[no-untyped-def]
+    if config.database.kind == "sqlite":
+        import sqlite3
+
+        conn = sqlite3.connect(config.database.path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_raw (id INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+        return conn
+    conn = psycopg.connect(
+        config.database.psycopg_conninfo(), options=f"-c search_path={config.database.schema}", autocommit=True
+    )
+    conn.execute("CREATE TABLE IF NOT EXISTS bench_raw (id BIGSERIAL PRIMARY KEY, data BYTEA NOT NULL)")
+    return conn
+
+
+def insert_raw(config: settings.Settings, conn, data: bytes) -> None:  # type: ignore[no-untyped-def]
+    if config.database.kind == "sqlite":
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO bench_raw (data) VALUES (?)", (data,))
+        conn.execute("COMMIT")
+    else:
+        with conn.transaction():
+            conn.execute("INSERT INTO bench_raw (data) VALUES (%s)", (data,))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", help="a PostgreSQL database to bench on (default: SQLite files)")
+    parser.add_argument("--files", type=int, default=100)
+    parser.add_argument("--size", type=int, default=MIB)
+    parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:  # a child: one phase, its figures as JSON on stdout
+        folder = Path(args.folder)
+        files = sorted(folder.glob("evidence-*.pdf"))
+        print(json.dumps(phase(args.phase, args.url, files, folder)))
+        return
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        files = make_files(folder, args.files, args.size)
+        url = fresh_url(args.database_url, folder)
+        app = open_application(settings.load({}, database_url=url))
+        try:
+            songyuan.load(app, SYSTEM)
+        finally:
+            app.close()
+        results = {}
+        for name in PHASES:
+            command = [sys.executable, __file__, "--phase", name, "--url", url, "--folder", str(folder)]
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            results[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    total = args.files * args.size / MIB
+    store = "PostgreSQL" if args.database_url else "SQLite"
+    print(f"{args.files} uploads of {args.size / MIB:.0f} MiB ({total:.0f} MiB) on {store}, one run:")
+    for name in PHASES:
+        r = results[name]
+        print(
+            f"  {name:<13} {r['seconds']:7.2f} s  {total / r['seconds']:7.1f} MiB/s  "
+            f"peak RSS {r['rss_peak_mib']:6.1f} MiB (at start {r['rss_before_mib']:6.1f} MiB)"
+        )
+    attach = results["attach"]["seconds"]
+    print(f"  attach vs raw rows: {results['raw-rows']['seconds'] / attach:.2f}x the raw rate")
+    print(f"  attach vs raw file: {results['raw-file']['seconds'] / attach:.2f}x the raw rate")
+    growth = results["attach"]["rss_peak_mib"] - results["attach"]["rss_before_mib"]
+    print(f"  attach's peak RSS grew {growth:.1f} MiB over 100 files of 1 MiB (a file is never held whole)")
+
+
+if __name__ == "__main__":
+    main()
