@@ -433,3 +433,29 @@ def test_withheld_findings_are_counted_for_the_district_a_round_or_a_unit_but_ne
     unit = shared_world.client("UNIT").data(counts, asked)  # counts in full only within its own unit
     assert unit["unitPlace"] == {"undisclosed": 0}
     assert unit["place"] == {"total": 1, "undisclosed": None}  # other units' withheld items would be placed
+
+
+def test_internal_evidence_on_a_public_finding_moves_no_position_the_public_is_shown(shared_world, variables) -> None:
+    """Attaching internal evidence to a public finding is work the public must not see, even as a moment."""
+
+    def attach(disclosure: str, data: bytes) -> int:
+        app = open_application(settings.load({}, database_url=shared_world.database_url))
+        try:
+            finding = app.finding(variables["public"])
+            return app.attach_evidence(
+                SYSTEM, finding_id=finding.id, stream=io.BytesIO(data), file_name="核查.pdf", disclosure=disclosure,
+                target="MEASURE", target_ref=finding.measures[-1].measure_id,
+            ).position  # fmt: skip
+        finally:
+            app.close()
+
+    public, office = shared_world.client(), shared_world.client("INSPECTOR")
+    before = public.head()
+    internal = attach("INTERNAL", pdf(5000))
+    wait_until_caught_up(lambda: shared_world.get("/health"))
+    assert office.head() >= internal > before
+    assert public.head() == before
+    assert public.data("{ viewPosition }")["viewPosition"] == before
+    shown = attach("PUBLIC", pdf(6000))
+    wait_until_caught_up(lambda: shared_world.get("/health"))
+    assert public.head() == shown
