@@ -15,6 +15,7 @@ from rectify import settings
 from rectify.access import Actor, Role
 from rectify.bootstrap import System, open_application, open_system
 from rectify.domain import Finding
+from rectify.domain.rule import StandingRule
 from rectify.projections.progress import Scope
 from rectify.projections.views import At
 from scenario import TODAY, load_reference
@@ -151,8 +152,10 @@ def test_a_round_as_of_a_position_reads_only_that_rounds_events(
     monkeypatch.setattr(recorder, "select_events", spy)
     monkeypatch.setattr(recorder, "select_notifications", forbidden)
     past = system.read.rounds_as_of((first.round_id,), first.position)
-    own = {first.round_id, first.unit_id, *first.finding_ids.values()}
+    (rule,) = past.aggregates(StandingRule)  # the round's standing rule comes with it
+    own = {first.round_id, first.unit_id, *first.finding_ids.values(), rule.id}
     assert set(requested) == own
+    assert rule.round_id == first.round_id
     assert not own & {second.round_id, second.unit_id, *second.finding_ids.values()}
     assert len(past.ledger()) == 14
 
