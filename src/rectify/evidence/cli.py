@@ -201,6 +201,7 @@ def cmd_evidence(args: argparse.Namespace, config: settings.Settings) -> int:
 
 def _check(config: settings.Settings) -> int:
     from rectify import eventlog
+    from rectify.domain import Finding
 
     problems = []
     with _system(config) as system:
@@ -209,7 +210,7 @@ def _check(config: settings.Settings) -> int:
         stored = set(files.stored())
         named = set()
         for logged in eventlog.read(system.app.recorder, system.app.mapper):
-            if logged.type == "Finding.EvidenceAttached":
+            if isinstance(logged.event, Finding.EvidenceAttached):
                 named.add(logged.event.attachment.sha256)
         problems += [f"file {sha} is attached but not stored" for sha in sorted(named - stored)]
         problems += [p for p in (files.check(sha) for sha in sorted(stored)) if p is not None]
