@@ -175,7 +175,7 @@ class RectifyApplication(Application[UUID]):
     ) -> Receipt:
         """Only the name is required: the short name defaults to it, and contact data can follow."""
         full_name = v.text("name", name, max_length=v.TITLE)
-        request = {
+        request: dict[str, Any] = {
             "name": full_name,
             "short_name": v.text("short_name", short_name, max_length=v.NAME, required=False) or full_name[: v.NAME],
             "contact": _contact(address, phone, postcode, email, postal_address, area_code),
@@ -241,7 +241,7 @@ class RectifyApplication(Application[UUID]):
         if len(teams) > 20:
             raise InvalidInput("teams", f"at most 20 teams, got {len(teams)}")
         named = (team,) if team is not None else tuple(teams)
-        request = {
+        request: dict[str, Any] = {
             "authority": v.text("authority", authority, max_length=v.NAME),
             "district": v.text("district", district, max_length=v.NAME),
             "title": v.text("title", title, max_length=v.TITLE, required=False),
@@ -273,7 +273,7 @@ class RectifyApplication(Application[UUID]):
         idempotency_key: str | None = None,
     ) -> Receipt:
         """The feedback was delivered; the end of the rectification period is optional."""
-        request = {
+        request: dict[str, Any] = {
             "round_id": v.identifier("round_id", round_id),
             "occurred_on": v.not_in_future("occurred_on", v.day("occurred_on", occurred_on), self.today()),
             "rectification_until": (
@@ -323,7 +323,7 @@ class RectifyApplication(Application[UUID]):
     ) -> Receipt:
         """An entry of the round's catalogue: what the amounts of an activity kind count as
         (rectified funds, recoveries, retrieved losses, or none of these)."""
-        request = {
+        request: dict[str, Any] = {
             "round_id": v.identifier("round_id", round_id),
             "name": v.text("name", name, max_length=v.NAME),
             "money": v.choice("money", MoneyRole, money),
@@ -442,7 +442,7 @@ class RectifyApplication(Application[UUID]):
         idempotency_key: str | None = None,
     ) -> Receipt:
         """Adds or corrects the amounts involved: the list given replaces the recorded one."""
-        request = {
+        request: dict[str, Any] = {
             "finding_id": v.identifier("finding_id", finding_id),
             "amounts": _amounts(amounts),
             "reason": v.text("reason", reason, max_length=v.TEXT),
@@ -466,7 +466,7 @@ class RectifyApplication(Application[UUID]):
         idempotency_key: str | None = None,
     ) -> Receipt:
         """Notes the ledger's free text of a finding: 整改进展 (progress) and 备注 (remark)."""
-        request = {
+        request: dict[str, Any] = {
             "finding_id": v.identifier("finding_id", finding_id),
             "progress": v.text("progress", progress, max_length=v.TEXT, required=False),
             "remark": v.text("remark", remark, max_length=v.TEXT, required=False),
@@ -630,7 +630,10 @@ class RectifyApplication(Application[UUID]):
         )
         if not (responsibility.department or responsibility.leader or responsibility.person):
             raise InvalidInput("department", "name the responsible department, leader or person")
-        request = {"finding_id": v.identifier("finding_id", finding_id), "responsibility": responsibility}
+        request: dict[str, Any] = {
+            "finding_id": v.identifier("finding_id", finding_id),
+            "responsibility": responsibility,
+        }
 
         def command(finding: Finding, who: str) -> None:
             if due is not None:
@@ -650,20 +653,20 @@ class RectifyApplication(Application[UUID]):
         idempotency_key: str | None = None,
     ) -> Receipt:
         """Plans a measure; its id may be decided by the caller (an import plans ahead), else here."""
-        request = {
+        request: dict[str, Any] = {
             "finding_id": v.identifier("finding_id", finding_id),
             "text": v.text("text", text, max_length=v.TEXT),
             "measure_id": v.identifier("measure_id", measure_id) if measure_id not in (None, "") else None,
         }
         figures_in(request["text"], "text")
-        measure_id = request["measure_id"] or uuid4()
+        planned: UUID = request["measure_id"] or uuid4()
         return self._on_finding(
             "plan_measure",
             actor,
             idempotency_key,
             request,
-            lambda f, who: f.plan_measure(measure_id, request["text"], actor=who),
-            entity_id=measure_id,
+            lambda f, who: f.plan_measure(planned, request["text"], actor=who),
+            entity_id=planned,
         )
 
     @command("complete_measure")
