@@ -46,6 +46,8 @@ from rectify.projections.ledger import LedgerRow, LightThresholds
 from rectify.projections.progress import Progress, Scope, progress
 from rectify.projections.store import place_key
 from rectify.projections.views import At, ReadModels, View, rounds_of
+from rectify.sheets import writer
+from rectify.sheets.writer import Exported
 
 MAX_PAGE = 100
 MAX_EVENTS_PAGE = 500
@@ -564,6 +566,21 @@ class Reading:
             with self._lock:
                 found = self._resolved.setdefault(at, found)
         return found
+
+    # -- the 台账 as a workbook -----------------------------------------------------------------
+
+    def ledger_workbook(self, scope: Scope, at: At | None = None) -> Exported:
+        """The 台账 of a round, a unit or the district as an .xlsx workbook (rectify.sheets.writer), as this
+        audience may see it: its findings, its figures and the position it prints."""
+        return writer.export(self.queries.read, scope, self.actor, at, shown_as=self.shown)
+
+    def ledger_template(self, round_id: UUID) -> bytes | None:
+        """The empty 台账 to fill in for a round the caller may see (its units and categories to pick); None
+        for a round it may not see, as for none."""
+        found = self.round(round_id)
+        if found is None:
+            return None
+        return writer.template(found.aggregate, self.round_units(found))
 
     def shown(self, position: int) -> int:
         """A position as this audience is shown it: that of the last event at or before it that the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
 from collections.abc import Callable
@@ -9,11 +10,16 @@ from typing import Any
 
 import pytest
 from api_documents import root_fields
+from api_uploads import ATTACH, IMPORT, answer, upload
+from openpyxl import load_workbook
 
+from evidence_files import png
 from rectify.access import ADMIN_COMMANDS, INSPECTOR_COMMANDS, UNIT_COMMANDS
 
 ROLES = ("PUBLIC", "OTHER_UNIT", "UNIT", "INSPECTOR", "ADMIN")
-MUTATIONS = root_fields("mutation")
+#: Mutations that take a file, sent as multipart requests (tested below, and in test_uploads.py).
+FILE_MUTATIONS = ("attachEvidence", "importLedger")
+MUTATIONS = [name for name in root_fields("mutation") if name not in FILE_MUTATIONS]
 
 INSPECTOR = frozenset({"INSPECTOR"})
 UNIT = frozenset({"UNIT"})  # a unit token, for its own unit only: OTHER_UNIT acts on another unit's data
@@ -212,6 +218,57 @@ def test_each_mutation_is_allowed_or_refused_for_each_role_as_the_design_says(cl
 def test_the_matrix_names_only_mutations_the_schema_has() -> None:
     assert sorted(MAY) == MUTATIONS
     assert sorted(INPUTS) == MUTATIONS
+    assert sorted([*MUTATIONS, *FILE_MUTATIONS]) == root_fields("mutation")
+
+
+#: attachEvidence is the attach_evidence command: the unit on its own findings, and the inspection office.
+ATTACHING = INSPECTOR | UNIT
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_attaching_evidence_is_allowed_or_refused_for_each_role_as_the_design_says(shared_world, clients, ids, role):
+    assert ("UNIT" in ATTACHING, "INSPECTOR" in ATTACHING) == (
+        "attach_evidence" in UNIT_COMMANDS,
+        "attach_evidence" in INSPECTOR_COMMANDS,
+    )
+    before = clients["INSPECTOR"].head()
+    variables = {"input": {"findingId": ids["finding"], "target": "REPORT"}, "file": None}
+    file = {"file": (f"{role}.png", png(size=16 + ROLES.index(role)))}
+    result = answer(upload(shared_world.http(role), ATTACH, variables, file))["attachEvidence"]
+    if role in ATTACHING:
+        assert result["__typename"] == "Accepted", result
+    else:
+        assert result["__typename"] == ("NotFound" if role == "OTHER_UNIT" else "Forbidden"), result
+        assert clients["INSPECTOR"].head() == before
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_importing_a_ledger_is_refused_to_the_public_and_to_any_role_for_a_change_it_may_not_make(
+    shared_world, clients, role
+) -> None:
+    """importLedger is no command of its own: each row's change is authorised as its command. A unit may plan a
+    measure of its own finding; no other role may, and the public may not import at all."""
+    office = shared_world.http("INSPECTOR").get(f"/rounds/{shared_world.loaded.round_id}/ledger.xlsx")
+    sheet = load_workbook(io.BytesIO(office.content))
+    ledger = sheet["台账"]
+    header = {str(c.value): c.column for c in ledger[3] if c.value}
+    row = next(
+        r for r in range(4, ledger.max_row + 1) if ledger.cell(r, header["问题标题"]).value == "人居环境品质有效提升"
+    )
+    measures = ledger.cell(row, header["整改措施"])
+    measures.value = f"{measures.value}\n{role}：新增一项整改措施"
+    out = io.BytesIO()
+    sheet.save(out)
+    before = clients["INSPECTOR"].head()
+    variables = {"round": str(shared_world.loaded.round_id), "dryRun": False}
+    files = {"file": ("台账.xlsx", out.getvalue())}
+    result = answer(upload(shared_world.http(role), IMPORT, variables, files))["importLedger"]
+    if role == "UNIT":
+        assert result["__typename"] == "LedgerImported" and result["events"] == 1, result
+        return
+    expected = "Forbidden" if role == "PUBLIC" else "SheetRefused"
+    assert result["__typename"] == expected, result
+    assert clients["INSPECTOR"].head() == before
 
 
 def test_the_matrix_agrees_with_the_access_policy_in_the_code() -> None:

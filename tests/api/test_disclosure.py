@@ -96,6 +96,7 @@ DOCUMENTS: dict[str, list[str]] = {
         "{ repeatRates(by: UNIT) " + everything("Rate") + " }",
         "{ repeatRates(by: DISTRICT) " + everything("Rate") + " }",
     ],
+    "ledgerImport": ['{ ledgerImport(progressId: "any") ' + everything("LedgerImportProgress") + " }"],
     "notice": [
         "query($publicNotice: ID!) { notice(id: $publicNotice) " + everything("NoticeText") + " }",
         "query($internalNotice: ID!) { notice(id: $internalNotice) " + everything("NoticeText") + " }",

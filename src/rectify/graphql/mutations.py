@@ -1,29 +1,40 @@
 """Mutations: one per application command, each answering with a result union.
 
-Inputs take ids, dates and amounts as text, so that a malformed value is answered like any other
-bad input: an InvalidInput naming the field, and nothing appended.
+Inputs take ids and dates as text and amounts as the Decimal scalar (a string; a float is refused), so that
+a malformed value is answered like any other bad input: an InvalidInput naming the field, and nothing appended.
+
+Files come as `Upload` variables of a multipart request (rectify.web.transport): `attachEvidence` stores one
+as evidence, `importLedger` reads one as a 台账 and imports it (or, as a dry run, says what it would append).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any
+import uuid
+from decimal import Decimal
+from typing import Annotated, Any
 
 import strawberry
+from strawberry.file_uploads import Upload
 
 from rectify import domain
+from rectify import validation as v
 from rectify.application import Receipt
 from rectify.graphql.context import blocking, context
+from rectify.graphql.scalars import uploaded
 from rectify.graphql.types import (
     Accepted,
     CommandResult,
+    Conflict,
     DeadlineKind,
     Disclosure,
     Edition,
+    EvidenceTarget,
     IssueTokenResult,
     NarrativeSection,
     NoticePublished,
+    Problem,
     PublishNoticeResult,
     RelapseOutcome,
     Role,
@@ -31,12 +42,15 @@ from rectify.graphql.types import (
     TokenIssued,
     problem_of,
 )
+from rectify.sheets.planner import ImportStopped, Plan, carry_out, plan_file
+from rectify.sheets.progress import Stage, imports
+from rectify.sheets.reader import SheetRejected
 
 
 @strawberry.input
 class AmountInput:
     label: str
-    amount: str
+    amount: Decimal
     unit: str
 
 
@@ -164,7 +178,7 @@ class RecordActivityInput:
     kind: str
     occurred_on: str
     count: int | None = None
-    amount: str | None = None
+    amount: Decimal | None = None
     unit: str | None = None
     description: str = ""
     measure_id: strawberry.ID | None = None
@@ -335,12 +349,13 @@ def _arguments(value: Any) -> Any:
     return value
 
 
-async def run_command(info: strawberry.Info, method: str, input_object: Any) -> Receipt | Any:
-    """Carries out one command as the caller; a Receipt, or the typed problem if it was refused."""
+async def run_command(info: strawberry.Info, method: str, input_object: Any, **extra: Any) -> Receipt | Any:
+    """Carries out one command as the caller; a Receipt, or the typed problem if it was refused. `extra`:
+    arguments the input object does not hold (an uploaded file)."""
     ctx = context(info)
     command = getattr(ctx.commands, method)
     try:
-        receipt = await blocking(command, ctx.actor, **_arguments(input_object))
+        receipt = await blocking(command, ctx.actor, **_arguments(input_object), **extra)
     except domain.RectifyError as error:
         problem = problem_of(error)
         if hasattr(problem, "field"):
@@ -434,6 +449,174 @@ async def _publish_notice(info: strawberry.Info, input: PublishNoticeInput) -> P
     )
 
 
+# -- files: evidence and the 台账 ----------------------------------------------------------------
+
+
+@strawberry.input(description="A file attached as evidence (佐证材料); the file itself is the mutation's `file`.")
+class AttachEvidenceInput:
+    finding_id: strawberry.ID
+    target: EvidenceTarget
+    target_ref: str | None = strawberry.field(
+        default=None, description="The measure's or activity's id; or the report's (…) number, default the latest."
+    )
+    disclosure: Disclosure = Disclosure.PUBLIC
+    note: str = ""
+    idempotency_key: str | None = None
+
+
+async def _attach_evidence(
+    info: strawberry.Info,
+    input: AttachEvidenceInput,  # noqa: A002
+    file: Upload,
+) -> CommandResult:
+    try:
+        upload = uploaded(file)
+        stream = upload.check("file")
+    except domain.RectifyError as error:
+        return problem_of(error)
+    outcome = await run_command(info, "attach_evidence", input, file_name=upload.file_name, stream=stream)
+    return Accepted.of(outcome) if isinstance(outcome, Receipt) else outcome
+
+
+@strawberry.type(description="One event an import appends (or, in a dry run, would append).")
+class ImportedEvent:
+    event: str = strawberry.field(description="The event, e.g. Finding.MeasurePlanned.")
+    column: str = strawberry.field(description='The column the change comes from, e.g. "K 整改措施".')
+    says: str = strawberry.field(description="What it does, in words.")
+
+
+@strawberry.type(description="A row of the sheet that changes the record, and the events it brings.")
+class ImportedRow:
+    row: int
+    code: str = strawberry.field(description="Its 编号.")
+    events: list[ImportedEvent]
+
+
+@strawberry.type(description="A 台账 imported (or, as a dry run, checked): what it appended, row by row.")
+class LedgerImported:
+    dry_run: bool
+    events: int = strawberry.field(description="Events appended (a dry run: that would be appended).")
+    rows: list[ImportedRow]
+    unchanged: int = strawberry.field(description="Rows of the sheet that change nothing.")
+    lines: int = strawberry.field(description="Rows of findings the sheet holds.")
+    ignored_columns: list[str] = strawberry.field(description="Headers of columns the import does not read.")
+    first_position: int | None = None
+    last_position: int | None = None
+
+
+@strawberry.type(description="One problem of a sheet: where it is, as far as is known, and why.")
+class SheetProblem:
+    message: str
+    sheet: str | None
+    row: int | None
+    column: str | None = strawberry.field(description='Its letter and header, e.g. "J 完成时限".')
+    reason: str
+
+
+@strawberry.type(description="The sheet was not imported, and nothing was appended: every problem found.")
+class SheetRefused:
+    message: str
+    errors: list[SheetProblem]
+
+
+ImportLedgerResult = Annotated[LedgerImported | SheetRefused | Problem, strawberry.union("ImportLedgerResult")]
+
+
+def _refused(rejected: SheetRejected) -> SheetRefused:
+    problems = [SheetProblem(message=str(e), sheet=e.sheet, row=e.row, column=e.column, reason=e.reason) for e in
+                rejected.errors]  # fmt: skip
+    return SheetRefused(message=str(rejected), errors=problems)
+
+
+def _imported(planned: Plan, *, dry_run: bool, first: int | None = None, last: int | None = None) -> LedgerImported:
+    columns = planned.sheet.column_name
+    rows = [
+        ImportedRow(
+            row=row,
+            code=code,
+            events=[ImportedEvent(event=s.event, column=columns(s.column), says=s.says) for s in steps],
+        )
+        for row, code, steps in planned.by_row()
+    ]
+    return LedgerImported(
+        dry_run=dry_run,
+        events=len(planned.steps),
+        rows=rows,
+        unchanged=planned.unchanged,
+        lines=len(planned.sheet.lines),
+        ignored_columns=list(planned.sheet.ignored),
+        first_position=first,
+        last_position=last,
+    )
+
+
+async def _import_ledger(
+    info: strawberry.Info,
+    round_id: strawberry.ID,
+    file: Upload,
+    dry_run: bool = False,
+    progress_id: str | None = None,
+) -> ImportLedgerResult:
+    ctx = context(info)
+    owner = str(ctx.actor)
+    try:
+        if ctx.actor.role is Role.PUBLIC:  # nothing to import as the public: refused before the file is read
+            raise domain.Forbidden(
+                "importing a 台账 needs a token: the unit's for its own part, the office's for its own"
+            )
+        rid = v.identifier("roundId", round_id)
+        source = uploaded(file).check("file")
+        if progress_id is not None:
+            key = v.text("progressId", progress_id, max_length=80)
+            if not imports.start(key, owner):
+                raise domain.Conflict(f"progressId: an import with the id {key!r} is running")
+        key = progress_id or f"anonymous-{uuid.uuid4()}"
+        # The plan reads the views for the places of the round's findings: let them catch up with the log first.
+        await ctx.feed.reached(await blocking(ctx.commands.head), 5.0)
+        try:
+            planned = await blocking(plan_file, ctx.commands, ctx.queries.read, source, rid, ctx.actor)
+            if planned.errors:
+                raise SheetRejected(planned.errors)
+            if dry_run:
+                imports.update(key, Stage.DONE, 0, len(planned.steps))
+                return _imported(planned, dry_run=True)
+            imports.update(key, Stage.IMPORTING, 0, len(planned.steps))
+            done = await blocking(
+                carry_out, ctx.commands, planned, lambda n, total: imports.update(key, Stage.IMPORTING, n, total)
+            )
+        except SheetRejected:
+            imports.update(key, Stage.REJECTED)
+            raise
+        except domain.RectifyError:
+            imports.update(key, Stage.STOPPED)
+            raise
+        imports.update(key, Stage.DONE, done.steps, done.steps)
+        if done.last_position is not None:
+            await ctx.feed.reached(done.last_position, 5.0)
+        return _imported(planned, dry_run=False, first=done.first_position, last=done.last_position)
+    except SheetRejected as rejected:
+        return _refused(rejected)
+    except ImportStopped as stopped:  # the record changed while the sheet was imported
+        return Conflict(message=str(stopped))
+    except domain.RectifyError as error:
+        return problem_of(error)
+
+
+@strawberry.type(description="How far an import running on this server has got (poll it while importLedger runs).")
+class LedgerImportProgress:
+    stage: str = strawberry.field(description="READING, IMPORTING, DONE, REJECTED or STOPPED.")
+    done: int = strawberry.field(description="Events appended so far.")
+    total: int = strawberry.field(description="Events the import appends in all (0 while it is read).")
+
+
+def ledger_import_progress(info: strawberry.Info, progress_id: str) -> LedgerImportProgress | None:
+    """The progress of the caller's own import with that progress id, on this server (None for anyone else's)."""
+    found = imports.of(progress_id, str(context(info).actor))
+    if found is None:
+        return None
+    return LedgerImportProgress(stage=found.stage.value, done=found.done, total=found.total)
+
+
 Mutation = strawberry.type(
     type(
         "Mutation",
@@ -446,6 +629,18 @@ Mutation = strawberry.type(
             ),
             "issueToken": strawberry.mutation(
                 resolver=_issue_token, description="Admin: issue a bearer token (the secret is shown once)."
+            ),
+            "attachEvidence": strawberry.mutation(
+                resolver=_attach_evidence,
+                description="The unit or the office: a file as evidence (佐证材料), sent as a multipart request. Its "
+                "type is read from the content; a false extension, a type that is not evidence or a file over the "
+                "limit is an InvalidInput naming `file`, and nothing is stored or appended.",
+            ),
+            "importLedger": strawberry.mutation(
+                resolver=_import_ledger,
+                description="Import a 台账 (.xlsx, sent as a multipart request) into a round: a diff, all or nothing. "
+                "With dryRun, say row by row which events it would append and append nothing. Poll "
+                "ledgerImport(progressId) on the same server for its progress while it runs.",
             ),
         },
     )

@@ -16,6 +16,7 @@ from rectify import domain, eventlog, queries
 from rectify import validation as v
 from rectify.access import Role
 from rectify.graphql.context import Context, blocking, context, reading
+from rectify.graphql.mutations import LedgerImportProgress, ledger_import_progress
 from rectify.graphql.types import (
     AsOf,
     EventPage,
@@ -44,7 +45,7 @@ from rectify.queries import MAX_EVENTS_PAGE
 
 #: Root query fields that read the log or a live position rather than the views: an answer
 #: cached by the views' position could be stale, so the response cache leaves them alone.
-LOG_FIELDS = frozenset({"head", "viewPosition", "events"})
+LOG_FIELDS = frozenset({"head", "viewPosition", "events", "ledgerImport"})  # never kept: they move without the views
 
 
 @strawberry.type
@@ -188,6 +189,11 @@ class Query:
     )
     async def events(self, info: strawberry.Info, after: int = 0, first: int = 100) -> queries.EventPage:
         return await blocking(reading(info).events, after, first)
+
+    ledger_import: LedgerImportProgress | None = strawberry.field(
+        resolver=ledger_import_progress,
+        description="How far the caller's own import (importLedger with this progressId) has got, on this server.",
+    )
 
 
 # -- subscriptions --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from rectify.graphql.execution import PlainFieldsExecution
 from rectify.graphql.guard import guard_for
 from rectify.graphql.mutations import Mutation
 from rectify.graphql.resolvers import Query, Subscription
+from rectify.graphql.scalars import SCALAR_OVERRIDES
 from rectify.settings import Limits
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ def build_schema(limits: Limits = Limits()) -> strawberry.Schema:
         subscription=Subscription,
         extensions=extensions,
         execution_context_class=PlainFieldsExecution,  # plain fields of plain values in one loop
+        scalar_overrides=SCALAR_OVERRIDES,  # Decimal: amounts as strings, floats refused
         limits=limits,
     )
 

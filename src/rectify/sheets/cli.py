@@ -5,18 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from rectify import settings
 from rectify.access import PUBLIC, Actor
 from rectify.application import RectifyApplication
 from rectify.bootstrap import System, open_system
-from rectify.domain.errors import InvalidInput, RectifyError
+from rectify.domain.errors import RectifyError
 from rectify.projections.progress import Scope
-from rectify.projections.views import At
 from rectify.sheets import writer
 from rectify.sheets.planner import Plan, carry_out, plan_file
 from rectify.sheets.reader import SheetRejected
@@ -119,7 +116,7 @@ def cmd_export(args: argparse.Namespace, config: settings.Settings) -> int:
         round_ = handles.round(args.round) if args.round else None
         unit = handles.unit(args.unit, of_round=round_) if args.unit else None
         scope = Scope(round_id=round_.id if round_ else None, unit_id=unit.id if unit else None)
-        at = _at(args.as_of, config.timezone) if args.as_of else None
+        at = writer.as_of(args.as_of, config.timezone, "--as-of") if args.as_of else None
         exported = writer.export(system.read, scope, audience, at)
         Path(args.file).write_bytes(exported.data)
         print(f"wrote {args.file}: {exported.findings} findings as of position {exported.position}")
@@ -143,16 +140,6 @@ def _handles(system: System) -> Handles:
     from rectify.cli import Handles  # imported late, as cli.py imports this module
 
     return Handles(system)
-
-
-def _at(value: str, timezone: str) -> At:
-    if value.isdigit():
-        return At(position=int(value))
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput("--as-of", f"is neither a position nor a record time: {value[:40]!r}") from None
-    return At(recorded_at=moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(timezone)))
 
 
 def _rejected(errors: list[Any]) -> int:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
@@ -610,7 +610,7 @@ class ImportStopped(RectifyError):
 def plan_file(
     app: RectifyApplication,
     read: ReadModels,
-    path: Path,
+    path: Path | BinaryIO,
     round_id: UUID,
     actor: Actor,
     *,

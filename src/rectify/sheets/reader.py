@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from defusedxml import DefusedXmlException
 from openpyxl import load_workbook
@@ -104,13 +105,14 @@ class ReadSheet:
             self.errors.append(self.located(row, key, reason))
 
 
-def read_workbook(path: Path, *, today: date, sheet_name: str | None = None) -> ReadSheet:
-    """The ledger sheet of an .xlsx workbook; raises SheetRejected when it cannot be read at all."""
-    _check_container(path)
+def read_workbook(source: Path | BinaryIO, *, today: date, sheet_name: str | None = None) -> ReadSheet:
+    """The ledger sheet of an .xlsx workbook (a file, or a seekable stream such as an upload); raises
+    SheetRejected when it cannot be read at all."""
+    _check_container(source)
     try:
         # Opened here so that it is closed whatever openpyxl meets; openpyxl warns about workbook
         # features it drops (extensions, styles), none of which is read here.
-        with open(path, "rb") as file, warnings.catch_warnings():
+        with _opened(source) as file, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             book = load_workbook(file, data_only=False, rich_text=False)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
@@ -140,20 +142,32 @@ def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
-def _check_container(path: Path) -> None:
+@contextmanager
+def _opened(source: Path | BinaryIO) -> Iterator[BinaryIO]:
+    """The workbook's bytes from the start: a file opened (and closed after), or a stream rewound."""
+    if isinstance(source, Path):
+        with open(source, "rb") as file:
+            yield file
+    else:
+        source.seek(0)
+        yield source
+
+
+def _check_container(source: Path | BinaryIO) -> None:
     """An .xlsx file is a zip container: an old .xls, or a CSV saved under the .xlsx name, is told apart."""
     try:
-        with open(path, "rb") as file:
-            start = file.read(8)
+        with _opened(source) as file:
+            sample = file.read(4096)
     except OSError as error:
         raise SheetRejected([SheetError(None, None, None, f"cannot be opened: {error.strerror}")]) from None
+    start = sample[:8]
     if start.startswith(b"PK\x03\x04"):
         return
     if start.startswith(b"\xd0\xcf\x11\xe0"):
         reason = "is an old Excel 97–2003 (.xls) workbook under another name: save it as .xlsx (Excel 工作簿) first"
     elif not start:
         reason = "is empty (0 bytes)"
-    elif _looks_like_text(path):
+    elif _looks_like_text(sample):
         reason = (
             "is plain text (a CSV?) under the .xlsx name, not an Excel workbook: open it in Excel and save as .xlsx"
         )
@@ -162,8 +176,7 @@ def _check_container(path: Path) -> None:
     raise SheetRejected([SheetError(None, None, None, reason)])
 
 
-def _looks_like_text(path: Path) -> bool:
-    sample = path.read_bytes()[:4096]
+def _looks_like_text(sample: bytes) -> bool:
     for encoding in ("utf-8", "gb18030"):
         try:
             sample.decode(encoding)
@@ -278,6 +291,7 @@ def _lines(sheet: Worksheet, read: ReadSheet, fill: dict[tuple[int, int], Any], 
     first_column = min(columns.values())
     category = ""
     seen: dict[str, int] = {}
+    width = sheet.max_column  # openpyxl works it out over every cell each time it is asked: ask once
     for row in range(read.header_row + 1, sheet.max_row + 1):
         cells: dict[str, Any] = {}
         formulas = False
@@ -293,7 +307,7 @@ def _lines(sheet: Worksheet, read: ReadSheet, fill: dict[tuple[int, int], Any], 
             continue
         if not any(text_of(x) and BY_KEY[k].read for k, x in cells.items()):
             continue
-        header = _category_header(sheet, row, first_column, columns)
+        header = _category_header(sheet, row, first_column, columns, width)
         if header is not None:
             category = header
             continue
@@ -314,10 +328,11 @@ def _is_formula(value: object) -> bool:
     return type(value).__name__ in ("ArrayFormula", "DataTableFormula")
 
 
-def _category_header(sheet: Worksheet, row: int, first_column: int, columns: dict[str, int]) -> str | None:
+def _category_header(sheet: Worksheet, row: int, first_column: int, columns: dict[str, int], width: int) -> str | None:
     """The title of a category header row, else None: a row with one cell of text (not a number), at
-    the left of the ledger or under 问题类别, such as 一、党的政治建设方面 merged across."""
-    values = [(c, sheet.cell(row, c).value) for c in range(1, sheet.max_column + 1)]
+    the left of the ledger or under 问题类别, such as 一、党的政治建设方面 merged across (`width`: the
+    sheet's columns)."""
+    values = [(c, sheet.cell(row, c).value) for c in range(1, width + 1)]
     values = [(c, value) for c, value in values if text_of(value)]
     if len(values) != 1:
         return None

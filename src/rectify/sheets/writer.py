@@ -9,12 +9,13 @@ holds the progress figures. Read back by the importer, an export is the same led
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from io import BytesIO
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
@@ -24,6 +25,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from rectify.access import Actor, may_see_finding
 from rectify.domain import Round, Unit
+from rectify.domain.errors import InvalidInput
 from rectify.domain.figures import filled
 from rectify.projections.ledger import LedgerRow, LedgerStatus, Money
 from rectify.projections.progress import Progress, Scope, progress
@@ -146,12 +148,32 @@ def _instructions(sheet: Worksheet) -> None:
 # -- the export ----------------------------------------------------------------------------------------
 
 
-def export(read: ReadModels, scope: Scope, audience: Actor, at: At | None = None) -> Exported:
-    """The ledger of a round, a unit or the district, as of `at` (default: now), as `audience` sees it."""
+def as_of(value: str, timezone: str, field: str = "asOf") -> At:
+    """A point to export at: a log position (1200) or a record time (2026-03-12T18:00, in `timezone` if it
+    names no offset); InvalidInput naming `field` for anything else."""
+    if value.isdigit():
+        return At(position=int(value))
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(field, f"is neither a position nor a record time: {value[:40]!r}") from None
+    return At(recorded_at=moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(timezone)))
+
+
+def export(
+    read: ReadModels,
+    scope: Scope,
+    audience: Actor,
+    at: At | None = None,
+    *,
+    shown_as: Callable[[int], int] | None = None,
+) -> Exported:
+    """The ledger of a round, a unit or the district, as of `at` (default: now), as `audience` sees it.
+    `shown_as`: the position as the audience is shown it (the front door's Reading.shown), printed and returned."""
     today = read.today()
     with read.view(at, scope) as view:
         rows = view.ledger(scope)
-        position = view.position
+        position = view.position if shown_as is None else shown_as(view.position)
         rounds = {r.id: r for r in view.aggregates(Round)}
         units = {u.id: u for u in view.aggregates(Unit)}
         kinds = catalogues(view)

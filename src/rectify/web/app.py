@@ -43,6 +43,7 @@ from rectify.settings import Limits, Settings
 from rectify.web import headers
 from rectify.web.evidence import EvidenceDownloads
 from rectify.web.headers import SecurityHeaders
+from rectify.web.ledger import LedgerDownloads
 from rectify.web.notices import NoticePages
 from rectify.web.tokens import Tokens
 from rectify.web.transport import BadCredentials, Endpoint, bearer, decode_json, kind_of
@@ -55,6 +56,7 @@ HERE = Path(__file__).parent
 @dataclass(frozen=True)
 class WebSettings:
     max_body_bytes: int = 64 * 1024
+    max_upload_files: int = 4  # files in one multipart request (each up to RECTIFY_EVIDENCE_MAX_BYTES)
     allowed_origins: tuple[str, ...] = ()
     connection_init_timeout: float | None = None  # None: the RECTIFY_WS_INIT_TIMEOUT setting
     max_subscriptions: int = 10
@@ -279,6 +281,7 @@ def create_app(
 
     pages = NoticePages(lambda: holder["state"].system.queries)
     evidence = EvidenceDownloads(lambda: holder["state"])
+    ledgers = LedgerDownloads(lambda: holder["state"])
     routes: list[Any] = [
         Route("/", home),
         Route("/health", health),
@@ -290,6 +293,7 @@ def create_app(
         Route("/assets/plotly.min.js", plotly_bundle),
         *pages.routes(),
         *evidence.routes(),
+        *ledgers.routes(),
     ]
     assets = web.assets or default_assets()
     if assets is not None and assets.is_dir():
@@ -302,7 +306,7 @@ def create_app(
             CORSMiddleware,
             allow_origins=sorted(normalize_allowed_origins(web.allowed_origins)),
             allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "Accept"],
+            allow_headers=["Authorization", "Content-Type", "Accept", "GraphQL-Require-Preflight"],
             max_age=600,
         ),
     ]

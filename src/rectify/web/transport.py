@@ -13,8 +13,17 @@ What a client gets (the spec's draft as the graphql-http audit checks it, 61 of 
   with one error naming what is wrong, and nothing runs: a body that is not UTF-8, not JSON, not a
   JSON object, nested too deep, over the size cap (413), without a string `query`, or with an
   `operationName`, `variables` or `extensions` of the wrong type (400); a content type other than
-  `application/json` (415); a mutation over GET (405) or a subscription over HTTP (400: they are
-  served over the WebSocket); a malformed or unknown bearer token (401, with `WWW-Authenticate`).
+  `application/json` or `multipart/form-data` (415); a mutation over GET (405) or a subscription over
+  HTTP (400: they are served over the WebSocket); a malformed or unknown bearer token (401, with `WWW-Authenticate`).
+- Files come as the GraphQL multipart request spec has them (`multipart/form-data` with an `operations`
+  field, a `map` field and one part per file; one operation, not a batch). A form can be posted
+  across sites without a preflight, so a multipart request must carry a header no form can send:
+  `GraphQL-Require-Preflight` or the bearer token; without one it is refused (400) before its body is
+  read. Each file streams into a temporary file as it arrives (only the first part of it in memory);
+  a file over the per-file limit (RECTIFY_EVIDENCE_MAX_BYTES) is read to its end and dropped, and the
+  mutation it was for answers with an InvalidInput naming its field; a body over the whole-request cap
+  (that limit times the files allowed, plus the JSON cap) is refused with 413 as it streams in, and so
+  is one that declares such a length. Multipart answers are never kept in the response cache.
 - GET runs queries (`?query=…&variables=…`), and with `Accept: text/html` and no query it shows
   GraphiQL; OPTIONS answers with the methods allowed (cross-origin preflights are the CORS
   middleware's).
@@ -32,8 +41,10 @@ Client mistakes are logged at INFO on one line each; nothing here logs a traceba
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +58,8 @@ from graphql.language import (
     SelectionSetNode,
 )
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -56,6 +69,7 @@ from rectify.access import PUBLIC, Actor
 from rectify.caching import BoundedCache
 from rectify.graphql.guard import parse_document, vet
 from rectify.graphql.resolvers import LOG_FIELDS
+from rectify.graphql.scalars import UploadedFile
 
 if TYPE_CHECKING:
     from rectify.web.app import AppState, GraphQLView
@@ -64,6 +78,9 @@ log = logging.getLogger(__name__)
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
+MULTIPART = "multipart/form-data"
+#: A header no HTML form can send: a multipart request without it (or a token) is refused (CSRF).
+PREFLIGHT_HEADER = "graphql-require-preflight"
 ALLOWED_METHODS = "GET, POST, OPTIONS"
 
 
@@ -300,6 +317,91 @@ def is_request_error(errors: list[GraphQLError] | None, data: object) -> bool:
     return data is None and bool(errors) and all(error.path is None for error in errors or ())
 
 
+# -- multipart requests (the GraphQL multipart request spec) -------------------------------------------
+
+
+class LimitedParts(MultiPartParser):
+    """Starlette's streaming multipart parser, with each file's bytes counted as they come: past `limit`
+    they are dropped (the file is marked over the limit); what is kept streams into a temporary file."""
+
+    spool_max_size = 64 * 1024  # a file is held in memory up to this, then on disk
+
+    def __init__(self, *args: Any, limit: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limit = limit
+        self.over: set[int] = set()
+        self.seen: dict[int, int] = {}
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        part = self._current_part
+        if part.file is None:
+            super().on_part_data(data, start, end)
+            return
+        key = id(part.file)
+        size = self.seen.get(key, 0) + (end - start)
+        self.seen[key] = size
+        if size > self.limit:
+            self.over.add(key)
+            return
+        super().on_part_data(data, start, end)
+
+
+async def capped(stream: AsyncGenerator[bytes, None], cap: int) -> AsyncGenerator[bytes, None]:
+    """The request body, refused with 413 as soon as more than `cap` bytes came."""
+    size = 0
+    async for chunk in stream:
+        size += len(chunk)
+        if size > cap:
+            raise Refused(413, f"the multipart request is over {cap} bytes")
+        yield chunk
+
+
+def place_files(variables: dict[str, Any] | None, mapping: object, files: dict[str, UploadedFile]) -> dict[str, Any]:
+    """The variables with each file put where `map` says (`variables.file`, `variables.files.0`); 400 for a
+    map that is not an object of paths, a path into nothing or not at a null, or a file mapped nowhere."""
+    if not isinstance(mapping, dict):
+        raise Refused(400, f"`map` must be a JSON object of file names to paths, not {kind_of(mapping)}")
+    placed: dict[str, Any] = json.loads(json.dumps(variables or {}))
+    for name, paths in mapping.items():
+        if name not in files:
+            raise Refused(400, f"`map` names the file {name[:40]!r}, but no part of the request has it")
+        if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
+            raise Refused(400, f"`map` must give the file {name[:40]!r} a list of paths")
+        for path in paths:
+            _put(placed, path, files[name])
+    unmapped = sorted(set(files) - set(mapping))
+    if unmapped:
+        raise Refused(400, f"the file part {unmapped[0][:40]!r} is not in `map`")
+    return placed
+
+
+def _put(variables: dict[str, Any], path: str, file: UploadedFile) -> None:
+    head, *steps = path.split(".")
+    if head != "variables" or not steps:
+        raise Refused(400, f"a `map` path must start with `variables.`: {path[:80]!r}")
+    holder: Any = variables
+    for step in steps[:-1]:
+        holder = _step(holder, step, path)
+    last = steps[-1]
+    if isinstance(holder, list) and last.isdigit() and int(last) < len(holder):
+        index: int | str = int(last)
+    elif isinstance(holder, dict) and last in holder:
+        index = last
+    else:
+        raise Refused(400, f"the `map` path {path[:80]!r} leads to no variable")
+    if holder[index] is not None:
+        raise Refused(400, f"the `map` path {path[:80]!r} must lead to a null, where the file goes")
+    holder[index] = file
+
+
+def _step(holder: Any, step: str, path: str) -> Any:
+    if isinstance(holder, dict) and step in holder:
+        return holder[step]
+    if isinstance(holder, list) and step.isdigit() and int(step) < len(holder):
+        return holder[int(step)]
+    raise Refused(400, f"the `map` path {path[:80]!r} leads to no variable")
+
+
 # -- the endpoint --------------------------------------------------------------------------------------
 
 
@@ -353,16 +455,30 @@ class Endpoint:
         media = negotiate(request.headers.get("accept"))
         actor = await self._caller(request)
         nesting = self.state.web.max_json_nesting
-        if method == "POST":
-            params = await self._posted(request)
-            parsed = graphql_request(params, nesting=nesting)
-        else:
-            parsed = graphql_request(dict(request.query_params), json_fields=True, nesting=nesting)
+        files: list[UploadedFile] = []
+        try:
+            if method == "POST" and self._content_type(request)[0] == MULTIPART:
+                parsed = await self._multipart(request, files)
+            elif method == "POST":
+                params = await self._posted(request)
+                parsed = graphql_request(params, nesting=nesting)
+            else:
+                parsed = graphql_request(dict(request.query_params), json_fields=True, nesting=nesting)
+            return await self._answer_parsed(request, media, actor, parsed, uploads=bool(files))
+        finally:
+            for file in files:
+                file.file.close()
 
-        key = (media, parsed.canonical(), actor, self.state.feed.position, self.state.system.read.today())
-        cached = self.responses.get(key)
-        if cached is not None:
-            return cached.response()
+    async def _answer_parsed(
+        self, request: Request, media: str, actor: Actor, parsed: GraphQLRequest, *, uploads: bool
+    ) -> Response:
+        method = request.method
+        key: tuple[Any, ...] = ()
+        if not uploads:  # an answer to a request with files is never kept (nor is such a request a key)
+            key = (media, parsed.canonical(), actor, self.state.feed.position, self.state.system.read.today())
+            cached = self.responses.get(key)
+            if cached is not None:
+                return cached.response()
 
         limits = self.state.web.limits
         errors = await run_in_threadpool(vet, self.state.schema._schema, parsed.query, limits)
@@ -377,7 +493,7 @@ class Endpoint:
             raise Refused(405, "a mutation is sent with POST", {"Allow": "POST"})
 
         answer = await self._execute(request, media, parsed, operation, actor)
-        if answer.status == 200 and self._cacheable(operation, answer):
+        if key and answer.status == 200 and self._cacheable(operation, answer):
             self.responses.put(key, answer, len(answer.content) + len(key[1]) + 64)
         return answer.response()
 
@@ -427,11 +543,10 @@ class Endpoint:
 
     async def _posted(self, request: Request) -> object:
         """The body, checked for type, size and encoding, and decoded."""
-        header = request.headers.get("content-type")
-        kind, params = media_type(header) if header else ("", {})
+        kind, params = self._content_type(request)
         if kind != JSON:
             named = f"content type '{kind}'" if kind else "a request without a content type"
-            raise Refused(415, f"{named} is not supported: send the request as {JSON}")
+            raise Refused(415, f"{named} is not supported: send the request as {JSON} (files as {MULTIPART})")
         if params.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
             raise Refused(415, f"charset '{params['charset']}' is not supported: send UTF-8")
         limit = self.state.web.max_body_bytes
@@ -452,6 +567,68 @@ class Endpoint:
             return decode_json(body, self.state.web.max_json_nesting)
         except ValueError as error:
             raise Refused(400, f"the request body is {error}") from None
+
+    @staticmethod
+    def _content_type(request: Request) -> tuple[str, dict[str, str]]:
+        header = request.headers.get("content-type")
+        return media_type(header) if header else ("", {})
+
+    async def _multipart(self, request: Request, files: list[UploadedFile]) -> GraphQLRequest:
+        """A request of the GraphQL multipart request spec: its operation, with the files (appended to `files`
+        as they are taken, for the caller to close) put into its variables where `map` says."""
+        if not request.headers.get(PREFLIGHT_HEADER) and not request.headers.get("authorization"):
+            raise Refused(
+                400,
+                "a multipart request must carry a GraphQL-Require-Preflight header (or a bearer token): "
+                "a header no cross-site form can send",
+            )
+        limit = self.state.settings.evidence_max_bytes
+        most = self.state.web.max_upload_files
+        cap = limit * most + self.state.web.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise Refused(413, f"the multipart request is over {cap} bytes")
+        parser = LimitedParts(
+            request.headers,
+            capped(request.stream(), cap),
+            max_files=most,
+            max_fields=2,  # `operations` and `map`
+            max_part_size=self.state.web.max_body_bytes,
+            limit=limit,
+        )
+        try:
+            form = await parser.parse()
+        except MultiPartException as error:
+            raise Refused(400, f"the multipart request cannot be read: {error.message}") from None
+        fields: dict[str, str] = {}
+        taken: dict[str, UploadedFile] = {}
+        for name, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                upload = UploadedFile(
+                    file_name=value.filename or name,
+                    file=value.file,
+                    size=parser.seen.get(id(value), 0),
+                    limit=limit,
+                    over_limit=id(value) in parser.over,
+                    content_type=value.content_type or "",
+                )
+                files.append(upload)
+                if name in taken:
+                    raise Refused(400, f"two file parts are named {name[:40]!r}")
+                taken[name] = upload
+            else:
+                fields[name] = value
+        decoded: dict[str, object] = {}
+        for name in ("operations", "map"):
+            if name not in fields:
+                raise Refused(400, f"the multipart request has no `{name}` field (the GraphQL multipart request spec)")
+            try:
+                decoded[name] = decode_json(fields[name], self.state.web.max_json_nesting)
+            except ValueError as error:
+                raise Refused(400, f"`{name}` is {error}") from None
+        parsed = graphql_request(decoded["operations"], nesting=self.state.web.max_json_nesting)
+        variables = place_files(parsed.variables, decoded["map"], taken)
+        return dataclasses.replace(parsed, variables=variables)
 
     @staticmethod
     def _wants_html(request: Request) -> bool:
