@@ -1,8 +1,8 @@
 """Evidence, standing rules and 回头看 on the dashboard, in a real browser: thumbnails fetched with the caller's token,
 and the public shown public evidence only.
 
-The photo is attached through the application beside the server (as `rectify evidence attach` does) until the
-GraphQL upload mutation (multipart requests) arrives; then this test uploads it through the page."""
+The photo is attached through the application beside the server (as `rectify evidence attach` does); uploading
+through the page (attachEvidence over a multipart request) is test_dashboard_files.py's."""
 
 from __future__ import annotations
 

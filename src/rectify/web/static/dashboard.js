@@ -28,6 +28,22 @@ async function gql(query, variables = {}) {
   return answer.data;
 }
 
+// A multipart request (the GraphQL multipart request spec): each file in a part of its own, mapped to its variable.
+// The GraphQL-Require-Preflight header is what the server asks of every multipart request (no form can send it).
+async function gqlUpload(query, variables, files) {
+  const form = new FormData();
+  const names = Object.keys(files);
+  form.append("operations", JSON.stringify({ query, variables: { ...variables, ...Object.fromEntries(names.map((n) => [n, null])) } }));
+  form.append("map", JSON.stringify(Object.fromEntries(names.map((n, i) => [String(i), ["variables." + n]]))));
+  names.forEach((n, i) => form.append(String(i), files[n], files[n].name));
+  const headers = { "GraphQL-Require-Preflight": "1" };
+  if (state.token) headers.Authorization = "Bearer " + state.token;
+  const response = await fetch("/graphql", { method: "POST", headers, body: form });
+  const answer = await response.json();
+  if (answer.errors) throw new Error(answer.errors.map((e) => e.message).join("；"));
+  return answer.data;
+}
+
 function socket() {
   if (!state.ws) {
     const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/graphql";
@@ -267,7 +283,7 @@ async function renderRound(roundId, renderId) {
       publications { position publishedOn title }
       progress { ${PROGRESS} position activities { kind unit records total series { on total } } }
       categoryProgress { path title progress { total completed longTerm inProgress notStarted } }
-      findings(first: 100) { total items { code place heading department person status light deadline { label }
+      findings(first: 100) { total items { id code place heading department person status light deadline { label }
         evidence { id fileName mediaType size note disclosure url thumbnailUrl } } }
     }
     rules(scope: { roundId: $id }, asOf: $asOf) { id title activityKind minimum period
@@ -325,6 +341,7 @@ async function renderRound(roundId, renderId) {
     row.dataset.code = f.code;
     evidenceCell(row.cells[7], f.evidence);
   }
+  showFiles(round);
   renderRules(data.rules);
   renderRelapseChecks(data.relapseChecks);
   sortable($("[data-testid=ledger-table]"));
@@ -354,6 +371,127 @@ function feedItem(feed, e, live) {
   if (live) feed.prepend(item); else feed.appendChild(item);
 }
 
+// -- files: 台账 downloads and import, evidence upload (outside the view, which is drawn again on each change) ---
+
+function showFiles(round) {
+  const panel = $("#files");
+  panel.hidden = false;
+  panel.dataset.round = round.id;
+  const writer = state.role !== "PUBLIC";
+  $("#import-form").hidden = !writer;
+  $("#evidence-form").hidden = !writer;
+  const select = $("#evidence-finding");
+  const chosen = select.value;
+  select.innerHTML = round.findings.items.filter((f) => f.id)
+    .map((f) => `<option value="${escape(f.id)}">${escape(f.code)} ${escape(f.heading)}</option>`).join("");
+  if (chosen) select.value = chosen;
+}
+
+async function download(url, name) {
+  const saved = document.createElement("a");
+  saved.href = URL.createObjectURL(await fetchFile(url));
+  saved.download = name;
+  document.body.appendChild(saved);
+  saved.click();
+  saved.remove();
+  setTimeout(() => URL.revokeObjectURL(saved.href), 10000);
+}
+
+function asOfQuery() {
+  if (!state.asOf) return "";
+  return "?asOf=" + encodeURIComponent(state.asOf.position !== undefined ? state.asOf.position : state.asOf.recordedAt);
+}
+
+const IMPORT_LEDGER = `mutation($round: ID!, $file: Upload!, $dryRun: Boolean!) {
+  importLedger(roundId: $round, file: $file, dryRun: $dryRun) {
+    __typename
+    ... on LedgerImported { dryRun events unchanged lines rows { row code events { event column says } } }
+    ... on SheetRefused { message errors { sheet row column reason } }
+    ... on InvalidInput { message } ... on NotFound { message } ... on Forbidden { message }
+    ... on Conflict { message } ... on IllegalTransition { message }
+  }
+}`;
+
+async function importLedger(dryRun) {
+  const file = $("#import-file").files[0];
+  const result = $("#import-result");
+  const rows = $("#import-rows");
+  if (!file) { result.textContent = "请选择 .xlsx 文件"; return; }
+  result.textContent = dryRun ? "正在试导入…" : "正在导入…";
+  rows.innerHTML = "";
+  try {
+    const answer = (await gqlUpload(IMPORT_LEDGER, { round: $("#files").dataset.round, dryRun }, { file })).importLedger;
+    if (answer.__typename === "LedgerImported") {
+      result.dataset.state = answer.dryRun ? "dry-run" : "imported";
+      result.textContent = answer.dryRun
+        ? `试导入：将写入 ${answer.events} 个事件；${answer.unchanged}/${answer.lines} 行无变化。未写入任何内容。`
+        : `已导入：写入 ${answer.events} 个事件；${answer.unchanged}/${answer.lines} 行无变化。`;
+      for (const r of answer.rows) {
+        const item = document.createElement("li");
+        item.textContent = `第 ${r.row} 行（${r.code}）：` + r.events.map((e) => `${e.event}（${e.column}）`).join("、");
+        rows.appendChild(item);
+      }
+      $("#import-run").disabled = !answer.dryRun || answer.events === 0;
+    } else if (answer.__typename === "SheetRefused") {
+      result.dataset.state = "refused";
+      result.textContent = `未导入：${answer.errors.length} 处问题`;
+      for (const e of answer.errors) {
+        const item = document.createElement("li");
+        item.className = "error";
+        item.textContent = `${e.sheet || "工作簿"}${e.row ? " 第 " + e.row + " 行" : ""}${e.column ? "，" + e.column + " 列" : ""}：${e.reason}`;
+        rows.appendChild(item);
+      }
+      $("#import-run").disabled = true;
+    } else {
+      result.dataset.state = "refused";
+      result.textContent = answer.message;
+      $("#import-run").disabled = true;
+    }
+  } catch (error) {
+    result.dataset.state = "refused";
+    result.textContent = String(error.message || error);
+  }
+}
+
+const ATTACH_EVIDENCE = `mutation($input: AttachEvidenceInput!, $file: Upload!) {
+  attachEvidence(input: $input, file: $file) {
+    __typename ... on Accepted { id } ... on InvalidInput { message } ... on NotFound { message }
+    ... on Forbidden { message } ... on IllegalTransition { message } ... on Conflict { message }
+  }
+}`;
+
+async function attachEvidence() {
+  const file = $("#evidence-file").files[0];
+  const result = $("#evidence-result");
+  if (!file) { result.textContent = "请选择文件"; return; }
+  const input = {
+    findingId: $("#evidence-finding").value, target: $("#evidence-target").value,
+    disclosure: $("#evidence-disclosure").value, note: $("#evidence-note").value,
+  };
+  result.textContent = "正在上传…";
+  try {
+    const answer = (await gqlUpload(ATTACH_EVIDENCE, { input }, { file })).attachEvidence;
+    result.dataset.state = answer.__typename === "Accepted" ? "attached" : "refused";
+    result.textContent = answer.__typename === "Accepted" ? `已上传：${file.name}` : answer.message;
+    if (answer.__typename === "Accepted") route();
+  } catch (error) {
+    result.dataset.state = "refused";
+    result.textContent = String(error.message || error);
+  }
+}
+
+function startFiles() {
+  const round = () => $("#files").dataset.round;
+  $("#download-template").addEventListener("click", () =>
+    download(`/rounds/${round()}/ledger-template.xlsx`, "整改台账模板.xlsx").catch(showError));
+  $("#download-ledger").addEventListener("click", () =>
+    download(`/rounds/${round()}/ledger.xlsx${asOfQuery()}`, "整改台账.xlsx").catch(showError));
+  $("#import-form").addEventListener("submit", (event) => { event.preventDefault(); importLedger(true); });
+  $("#import-run").addEventListener("click", () => importLedger(false));
+  $("#import-file").addEventListener("change", () => { $("#import-run").disabled = true; });
+  $("#evidence-form").addEventListener("submit", (event) => { event.preventDefault(); attachEvidence(); });
+}
+
 // -- routing and live updates ---------------------------------------------------------------------------
 
 async function route() {
@@ -377,6 +515,7 @@ async function route() {
         }
       }
     } else {
+      $("#files").hidden = true;
       await renderDistrict(renderId);
       if (!state.asOf) {
         subscribe(`subscription { eventAppended(after: ${state.head}) { position } }`, {}, () => { if (!state.asOf) debounceRoute(); });
@@ -424,6 +563,7 @@ function start() {
     if (event.target.value) travel({ recordedAt: new Date(event.target.value).toISOString() });
   });
   $("#now").addEventListener("click", () => travel(null));
+  startFiles();
   window.addEventListener("hashchange", route);
   whoAmI().then(route);
 }
