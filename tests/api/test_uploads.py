@@ -13,12 +13,13 @@ import pytest
 from api_harness import STORES, World, open_world
 from api_uploads import ATTACH, IMPORT, answer, upload
 from openpyxl import load_workbook
-from test_disclosure import INTERNAL
 
 from evidence_files import WEB_PAGE, pdf, photo
+from rectify.domain.values import Disclosure
 from rectify.examples import songyuan
 
 CLEAN_UPS = "人居环境品质有效提升"
+INTERNAL = next(plan for plan in songyuan.FINDINGS if plan.disclosure is Disclosure.INTERNAL)
 LIMIT = 256 * 1024  # the evidence limit of this module's worlds (RECTIFY_EVIDENCE_MAX_BYTES)
 
 
