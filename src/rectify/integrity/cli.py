@@ -51,6 +51,53 @@ def _store_errors_in_one_line(command: Command) -> Command:
     return run
 
 
+def _first_problem(config: settings.Settings) -> Problem | None:
+    """The log's first bad position, if it has one (None too when the store cannot even be read for it)."""
+    try:
+        key = _public_key(argparse.Namespace(), config)
+        store = open_log_store(config.database)
+        try:
+            return verify_store(store, key=key).problem
+        finally:
+            store.close()
+    except (*STORE_ERRORS, RectifyError):
+        return None
+
+
+def diagnosed(command: Command) -> Command:
+    """For a command that reads the log through the application (`events`, `rebuild`, `verify-notice`): an error
+    that damage to the log caused is told as that damage, its first bad position and what is wrong there, in
+    one line with exit 1, never as a traceback. Any other error goes on as it was."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace, config: settings.Settings) -> int:
+        try:
+            return command(args, config)
+        except RectifyError:
+            raise
+        except Exception:
+            problem = _first_problem(config)
+            if problem is None:
+                raise
+            return _fail(f"{args.command}: the log is damaged at {problem} (see `rectify verify`)")
+
+    return run
+
+
+def chain_first(command: Command) -> Command:
+    """Verifies the log's chain before the command runs (`verify-notice`: a notice rebuilt from a tampered log
+    would prove nothing), and refuses with the first bad position if it does not verify."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace, config: settings.Settings) -> int:
+        problem = _first_problem(config)
+        if problem is not None:
+            return _fail(f"{args.command}: the log does not verify, at {problem} (see `rectify verify`)")
+        return command(args, config)
+
+    return run
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
