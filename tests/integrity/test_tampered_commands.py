@@ -4,9 +4,9 @@ two events swapped), on both stores: a clear one-line error naming the first bad
 from __future__ import annotations
 
 import pytest
+from test_verify import TAMPERING
 
 from conftest import RawLog, Scenario, rectify
-from test_verify import TAMPERING
 
 KINDS = ("bytes that no longer decode", "a middle event deleted", "two payloads swapped", "two rows reordered")
 
