@@ -30,6 +30,7 @@ from rectify.integrity.keys import Checkpoint, SigningKey, TreeHead
 from rectify.integrity.leaves import StoredEvent, Undecodable, seal_all
 from rectify.integrity.merkle import Frontier, root_of
 from rectify.integrity.store import LogStore, SealState, frontier_of, open_log_store
+from rectify.integrity.watch import TailWatch
 from rectify.projections.fold import paused_garbage_collection
 from rectify.settings import Settings
 
@@ -79,6 +80,7 @@ class Sealer:
         self._set_up = False
         self._warned_unsigned = False
         self._reported: int | None = None
+        self.watch = TailWatch(store)  # the tail verified now and then as the sealer follows the log (/health)
 
     def close(self) -> None:
         self.store.close()
@@ -96,6 +98,7 @@ class Sealer:
         try:
             self.seal()
             self.error = None
+            self.watch.maybe_check()
         except Unsealable as error:
             self.error = error
             if self._reported != error.position:  # once per stuck position, not once per poll
