@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 from starlette.testclient import TestClient
+from test_verify import TAMPERING
 
 from conftest import PUBLISHED_ON, RawLog, Scenario
 from rectify import settings
 from rectify.cli import web_settings
 from rectify.web.app import create_app
-from test_verify import TAMPERING
 
 
 def served(scenario: Scenario) -> TestClient:
