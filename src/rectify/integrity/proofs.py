@@ -16,8 +16,8 @@ tree size or leaf index tells how many events came before, which the position a 
 tells. The leaf input itself (aggregate id, version, event type, record time) is given only for an event the
 caller may see (`rectify.queries` decides, by the read policy), never for another.
 
-Proofs are computed from the stored leaf hashes (one read of the leaves up to the head's size, O(n) hashes):
-see docs/benchmarks.md for what that costs at a million events.
+Proofs are computed from the stored leaf hashes through the sealer's kept subtree roots (`merkle.Subtrees`):
+the first proof over n leaves reads and hashes them all, later ones a few chunks (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -30,14 +30,12 @@ from typing import Any
 
 from rectify.domain.errors import RectifyError
 from rectify.integrity import keys
-from rectify.integrity.leaves import LEAF_HEAD, leaf_input
+from rectify.integrity.leaves import LEAF_HEAD, Undecodable, leaf_input, record_facts
 from rectify.integrity.merkle import (
     ProofError,
     consistency_proof,
     inclusion_proof,
     leaf_hash,
-    range_hash_over,
-    root_of,
     verify_consistency,
     verify_inclusion,
 )
@@ -137,7 +135,6 @@ def make_proof(
         first = sealer.head_at(first_at)
     size = head.head.size
     with sealer.store.snapshot() as reader:
-        hashes = reader.leaf_hashes(size)
         index: int | None = None
         stored_input: bytes | None = None
         if leaf_at is not None:
@@ -146,24 +143,30 @@ def make_proof(
             event = reader.event_at(leaf_at)
             if leaf is None or leaf.position != leaf_at or event is None:
                 raise ProofUnavailable(f"position {leaf_at} holds no sealed event")
+            try:  # the leaf as the event stands now: an edit since it was sealed shows here
+                recorded_at, _ = record_facts(event.state)
+            except Undecodable as error:
+                raise ProofUnavailable(
+                    f"the log is damaged at position {leaf_at} ({error}): run `rectify verify`"
+                ) from None
             stored_input = leaf_input(
-                leaf.position, leaf.aggregate_id, leaf.version, leaf.recorded_at, event.topic, leaf.state_digest
+                leaf.position, event.aggregate_id, event.version, recorded_at, event.topic, sha256(event.state).digest()
             )
             if leaf_hash(stored_input) != leaf.hash:
                 raise ProofUnavailable(f"the log is damaged at position {leaf_at}: run `rectify verify`")
-    range_hash = range_hash_over(hashes)
-    if root_of(hashes) != head.head.root:
-        raise ProofUnavailable(f"the stored leaves do not give the tree head of size {size}: run `rectify verify`")
-    path = tuple(inclusion_proof(index, size, range_hash)) if index is not None else ()
-    consistency: tuple[bytes, ...] = ()
-    if first is not None:
-        if first.head.size > size:
-            raise ProofUnavailable(f"the head of size {first.head.size} is later than the head proved against")
-        if first.head.root != root_of(hashes[: first.head.size]):
-            raise ProofUnavailable(
-                f"the stored leaves do not give the tree head of size {first.head.size}: run `rectify verify`"
-            )
-        consistency = tuple(consistency_proof(first.head.size, size, range_hash))
+        range_hash = sealer.subtrees.range_hash(reader.leaf_hash_range)
+        if size and range_hash(0, size) != head.head.root:
+            raise ProofUnavailable(f"the stored leaves do not give the tree head of size {size}: run `rectify verify`")
+        path = tuple(inclusion_proof(index, size, range_hash)) if index is not None else ()
+        consistency: tuple[bytes, ...] = ()
+        if first is not None:
+            if first.head.size > size:
+                raise ProofUnavailable(f"the head of size {first.head.size} is later than the head proved against")
+            if first.head.size and first.head.root != range_hash(0, first.head.size):
+                raise ProofUnavailable(
+                    f"the stored leaves do not give the tree head of size {first.head.size}: run `rectify verify`"
+                )
+            consistency = tuple(consistency_proof(first.head.size, size, range_hash))
     return Proof(head, leaf_at if index is not None else None, index, stored_input, path, first, consistency, notice)
 
 

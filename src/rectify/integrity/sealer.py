@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 
 from rectify.integrity.keys import Checkpoint, SigningKey, TreeHead
 from rectify.integrity.leaves import StoredEvent, Undecodable, seal_all
-from rectify.integrity.merkle import Frontier, root_of
+from rectify.integrity.merkle import Frontier, Subtrees, root_of
 from rectify.integrity.store import LogStore, SealState, frontier_of, open_log_store
 from rectify.integrity.watch import TailWatch
 from rectify.projections.fold import paused_garbage_collection
@@ -80,6 +80,7 @@ class Sealer:
         self._set_up = False
         self._warned_unsigned = False
         self._reported: int | None = None
+        self.subtrees = Subtrees()  # kept subtree roots, for proofs (they never change as the log grows)
         self.watch = TailWatch(store)  # the tail verified now and then as the sealer follows the log (/health)
 
     def close(self) -> None:

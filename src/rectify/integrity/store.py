@@ -205,6 +205,16 @@ class Reader(ABC):
             hashes.extend(bytes(h) for (h,) in rows)
         return hashes
 
+    def leaf_hash_range(self, start: int, end: int) -> list[bytes]:
+        """The hashes of the leaves from `start` (inclusive) to `end` (exclusive)."""
+        rows = self._execute(
+            "SELECT leaf_hash FROM rectify_leaves WHERE leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index",
+            (start, end),
+        ).fetchall()
+        if len(rows) != end - start:
+            raise StoreProblem(f"leaves {start} to {end - 1} are not all among the stored leaf hashes")
+        return [bytes(h) for (h,) in rows]
+
     def leaf(self, leaf_index: int) -> Leaf | None:
         found = self._execute(
             f"SELECT {', '.join(LEAF_COLUMNS)} FROM rectify_leaves WHERE leaf_index = ?", (leaf_index,)
