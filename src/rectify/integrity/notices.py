@@ -49,7 +49,7 @@ def publications(app: RectifyApplication) -> list[Published]:
     while batch := app.recorder.select_notifications(after, BATCH, topics=[topic], inclusive_of_start=False):
         for notification in batch:
             event = app.mapper.to_domain_event(notification)
-            found.append(Published(notification.id, event.originator_id, event.publication))  # type: ignore[attr-defined]
+            found.append(Published(notification.id, event.originator_id, event.publication))  # type: ignore[attr-defined] # a NoticePublished: its topic was asked for
         after = batch[-1].id
     return found
 
