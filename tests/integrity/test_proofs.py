@@ -220,7 +220,22 @@ def test_the_proof_query_gives_the_public_proofs_only_for_events_it_may_see(
     hidden = next(e for e in events if e.aggregate in internal)
     public = next(e for e in events if e.type == "Finding.ActivityRecorded" and e.aggregate not in internal)
     secret = opened.app.issue_token(SYSTEM, role="INSPECTOR", label="office").secret  # type: ignore[attr-defined]
+    opened.projector.catch_up()
+    round_, publication = opened.notices.find(scenario.notices[0])
+    internal_notice = opened.app.publish_notice(
+        SYSTEM, round_id=round_.id, unit_id=publication.unit_id, edition="INTERNAL", published_on=PUBLISHED_ON
+    ).entity_id
+    opened.projector.catch_up()
     with served(scenario) as client:
+        page = client.get(f"/notices/{scenario.notices[0]}").text
+        assert public_key(scenario).fingerprint in page and "记录核验" in page  # the page shows the head and key
+        ask = "query ($id: ID!) { noticeProof(id: $id) { fromHead document } }"
+        of_public = client.post("/graphql", json={"query": ask, "variables": {"id": str(scenario.notices[0])}})
+        of_internal = client.post("/graphql", json={"query": ask, "variables": {"id": str(internal_notice)}})
+        assert of_internal.json() == {"data": {"noticeProof": None}}
+        assert client.get(f"/notices/{internal_notice}/proof").status_code == 404  # as for no notice
+        notice_proof = of_public.json()["data"]["noticeProof"]
+        assert notice_proof["fromHead"] in page.replace("&#43;", "+")
         assert graphql(client, hidden.position) is None  # as for no event at all
         assert graphql(client, events[-1].position + 5) is None
         shown = graphql(client, public.position)
@@ -228,11 +243,11 @@ def test_the_proof_query_gives_the_public_proofs_only_for_events_it_may_see(
     assert shown["leafPosition"] == public.position and office["leafPosition"] == hidden.position
     assert bytes.fromhex(shown["leafInput"])[9:25] == public.aggregate_id  # the input names the event it covers
     pub = f"{scenario.key_file}.pub"
-    for name, proof in (("public", shown), ("office", office)):
+    for name, proof in (("public", shown), ("office", office), ("notice", notice_proof)):
         (tmp_path / f"{name}.json").write_text(json.dumps(proof["document"]))
         code, said = verify_proof(capsys, str(tmp_path / f"{name}.json"), "--public-key", pub)
         assert code == 0, said
-        assert f"the event at position {proof['leafPosition']}" in said
+        assert name == "notice" or f"the event at position {proof['leafPosition']}" in said
 
 
 def test_verify_proof_reads_no_store_and_says_what_is_wrong_with_a_file(
