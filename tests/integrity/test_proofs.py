@@ -17,7 +17,9 @@ from rectify import settings
 from rectify.access import Actor, Role
 from rectify.bootstrap import System, open_system
 from rectify.cli import web_settings
+from rectify.domain.errors import Unavailable
 from rectify.domain.values import Disclosure
+from rectify.examples import songyuan
 from rectify.integrity import keys
 from rectify.integrity.leaves import seal_all
 from rectify.integrity.merkle import Frontier, consistency_proof, range_hash_over, root_of
@@ -260,3 +262,23 @@ def test_verify_proof_reads_no_store_and_says_what_is_wrong_with_a_file(
     code, said = verify_proof(capsys, str(tmp_path / "empty.json"), "--public-key", f"{key_file}.pub")
     assert code == 1 and "head: a signed tree head" in said
     assert not list(tmp_path.glob("*.db"))
+
+
+def test_a_log_that_cannot_be_sealed_up_to_the_position_refuses_the_publication(
+    database_url: str, signing_env: Path
+) -> None:
+    config = settings.load({"RECTIFY_SIGNING_KEY": str(signing_env)}, database_url=database_url)
+    system = open_system(config, run_projector=False, today=lambda: PUBLISHED_ON)
+    try:
+        loaded = songyuan.load(system.app, SYSTEM)
+        system.projector.catch_up()
+        raw = RawLog(database_url)
+        victim = next(e for e in raw.events() if e.type == "Finding.ActivityRecorded")
+        raw.set_state(victim.position, b"{not json")  # before the sealer reached it: nothing can vouch for it
+        with pytest.raises(Unavailable, match=f"position {victim.position} cannot be sealed"):
+            system.app.publish_notice(
+                SYSTEM, round_id=loaded.round_id, unit_id=loaded.unit_id, published_on=PUBLISHED_ON
+            )
+        assert not [e for e in raw.events() if e.type == "Round.NoticePublished"]  # nothing was appended
+    finally:
+        system.close()

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from hashlib import sha256
+from itertools import islice
 from uuid import UUID
 
 from rectify.integrity.keys import Checkpoint, PublicKey
@@ -371,8 +372,8 @@ def verify_tail(store: LogStore, *, window: int = 1000) -> Problem | None:
     with store.snapshot() as reader:
         seal = reader.seal_state()
         check = _StoreVerification(reader, None, 0)
-        if seal is None:
-            return check._tail(reader.events(0))
+        if seal is None:  # never sealed: the last events must at least decode
+            return check._tail(islice(reader.events(max(0, reader.head() - window)), window))
         if seal.frontier is None:
             return Problem(seal.position, "leaves altered", "the seal's tracking row is damaged")
         start = max(0, seal.size - window)
@@ -405,4 +406,4 @@ def verify_tail(store: LogStore, *, window: int = 1000) -> Problem | None:
         last = reader.last_checkpoint()
         if last is not None and last.head.size == seal.size and last.head.root != seal.frontier.root():
             return Problem(seal.position, "rewritten", "the last tree head does not match the sealed tree")
-        return check._tail(reader.events(seal.position))
+        return check._tail(islice(reader.events(seal.position), window))  # a stuck sealer's tail: its first events
