@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import hypothesis
 import psycopg
 import pytest
 from psycopg import sql
@@ -20,6 +21,11 @@ from rectify.application import RectifyApplication
 from rectify.bootstrap import System, open_application, open_system
 from rectify.examples import songyuan
 from scenario import SYSTEM, TODAY, load_reference
+
+# Property tests assert results, never timings: on a shared two-core machine Hypothesis's per-example
+# deadline (200 ms) fails a correct test whenever the other core's work slows this one down.
+hypothesis.settings.register_profile("rectify", deadline=None)
+hypothesis.settings.load_profile("rectify")
 
 #: The tiers of tests/, fastest first: a failing unit test shows in seconds, not after the servers' tests.
 TIERS = ("unit", "application", "projections", "integrity", "notice", "sheets", "cli", "api", "e2e")

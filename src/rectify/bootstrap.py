@@ -107,8 +107,8 @@ def open_system(
         wait_for=runner.wait_for if runner else None,
         thresholds=LightThresholds(settings.yellow_within_days),
     )
-    notices = Notices(read)
+    notices = Notices(read, sealer)
     app.notice_renderer = notices.for_publication
     owners = Owners(app.recorder, app.mapper)
-    queries = Queries(app, read, notices, owners)
+    queries = Queries(app, read, notices, owners, sealer=sealer)
     return System(settings, app, store, projector, runner, read, notices, owners, queries, sealer)

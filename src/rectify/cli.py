@@ -733,7 +733,7 @@ def parser() -> argparse.ArgumentParser:
     events.add_argument("--limit", type=int, default=None, help="print at most this many events")
     events.add_argument("--type", help="only events of this type, e.g. ActivityRecorded")
     events.add_argument("--json", action="store_true", help="one JSON object per line")
-    events.set_defaults(run=cmd_events)
+    events.set_defaults(run=integrity_cli.diagnosed(cmd_events))
 
     project = commands.add_parser(
         "project",
@@ -758,7 +758,7 @@ def parser() -> argparse.ArgumentParser:
         "then swaps it in; readers see the old views until the swap.",
     )
     rebuild.add_argument("--batch-size", type=int, default=10_000, help="events read per batch")
-    rebuild.set_defaults(run=cmd_rebuild)
+    rebuild.set_defaults(run=integrity_cli.diagnosed(cmd_rebuild))
 
     notice = commands.add_parser(
         "notice",
@@ -784,7 +784,7 @@ def parser() -> argparse.ArgumentParser:
         "version, and compares the digest with the one recorded at publication (exit 1 on a mismatch).",
     )
     verify.add_argument("notice_id", help="the notice's id, or the start of its id")
-    verify.set_defaults(run=cmd_verify_notice)
+    verify.set_defaults(run=integrity_cli.diagnosed(integrity_cli.chain_first(cmd_verify_notice)))
     sheets.add_commands(commands)
     evidence_cli.add_commands(commands)
     integrity_cli.add_commands(commands)

@@ -33,13 +33,15 @@ from rectify.application import RectifyApplication
 from rectify.domain import Round as RoundAggregate
 from rectify.domain import Unit as UnitAggregate
 from rectify.domain import figures
-from rectify.domain.errors import InvalidInput, NotFound
+from rectify.domain.errors import InvalidInput, NotFound, Unavailable
 from rectify.domain.rule import PeriodStatus, RulePeriodResult, StandingRule
 from rectify.domain.values import Attachment as AttachmentValue
 from rectify.domain.values import Deadline as DeadlineValue
 from rectify.domain.values import Disclosure, Edition, FindingStatus
 from rectify.domain.values import Publication as PublicationValue
 from rectify.domain.values import RepeatLink as RepeatLinkValue
+from rectify.integrity import keys, proofs
+from rectify.integrity.sealer import Sealer, Unsealable
 from rectify.notice.service import Check, Notices
 from rectify.projections import aftercare, ledger
 from rectify.projections.ledger import LedgerRow, LightThresholds
@@ -480,9 +482,16 @@ class Queries:
     """What every read goes through; `reading(actor)` starts one request's reads."""
 
     def __init__(
-        self, app: RectifyApplication, read: ReadModels, notices: Notices, owners: eventlog.Owners, kept: int = 256
+        self,
+        app: RectifyApplication,
+        read: ReadModels,
+        notices: Notices,
+        owners: eventlog.Owners,
+        kept: int = 256,
+        sealer: Sealer | None = None,
     ) -> None:
         self.app = app
+        self.sealer = sealer  # for proofs; None: no proofs are given
         self.read = read
         self.notices = notices
         self.owners = owners
@@ -945,6 +954,47 @@ class Reading:
             if access.may_read_notice(p, self.actor, self.today)
         ]
         return sorted(found, key=lambda p: (p.published_on, p.position), reverse=True)
+
+    # -- proofs -----------------------------------------------------------------------------------
+
+    def proof(self, position: int) -> proofs.Proof | None:
+        """Proofs for the event at `position`: that it is in the signed tree head at the last position the
+        caller may see, and that the log has only grown since the head at `position`. None alike for no event
+        there, and an event the caller may not see (its leaf input would tell its aggregate, type and time)."""
+        sealer = self.queries.sealer
+        if sealer is None or not 1 <= position <= self.queries.app.head() or self.shown(position) != position:
+            return None
+        try:
+            return proofs.make_proof(sealer, target=self.head(), leaf_at=position, first_at=position)
+        except Unsealable as error:
+            raise Unavailable(f"no proof for position {position}: {error}") from None
+        except proofs.ProofUnavailable as error:
+            if "holds no sealed event" in str(error):
+                return None
+            raise Unavailable(str(error)) from None
+
+    def notice_proof(self, notice_id: UUID) -> proofs.Proof | None:
+        """Proofs for a published notice the caller may read: that the log has only grown since the tree head
+        the notice prints (v2 on; for a v1 notice, the head at its position), to the head at the last position
+        the caller may see; and the leaf of the notice's last event, when the caller may see that event."""
+        sealer = self.queries.sealer
+        found = self.published(notice_id)
+        if sealer is None or not isinstance(found, Check):
+            return None
+        p = found.publication
+        printed = found.rendered.notice.tree_head
+        first = keys.parse_note(printed.note) if printed is not None else None
+        if first is None:
+            first = sealer.head_at(p.position)
+        last = first.head.position
+        leaf = last if last >= 1 and self.shown(last) == last else None
+        notice = proofs.NoticeRef(str(p.notice_id), p.sha256, p.position, p.template_version)
+        try:
+            return proofs.make_proof(
+                sealer, target=max(self.head(), p.position), leaf_at=leaf, first=first, notice=notice
+            )
+        except (Unsealable, proofs.ProofUnavailable) as error:
+            raise Unavailable(f"no proof for notice {notice_id}: {error}") from None
 
     # -- the event log ----------------------------------------------------------------------------
 

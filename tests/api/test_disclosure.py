@@ -101,6 +101,11 @@ DOCUMENTS: dict[str, list[str]] = {
         "query($publicNotice: ID!) { notice(id: $publicNotice) " + everything("NoticeText") + " }",
         "query($internalNotice: ID!) { notice(id: $internalNotice) " + everything("NoticeText") + " }",
     ],
+    "proof": ["query($position: Int!) { proof(position: $position) " + everything("Proof") + " }"],
+    "noticeProof": [
+        "query($publicNotice: ID!) { noticeProof(id: $publicNotice) " + everything("Proof") + " }",
+        "query($internalNotice: ID!) { noticeProof(id: $internalNotice) " + everything("Proof") + " }",
+    ],
 }
 
 

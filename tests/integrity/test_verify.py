@@ -137,8 +137,32 @@ def test_a_clean_store_verifies_with_every_head_signed(
     assert code == 0, err
     events = len(raw.events())
     assert f"checked {events} events against their leaves" in out
-    assert f"tree heads: {events // EVERY}, {events // EVERY} signatures good (SHA256:" in out
+    # a head every EVERY events, and the one each publication printed (both notices are of one position)
+    heads = len(
+        {*range(EVERY, events + 1, EVERY), *(s for (s,) in raw.execute("SELECT size FROM rectify_checkpoints"))}
+    )
+    assert heads == events // EVERY + 1
+    assert f"tree heads: {heads}, {heads} signatures good (SHA256:" in out
+    assert "rebuilt 2 published notices from the log" in out
     assert "OK: the log is as it was sealed" in out
+
+
+def test_verify_rebuilds_the_notices_from_the_log_and_names_one_that_differs(
+    capsys: pytest.CaptureFixture[str], scenario: Scenario, raw: RawLog
+) -> None:
+    """The log verifies, but the tree head a notice printed was changed beside it: the notice no longer rebuilds."""
+    size = max(s for (s,) in raw.execute("SELECT size FROM rectify_checkpoints") if s % EVERY)
+    raw.execute(
+        "UPDATE rectify_checkpoints SET signed_at = ? WHERE size = ?", ("2026-01-01T00:00:00.000000+00:00", size)
+    )
+    code, out, err = verify(capsys, scenario.url, "--public-key", f"{scenario.key_file}.pub")
+    assert code == 1 and "Traceback" not in err
+    assert "forged head" in err  # its signature no longer verifies
+    raw.execute("DELETE FROM rectify_checkpoints WHERE size = ?", (size,))
+    code, out, err = verify(capsys, scenario.url)
+    assert code == 1 and "notice: notice" in err and "the tree head it printed is missing" in err
+    published = next(e for e in raw.events() if e.type == "Round.NoticePublished")
+    assert f"verify failed at position {published.position}: notice" in err
 
 
 @pytest.mark.parametrize("tampering", list(TAMPERING))

@@ -150,6 +150,8 @@ def test_a_unit_publishes_only_its_own_notice_and_only_once_its_narratives_exist
 RELEASED = {
     "v1/notice.md.j2": "167a2d582dcc545844d3ebcaec07fb142c054c827a5438fb934b084e6499fca3",
     "v1/notice.html.j2": "57b9195f32b963b6054f1144cfde624c29e2e6a3dc16248996cba5a1e7d12a15",
+    "v2/notice.md.j2": "8d7bf0be5b032d367a455d8ba3a3f5c9f3c8de2967f08e6adacdc37d58be43b3",
+    "v2/notice.html.j2": "c0af1fb6919d56f83f3a2a3c8f5dafe6a3f3c7413b2fd52236fc63bc7718691d",
 }
 
 

@@ -26,6 +26,7 @@ from rectify.graphql.types import (
     LoggedEvent,
     NoticeText,
     Progress,
+    Proof,
     Rate,
     RelapseCheckDue,
     RelapseRateBy,
@@ -38,6 +39,7 @@ from rectify.graphql.types import (
     filter_of,
     scope_of,
 )
+from rectify.integrity import proofs
 from rectify.projections.aftercare import CheckState
 from rectify.projections.progress import Progress as ProgressFigures
 from rectify.projections.progress import Scope
@@ -45,7 +47,7 @@ from rectify.queries import MAX_EVENTS_PAGE
 
 #: Root query fields that read the log or a live position rather than the views: an answer
 #: cached by the views' position could be stale, so the response cache leaves them alone.
-LOG_FIELDS = frozenset({"head", "viewPosition", "events", "ledgerImport"})  # never kept: they move without the views
+LOG_FIELDS = frozenset({"head", "viewPosition", "events", "ledgerImport", "proof", "noticeProof"})
 
 
 @strawberry.type
@@ -181,6 +183,23 @@ class Query:
     )
     async def notice(self, info: strawberry.Info, id: strawberry.ID) -> queries.NoticeText | None:  # noqa: A002
         return await blocking(reading(info).notice, v.identifier("id", id))
+
+    @strawberry.field(
+        graphql_type=Proof | None,
+        description="Proofs for the event at a position: that it is in the signed tree head at the last position the "
+        "caller may see, and that the log has only grown since the head at that position. Null for no event there "
+        "and for an event the caller may not see.",
+    )
+    async def proof(self, info: strawberry.Info, position: int) -> proofs.Proof | None:
+        return await blocking(reading(info).proof, position)
+
+    @strawberry.field(
+        graphql_type=Proof | None,
+        description="Proofs for a published notice the caller may read: that the log has only grown since the tree "
+        "head the notice prints.",
+    )
+    async def notice_proof(self, info: strawberry.Info, id: strawberry.ID) -> proofs.Proof | None:  # noqa: A002
+        return await blocking(reading(info).notice_proof, v.identifier("id", id))
 
     @strawberry.field(
         graphql_type=EventPage,

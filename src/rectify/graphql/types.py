@@ -506,6 +506,31 @@ class NoticeText:
     verified: bool = strawberry.field(description="Rebuilt from the log at its position, its digest matches.")
 
 
+@strawberry.type(
+    description="Inclusion and consistency proofs of the log (RFC 9162), against a signed tree head; save "
+    "`document` as a file and check it offline with `rectify verify-proof FILE --public-key KEY`."
+)
+class Proof:
+    head_note: str = strawberry.field(
+        name="head", description="The signed tree head proved against: the head, a blank line, the signature line."
+    )
+    size: int = strawberry.field(description="The head's tree size (leaves).")
+    leaf_position: int | None = strawberry.field(description="The position of the event whose leaf is proved.")
+    leaf_index: int | None = strawberry.field(description="Its place in the tree (0-based).")
+    leaf_input_hex: str | None = strawberry.field(
+        name="leafInput", description="What its leaf hash covers (hex): position, aggregate, version, time, topic, "
+        "and the SHA-256 of the stored bytes."
+    )  # fmt: skip
+    inclusion_hex: list[str] = strawberry.field(name="inclusion", description="The audit path, leaf up (hex).")
+    from_note: str | None = strawberry.field(
+        name="fromHead", description="The earlier signed head (at the position asked for, or the notice's)."
+    )
+    consistency_hex: list[str] = strawberry.field(
+        name="consistency", description="The consistency proof from `fromHead` to `head` (hex)."
+    )
+    document: JSON = strawberry.field(description="All of it as one JSON document (format rectify-proof/1).")
+
+
 @strawberry.type
 class UnitProgress:
     unit: Unit

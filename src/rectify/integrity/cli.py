@@ -23,10 +23,12 @@ from psycopg_pool import PoolTimeout
 
 from rectify import settings
 from rectify.domain.errors import RectifyError
-from rectify.integrity import keys, portable
+from rectify.integrity import keys, portable, proofs
+from rectify.integrity.merkle import ProofError
+from rectify.integrity.notices import NoticesChecked, verify_notices
 from rectify.integrity.sealer import Unsealable, open_sealer
 from rectify.integrity.store import StoreProblem, open_log_store
-from rectify.integrity.verify import Report, verify_store
+from rectify.integrity.verify import Problem, Report, verify_store
 
 Command = Callable[[argparse.Namespace, settings.Settings], int]
 
@@ -45,6 +47,53 @@ def _store_errors_in_one_line(command: Command) -> Command:
             return command(args, config)
         except STORE_ERRORS as error:
             raise CommandFailed(f"{args.command}: the store cannot be used: {_first_line(error)}") from None
+
+    return run
+
+
+def _first_problem(config: settings.Settings) -> Problem | None:
+    """The log's first bad position, if it has one (None too when the store cannot even be read for it)."""
+    try:
+        key = _public_key(argparse.Namespace(), config)
+        store = open_log_store(config.database)
+        try:
+            return verify_store(store, key=key).problem
+        finally:
+            store.close()
+    except (*STORE_ERRORS, RectifyError):
+        return None
+
+
+def diagnosed(command: Command) -> Command:
+    """For a command that reads the log through the application (`events`, `rebuild`, `verify-notice`): an error
+    that damage to the log caused is told as that damage, its first bad position and what is wrong there, in
+    one line with exit 1, never as a traceback. Any other error goes on as it was."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace, config: settings.Settings) -> int:
+        try:
+            return command(args, config)
+        except RectifyError:
+            raise
+        except Exception:
+            problem = _first_problem(config)
+            if problem is None:
+                raise
+            return _fail(f"{args.command}: the log is damaged at {problem} (see `rectify verify`)")
+
+    return run
+
+
+def chain_first(command: Command) -> Command:
+    """Verifies the log's chain before the command runs (`verify-notice`: a notice rebuilt from a tampered log
+    would prove nothing), and refuses with the first bad position if it does not verify."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace, config: settings.Settings) -> int:
+        problem = _first_problem(config)
+        if problem is not None:
+            return _fail(f"{args.command}: the log does not verify, at {problem} (see `rectify verify`)")
+        return command(args, config)
 
     return run
 
@@ -132,10 +181,34 @@ def cmd_verify(args: argparse.Namespace, config: settings.Settings) -> int:
         print(line)
     if report.problem is not None:
         return _fail(f"verify failed at {report.problem}")
+    if not args.no_notices:
+        started = time.perf_counter()
+        try:
+            checked = _verify_notices(config)
+        except STORE_ERRORS as error:
+            return _fail(f"verify: the store cannot be read: {_first_line(error)}")
+        print(f"rebuilt {checked.notices} published notices from the log in {time.perf_counter() - started:.1f} s")
+        if checked.problem is not None:
+            return _fail(f"verify failed at {checked.problem}")
     if report.size == 0 and report.unsealed:
         return _fail(f"verify: nothing is sealed yet: {report.unsealed} events wait (run `rectify seal`)")
     print("OK: the log is as it was sealed")
     return 0
+
+
+def _verify_notices(config: settings.Settings) -> NoticesChecked:
+    from rectify.bootstrap import open_application
+
+    app = open_application(config)
+    sealer = open_sealer(config)
+    try:
+        try:
+            return verify_notices(app, sealer.recorded_head_at)
+        except (ValueError, KeyError, TypeError) as error:  # an unsealed event that does not decode
+            return NoticesChecked(0, Problem(0, "undecodable", f"the log cannot be folded: {_first_line(error)}"))
+    finally:
+        sealer.close()
+        app.close()
 
 
 def _report_lines(report: Report, seconds: float) -> list[str]:
@@ -151,6 +224,28 @@ def _report_lines(report: Report, seconds: float) -> list[str]:
         lines.append(f"not sealed yet: {report.unsealed} events after position {report.sealed_position}")
     lines.extend(f"note: {note}" for note in report.notes)
     return lines
+
+
+# -- verify-proof -------------------------------------------------------------------------------------------
+
+
+def cmd_verify_proof(args: argparse.Namespace, config: settings.Settings) -> int:
+    """Offline: only the proof file, the public key and (optionally) the notice's text; no store is opened."""
+    key = keys.PublicKey.load(args.public_key)
+    notice_text = None
+    if args.notice:
+        try:
+            notice_text = Path(args.notice).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise CommandFailed(f"verify-proof: cannot read the notice {args.notice} ({error})") from None
+    try:
+        checked = proofs.check_document(proofs.read_document(Path(args.file)), key, notice_text=notice_text)
+    except ProofError as error:
+        return _fail(f"verify-proof: the proof does not hold: {error}")
+    for line in checked.lines:
+        print(line)
+    print("OK: the proof holds")
+    return 0
 
 
 # -- export, import, migrate --------------------------------------------------------------------------------
@@ -294,7 +389,20 @@ def add_commands(commands: Any) -> None:
         help="recompute leaves from position N on (before it, the stored leaf hashes are held against the heads)",
     )
     verify.add_argument("--public-key", help="a public key file or `ed25519 <base64>` (default RECTIFY_PUBLIC_KEY)")
+    verify.add_argument("--no-notices", action="store_true", help="skip rebuilding every published notice from the log")
     verify.set_defaults(run=cmd_verify)
+
+    proof = commands.add_parser(
+        "verify-proof",
+        help="check a proof document offline, with only the public key",
+        description="Checks a proof document (from GET /notices/{id}/proof or the `proof` query's `document`): the "
+        "tree heads' signatures with the public key, the inclusion proof of the event's leaf, and the consistency "
+        "proof from the earlier head (a notice's) to the later one. Reads no store. Exit 1 when it does not hold.",
+    )
+    proof.add_argument("file", help="the proof document (JSON)")
+    proof.add_argument("--public-key", required=True, help="a public key file or `ed25519 <base64>`")
+    proof.add_argument("--notice", metavar="FILE", help="the notice's Markdown: check it is the notice proved")
+    proof.set_defaults(run=cmd_verify_proof)
 
     export = commands.add_parser(
         "export",

@@ -72,6 +72,57 @@ class Checkpoint:
         return self.signature is not None
 
 
+class NoteProblem(RectifyError):
+    """Text that is not a tree head as rectify signs and prints it."""
+
+
+UNSIGNED = "— (unsigned)"
+
+
+def note(checkpoint: Checkpoint) -> str:
+    """A checkpoint as one text: the signed head, a blank line, and `— <key fingerprint> <base64 signature>`
+    (the shape of a transparency log's signed note). Notices print it; `parse_note` reads it back."""
+    if checkpoint.signature is None:
+        return checkpoint.head.text() + "\n" + UNSIGNED
+    signature = base64.b64encode(checkpoint.signature).decode()
+    return f"{checkpoint.head.text()}\n— {checkpoint.key_fingerprint} {signature}"
+
+
+def parse_head(text: str) -> TreeHead:
+    lines = text.split("\n")
+    if len(lines) != 6 or lines[5] != "" or not lines[3].startswith("position ") or not lines[4].startswith("time "):
+        raise NoteProblem("a tree head is five lines: origin, size, base64 root, `position N`, `time T`")
+    try:
+        size, position = int(lines[1]), int(lines[3].removeprefix("position "))
+        root = base64.b64decode(lines[2], validate=True)
+    except ValueError:
+        raise NoteProblem("a tree head's size and position are whole numbers and its root is base64") from None
+    if len(root) != 32 or size < 0 or position < 0:
+        raise NoteProblem("a tree head's root is 32 bytes, its size and position 0 or more")
+    head = TreeHead(origin=lines[0], size=size, position=position, root=root, signed_at=lines[4].removeprefix("time "))
+    if head.text() != text:
+        raise NoteProblem("the tree head is not written as rectify writes it")
+    return head
+
+
+def parse_note(text: str) -> Checkpoint:
+    """A checkpoint from `note`'s text (surrounding blank lines and a trailing newline are ignored)."""
+    body, found, signature = text.strip("\n").rpartition("\n\n— ")
+    if not found:
+        raise NoteProblem("a tree head ends with a blank line and a `— ` signature line")
+    head = parse_head(body + "\n")
+    if "— " + signature == UNSIGNED:
+        return Checkpoint(head)
+    fingerprint, _, encoded = signature.partition(" ")
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        raise NoteProblem("the signature is not base64") from None
+    if not fingerprint.startswith("SHA256:") or len(raw) != 64:
+        raise NoteProblem("the signature line is `— SHA256:<fingerprint> <64 bytes of signature in base64>`")
+    return Checkpoint(head, fingerprint, raw)
+
+
 def fingerprint_of(raw_public: bytes) -> str:
     return "SHA256:" + base64.b64encode(sha256(raw_public).digest()).decode().rstrip("=")
 

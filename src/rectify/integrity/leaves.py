@@ -30,6 +30,7 @@ from rectify.integrity.merkle import leaf_hash
 
 LEAF_FORMAT = 1
 _HEAD = Struct(">BQ16sQqH")  # format, position, aggregate id, version, record time, topic length
+LEAF_HEAD = _HEAD  # what a proof checker reads the position from
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _decode = json.JSONDecoder().decode

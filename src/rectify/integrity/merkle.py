@@ -11,6 +11,7 @@ against the well-known vectors of the RFC 6962 test tree.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from hashlib import sha256
 
@@ -105,6 +106,49 @@ def root_of(leaf_hashes: Iterable[bytes]) -> bytes:
 def range_hash_over(leaf_hashes: Sequence[bytes]) -> RangeHash:
     """MTH of any range of a list of leaf hashes held in memory."""
     return lambda start, end: root_of(leaf_hashes[start:end])
+
+
+class Subtrees:
+    """MTH of any range of an append-only tree whose leaf hashes are read on demand, keeping the root of every
+    aligned perfect subtree of `chunk` leaves or more once computed: those never change as the tree grows, so
+    after the first proof over a tree of n leaves (n hashes) the next one costs O(log n) lookups and a few
+    chunks of leaves. About 2n/chunk roots are kept (8,000 for a million leaves at the default 256)."""
+
+    def __init__(self, chunk: int = 256) -> None:
+        if chunk < 1 or chunk & (chunk - 1):
+            raise ValueError("a chunk is a power of two")
+        self.chunk = chunk
+        self._roots: dict[tuple[int, int], bytes] = {}
+        self._lock = threading.Lock()
+
+    def range_hash(self, leaves: Callable[[int, int], Sequence[bytes]]) -> RangeHash:
+        """A RangeHash over the leaf hashes `leaves(start, end)` gives."""
+
+        def mth(start: int, end: int) -> bytes:
+            n = end - start
+            if n <= self.chunk and not (n == self.chunk and start % n == 0):
+                return root_of(leaves(start, end))
+            perfect = n & (n - 1) == 0 and start % n == 0
+            if perfect:
+                with self._lock:
+                    kept = self._roots.get((start, n))
+                if kept is not None:
+                    return kept
+                if n == self.chunk:
+                    found = root_of(leaves(start, end))
+                else:
+                    half = n // 2
+                    found = node_hash(mth(start, start + half), mth(start + half, end))
+                with self._lock:
+                    self._roots[(start, n)] = found
+                return found
+            k = _split(n)
+            return node_hash(mth(start, start + k), mth(start + k, end))
+
+        return mth
+
+    def __len__(self) -> int:
+        return len(self._roots)
 
 
 # -- proofs --------------------------------------------------------------------------------------

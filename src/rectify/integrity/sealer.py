@@ -28,8 +28,9 @@ from datetime import UTC, datetime
 
 from rectify.integrity.keys import Checkpoint, SigningKey, TreeHead
 from rectify.integrity.leaves import StoredEvent, Undecodable, seal_all
-from rectify.integrity.merkle import Frontier
+from rectify.integrity.merkle import Frontier, Subtrees, root_of
 from rectify.integrity.store import LogStore, SealState, frontier_of, open_log_store
+from rectify.integrity.watch import TailWatch
 from rectify.projections.fold import paused_garbage_collection
 from rectify.settings import Settings
 
@@ -79,6 +80,8 @@ class Sealer:
         self._set_up = False
         self._warned_unsigned = False
         self._reported: int | None = None
+        self.subtrees = Subtrees()  # kept subtree roots, for proofs (they never change as the log grows)
+        self.watch = TailWatch(store)  # the tail verified now and then as the sealer follows the log (/health)
 
     def close(self) -> None:
         self.store.close()
@@ -96,6 +99,7 @@ class Sealer:
         try:
             self.seal()
             self.error = None
+            self.watch.maybe_check()
         except Unsealable as error:
             self.error = error
             if self._reported != error.position:  # once per stuck position, not once per poll
@@ -142,6 +146,44 @@ class Sealer:
                     continue  # sealed further meanwhile: make the head at the new size
                 writer.insert_checkpoints([made])
             return made
+
+    def head_at(self, position: int) -> Checkpoint:
+        """The tree head at a log position: the head of the tree of every event up to it, sealed first if
+        it was not yet. A head already written at that size is the one returned; otherwise one is made now
+        (signed when a key is set) and written beside the others. A publication records it.
+
+        Raises Unsealable when an event up to `position` cannot be sealed: nothing can vouch for it."""
+        self.seal(until=position)
+        while True:
+            with self.store.snapshot() as reader:
+                state = reader.seal_state()
+                assert state is not None
+                size = reader.first_leaf_at_or_after(position + 1, state.size)
+                existing = reader.checkpoint_at(size)
+                if existing is not None:
+                    return existing
+                if size == state.size:
+                    root, last = frontier_of(state).root(), state.position
+                else:
+                    root = root_of(reader.leaf_hashes(size))
+                    found = reader.leaf(size - 1) if size else None
+                    last = found.position if found else 0
+            made = self._sign(TreeHead(origin=state.origin, size=size, position=last, root=root, signed_at=self._now()))
+            with self.store.writing() as writer:
+                writer.lock_seal()
+                if writer.checkpoint_at(size) is not None:
+                    continue  # written meanwhile (a periodic head, or another publication): take that one
+                writer.insert_checkpoints([made])
+            return made
+
+    def recorded_head_at(self, position: int) -> Checkpoint | None:
+        """The tree head written at the size of the tree up to `position`, if one was; writes nothing."""
+        self.setup()
+        with self.store.snapshot() as reader:
+            state = reader.seal_state()
+            if state is None:
+                return None
+            return reader.checkpoint_at(reader.first_leaf_at_or_after(position + 1, state.size))
 
     def _step(self, until: int | None) -> tuple[int, list[Checkpoint], Unsealable | None, SealState]:
         """One batch: read and hash outside the lock, then commit if nobody sealed meanwhile.
@@ -196,9 +238,15 @@ class Sealer:
                 writer.save_seal(new_state)
             return len(leaves), checkpoints, stuck, new_state
 
+    def _now(self) -> str:
+        return datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="microseconds")
+
     def _head(self, origin: str, frontier: Frontier, position: int) -> Checkpoint:
-        signed_at = datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="microseconds")
-        head = TreeHead(origin=origin, size=frontier.size, position=position, root=frontier.root(), signed_at=signed_at)
+        return self._sign(
+            TreeHead(origin=origin, size=frontier.size, position=position, root=frontier.root(), signed_at=self._now())
+        )
+
+    def _sign(self, head: TreeHead) -> Checkpoint:
         if self.key is not None:
             return self.key.sign(head)
         if not self._warned_unsigned:

@@ -192,6 +192,49 @@ class Reader(ABC):
         ).fetchall()
         return [int(p) for (p,) in rows]
 
+    def leaf_hashes(self, size: int, *, batch: int = 100_000) -> list[bytes]:
+        """The hashes of the first `size` leaves, in tree order (what a proof is computed from)."""
+        hashes: list[bytes] = []
+        while len(hashes) < size:
+            rows = self._execute(
+                "SELECT leaf_hash FROM rectify_leaves WHERE leaf_index >= ? ORDER BY leaf_index LIMIT ?",
+                (len(hashes), min(batch, size - len(hashes))),
+            ).fetchall()
+            if not rows:
+                raise StoreProblem(f"the stored leaf hashes stop at {len(hashes)}, short of {size}")
+            hashes.extend(bytes(h) for (h,) in rows)
+        return hashes
+
+    def leaf_hash_range(self, start: int, end: int) -> list[bytes]:
+        """The hashes of the leaves from `start` (inclusive) to `end` (exclusive)."""
+        rows = self._execute(
+            "SELECT leaf_hash FROM rectify_leaves WHERE leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index",
+            (start, end),
+        ).fetchall()
+        if len(rows) != end - start:
+            raise StoreProblem(f"leaves {start} to {end - 1} are not all among the stored leaf hashes")
+        return [bytes(h) for (h,) in rows]
+
+    def leaf(self, leaf_index: int) -> Leaf | None:
+        found = self._execute(
+            f"SELECT {', '.join(LEAF_COLUMNS)} FROM rectify_leaves WHERE leaf_index = ?", (leaf_index,)
+        ).fetchone()
+        return None if found is None else _leaf(found)
+
+    def event_at(self, position: int) -> StoredEvent | None:
+        """The event stored at `position`, if any."""
+        for event in self.events(position - 1, batch=1):
+            return event if event.position == position else None
+        return None
+
+    def checkpoint_at(self, size: int) -> Checkpoint | None:
+        if not self.has_table("rectify_checkpoints"):
+            return None
+        found = self._execute(
+            f"SELECT {', '.join(CHECKPOINT_COLUMNS)} FROM rectify_checkpoints WHERE size = ?", (size,)
+        ).fetchone()
+        return None if found is None else _checkpoint(found)
+
     def checkpoints(self) -> list[Checkpoint]:
         if not self.has_table("rectify_checkpoints"):
             return []
@@ -294,6 +337,12 @@ class Writer(ABC):
                 for c in checkpoints
             ),
         )
+
+    def checkpoint_at(self, size: int) -> Checkpoint | None:
+        found = self._execute(
+            f"SELECT {', '.join(CHECKPOINT_COLUMNS)} FROM rectify_checkpoints WHERE size = ?", (size,)
+        ).fetchone()
+        return None if found is None else _checkpoint(found)
 
     def count_integrity_rows(self) -> int:
         leaves = self._execute("SELECT COUNT(*) FROM rectify_leaves").fetchone()[0]

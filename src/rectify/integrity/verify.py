@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from hashlib import sha256
+from itertools import islice
 from uuid import UUID
 
 from rectify.integrity.keys import Checkpoint, PublicKey
@@ -361,3 +362,48 @@ class _StoreVerification:
                 f"version {leaf.version} of {name} was deleted from the middle of its history (it goes on to {last})"
             )
         return Problem(leaf.position, "missing", detail)
+
+
+def verify_tail(store: LogStore, *, window: int = 1000) -> Problem | None:
+    """The log's tail, cheaply: the last `window` sealed events recomputed from their stored bytes against their
+    leaves (an edit, a deletion, an insertion or a reordering among them is named as `rectify verify` names it),
+    the last head against the seal's frontier, and the events not sealed yet decoding. What a running server
+    checks now and then; `rectify verify` checks the whole log against every signed head."""
+    with store.snapshot() as reader:
+        seal = reader.seal_state()
+        check = _StoreVerification(reader, None, 0)
+        if seal is None:  # never sealed: the last events must at least decode
+            return check._tail(islice(reader.events(max(0, reader.head() - window)), window))
+        if seal.frontier is None:
+            return Problem(seal.position, "leaves altered", "the seal's tracking row is damaged")
+        start = max(0, seal.size - window)
+        before = reader.leaf(start - 1) if start else None
+        previous = before.position if before else 0
+        events = reader.events(previous)
+        event = next(events, None)
+        expected = start
+        for leaf in reader.leaves(start):
+            if leaf.leaf_index != expected:
+                return Problem(
+                    previous + 1, "leaves altered", f"leaf {expected} is missing from the stored leaf hashes"
+                )
+            if event is not None and event.position < leaf.position:
+                return check._between(event, previous, leaf)
+            if event is None or event.position > leaf.position:
+                return check._missing(leaf)
+            outcome = check._leaf_of(event, leaf)
+            if isinstance(outcome, Problem):
+                return outcome
+            if outcome != leaf.hash:
+                return Problem(
+                    event.position, "edited", f"the topic (now {event.topic!r}) or the stored leaf hash of "
+                    f"{describe(event)} was changed"
+                )  # fmt: skip
+            expected, previous = expected + 1, leaf.position
+            event = next(events, None)
+        if expected != seal.size:
+            return Problem(previous + 1, "missing", f"the seal counts {seal.size} sealed events, the leaves {expected}")
+        last = reader.last_checkpoint()
+        if last is not None and last.head.size == seal.size and last.head.root != seal.frontier.root():
+            return Problem(seal.position, "rewritten", "the last tree head does not match the sealed tree")
+        return check._tail(islice(reader.events(seal.position), window))  # a stuck sealer's tail: its first events

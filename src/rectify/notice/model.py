@@ -69,6 +69,23 @@ class Aspect:
 
 
 @dataclass(frozen=True)
+class NoticeHead:
+    """The log's tree head at the notice's position, as the notice prints it (template v2 on)."""
+
+    origin: str
+    size: int
+    position: int  # of the last leaf in the tree
+    root: str  # base64, as in the signed text
+    signed_at: str
+    fingerprint: str | None  # of the public key that signed it; None when unsigned
+    note: str  # the signed text and its signature line, exactly as checked
+
+    @property
+    def signed_by(self) -> str:
+        return f"Ed25519 签名，公钥指纹 {self.fingerprint}" if self.fingerprint else "未签名"
+
+
+@dataclass(frozen=True)
 class Notice:
     edition: Edition
     position: int
@@ -89,6 +106,7 @@ class Notice:
     dated: str
     published_on: date
     window_until: date
+    tree_head: NoticeHead | None = None  # recorded from template v2 on
 
 
 def digest(text: str) -> str:

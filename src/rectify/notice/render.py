@@ -17,7 +17,7 @@ from rectify.notice.model import Notice
 
 TEMPLATES = Path(__file__).parent / "templates"
 #: The version new publications are rendered with.
-CURRENT_VERSION = "v1"
+CURRENT_VERSION = "v2"
 
 
 class TemplateMissing(LookupError):

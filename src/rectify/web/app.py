@@ -38,6 +38,7 @@ from rectify.access import PUBLIC
 from rectify.bootstrap import System, open_system
 from rectify.graphql.context import Context
 from rectify.graphql.schema import build_schema
+from rectify.integrity.watch import integrity_health
 from rectify.projections.feed import Feed
 from rectify.settings import Limits, Settings
 from rectify.web import headers
@@ -268,7 +269,9 @@ def create_app(
         stalled = stalls.observe(head, views, time.monotonic())
         if stalled is not None:
             problems.append(f"the views have stayed {head - views} events behind the log for {stalled:.0f} s")
-        answer = {"ok": not problems, "head": head, "views": views, "problems": problems}
+        trouble, integrity = await run_in_threadpool(integrity_health, state.system.sealer.watch)
+        problems += [trouble] if trouble else []
+        answer = {"ok": not problems, "head": head, "views": views, "problems": problems, "integrity": integrity}
         return JSONResponse(answer, status_code=503 if problems else 200)
 
     async def home(request: Request) -> Response:

@@ -13,10 +13,11 @@ from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from rectify.access import PUBLIC
+from rectify.domain.errors import Unavailable
 from rectify.notice.service import Check
 from rectify.queries import Gone, Queries
 from rectify.web import headers
@@ -46,6 +47,7 @@ class NoticePages:
             Route("/notices", self.index),
             Route("/notices/{notice_id}.md", self.markdown),
             Route("/notices/{notice_id}.pdf", self.pdf),
+            Route("/notices/{notice_id}/proof", self.proof),
             Route("/notices/{notice_id}", self.page),
         ]
 
@@ -118,3 +120,19 @@ class NoticePages:
             return PlainTextResponse(str(error), 501)
         disposition = {"Content-Disposition": f'inline; filename="{self._file_name(found, "pdf")}"'}
         return Response(data, media_type="application/pdf", headers=self._headers(found, headers.PDF) | disposition)
+
+    async def proof(self, request: Request) -> Response:
+        """The notice's proofs as JSON (`rectify verify-proof FILE --public-key KEY` checks them offline): that the
+        log has only grown since the tree head the notice prints, to the signed head at the last position the
+        public may see. The same 404 as for no notice when the public may not read it."""
+        found = await self._public(request)
+        if isinstance(found, Response):
+            return found
+        try:
+            made = await run_in_threadpool(self.queries().reading(PUBLIC).notice_proof, found.publication.notice_id)
+        except Unavailable as error:
+            return PlainTextResponse(str(error), 503, headers={"Retry-After": "5"})
+        if made is None:
+            return PlainTextResponse("没有这份通报。", 404)
+        disposition = {"Content-Disposition": f'inline; filename="{self._file_name(found, "proof.json")}"'}
+        return JSONResponse(made.document, headers={"Cache-Control": "no-store"} | disposition)
