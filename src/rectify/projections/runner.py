@@ -23,6 +23,7 @@ from rectify.projections.fold import Fold, State, paused_garbage_collection, sco
 from rectify.projections.store import PostgresViewStore, ViewStore
 
 log = logging.getLogger(__name__)
+MAX_BACKOFF = 1.0  # seconds between tries of a failing batch, at most: the views catch up soon after an outage
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,7 @@ class Runner:
                 failures += 1
                 self.error = error
                 log.exception("projection batch failed (attempt %d)", failures)
-                if self._stop.wait(min(30.0, 0.2 * 2**failures)):
+                if self._stop.wait(min(MAX_BACKOFF, 0.1 * 2**failures)):  # back soon after an outage
                     return
                 continue
             self.error = None

@@ -14,6 +14,7 @@ makes it live in one small transaction: readers never see a half-built view.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import sys
 import threading
@@ -54,6 +55,8 @@ PREFIX = "rectify_"
 META = f"{PREFIX}views"
 TABLES = ("aggregates", "ledger", "history", "timeline", "audience")
 BULK = 5000  # rows per statement when a rebuild writes everything
+WAL_LIMIT = 64 * 1024 * 1024  # bytes an SQLite WAL is cut back to after a checkpoint
+WAL_CHECKPOINT = 16 * 1024 * 1024  # bytes of WAL past which the view writer checkpoints and truncates
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -650,11 +653,27 @@ class SQLiteViewStore(ViewStore):
         self._readers = threading.local()
         self._writer: sqlite3.Connection | None = None
         self._write_lock = threading.Lock()
+        self._commits = 0
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")  # a reset WAL is cut back to this
         return conn
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        """Keeps the shared WAL bounded under sustained writes: SQLite's own checkpoints are passive
+        and never shrink the file; past WAL_CHECKPOINT bytes it is written back and truncated
+        (TRUNCATE waits for readers briefly, then gives up without harm)."""
+        self._commits += 1
+        if self._commits % 50:
+            return
+        try:
+            size = os.path.getsize(f"{self.path}-wal")
+        except OSError:
+            return
+        if size > WAL_CHECKPOINT:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         with self._write_lock:
@@ -679,6 +698,7 @@ class SQLiteViewStore(ViewStore):
                 raise
             else:
                 conn.commit()
+                self._checkpoint(conn)
             finally:
                 if not durable:
                     conn.execute("PRAGMA synchronous=FULL")
@@ -714,21 +734,30 @@ class PostgresViewStore(ViewStore):
 
         self.database = database
         self.channel = f"rectify_views_{database.schema}"
-        options = f"-c search_path={database.schema}"
+        options = f"-c search_path={database.schema} {database.statement_options()}"
 
         def configure_reader(conn: Any) -> None:
             conn.isolation_level = IsolationLevel.REPEATABLE_READ
 
+        # Each pooled connection is checked before use, so none left dead by an outage is handed out.
         self.readers = ConnectionPool(
             database.psycopg_conninfo(),
             kwargs={"options": options},
             min_size=1,
             max_size=8,
             configure=configure_reader,
+            check=ConnectionPool.check_connection,
+            timeout=database.timeouts.store,
             open=True,
         )
         self.writers = ConnectionPool(
-            database.psycopg_conninfo(), kwargs={"options": options}, min_size=1, max_size=2, open=True
+            database.psycopg_conninfo(),
+            kwargs={"options": options},
+            min_size=1,
+            max_size=2,
+            check=ConnectionPool.check_connection,
+            timeout=database.timeouts.store,
+            open=True,
         )
 
     def close(self) -> None:
