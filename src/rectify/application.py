@@ -85,9 +85,10 @@ class RectifyApplication(Application[UUID]):
         timezone: str = "Asia/Shanghai",
         today: Callable[[], date] | None = None,
         store_deadline: float | None = 5.0,
+        cache_bytes: int = 64 * 1024**2,
     ) -> None:
         super().__init__(env)
-        self.work = UnitOfWork(self, deadline=store_deadline)
+        self.work = UnitOfWork(self, deadline=store_deadline, cache_bytes=cache_bytes)
         zone = ZoneInfo(timezone)
         self.today: Callable[[], date] = today or (lambda: datetime.now(zone).date())
         self.saved_listeners: list[Callable[[int], None]] = []

@@ -51,6 +51,7 @@ def open_application(settings: Settings, *, today: Callable[[], date] | None = N
             timezone=settings.timezone,
             today=today,
             store_deadline=settings.database.timeouts.store,
+            cache_bytes=settings.aggregate_cache_bytes,
         )
     app.files = open_file_store(settings.database, settings.evidence_max_bytes)
     return app

@@ -178,6 +178,7 @@ class Settings:
     stall_seconds: float = 60.0  # /health fails when an event has waited this long for the views
     health: Health = Health()
     response_cache_bytes: int = 64 * 1024 * 1024  # the GraphQL answers kept for reuse, in bytes (0: none)
+    aggregate_cache_bytes: int = 64 * 1024 * 1024  # aggregates kept for commands, by their events' bytes (0: none)
     integrity: Integrity = Integrity()
     evidence_max_bytes: int = 20 * 1024 * 1024  # the largest evidence file taken (佐证材料)
 
@@ -223,6 +224,10 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
     except SettingsError as error:
         raise SettingsError(f"RECTIFY_RESPONSE_CACHE_BYTES: {error}") from None
     try:
+        aggregate_cache = byte_size(env.get("RECTIFY_AGGREGATE_CACHE_BYTES", "64MiB"))
+    except SettingsError as error:
+        raise SettingsError(f"RECTIFY_AGGREGATE_CACHE_BYTES: {error}") from None
+    try:
         evidence_max_bytes = byte_size(env.get("RECTIFY_EVIDENCE_MAX_BYTES", "20MiB"))
     except SettingsError as error:
         raise SettingsError(f"RECTIFY_EVIDENCE_MAX_BYTES: {error}") from None
@@ -265,6 +270,7 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
         stall_seconds=stall,
         health=Health(lag_events=lag_events, lag_seconds=stall),
         response_cache_bytes=response_cache,
+        aggregate_cache_bytes=aggregate_cache,
         integrity=integrity,
         evidence_max_bytes=evidence_max_bytes,
     )

@@ -9,6 +9,7 @@ have been appended. Several commands can share one transaction (`batch`), e.g. a
 
 from __future__ import annotations
 
+import copy
 import errno
 import functools
 import logging
@@ -31,6 +32,7 @@ from eventsourcing.persistence import ConnectionUnavailableError, IntegrityError
 from rectify import idempotency
 from rectify import validation as v
 from rectify.access import Actor, authorise_role
+from rectify.caching import BoundedCache
 from rectify.domain.errors import Conflict, InvalidInput, StoreFault
 
 if TYPE_CHECKING:
@@ -164,9 +166,14 @@ class UnitOfWork:
 
     max_attempts = 8
 
-    def __init__(self, app: Application[UUID], *, deadline: float | None = 5.0) -> None:
+    def __init__(
+        self, app: Application[UUID], *, deadline: float | None = 5.0, cache_bytes: int = 64 * 1024**2
+    ) -> None:
         self.app = app
         self.deadline = deadline  # seconds a command may wait for the store (None: no bound)
+        # Aggregates as last read or saved, charged the bytes of their stored events: a command
+        # reads only the events after the kept version, so its cost does not grow with history.
+        self.cache: BoundedCache[UUID, _Kept] = BoundedCache(cache_bytes)
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -182,14 +189,54 @@ class UnitOfWork:
         batch = self._batch()
         if batch is not None and aggregate_id in batch.loaded:
             return batch.loaded[aggregate_id]
-        aggregate: Aggregate = self.app.repository.get(aggregate_id)
+        aggregate = self._load(aggregate_id)
         if batch is not None:
             batch.loaded[aggregate_id] = aggregate
         return aggregate
 
+    def _load(self, aggregate_id: UUID) -> Aggregate:
+        """A private copy of the aggregate at the head of its history: the kept one brought up to date
+        with the events after it (usually none), else folded from all its events."""
+        kept = self.cache.get(aggregate_id)
+        aggregate: Any = _copy(kept.aggregate) if kept is not None else None
+        nbytes = kept.nbytes if kept is not None else 0
+        recorder, mapper = self.app.recorder, self.app.mapper
+        newer = recorder.select_events(aggregate_id, gt=aggregate.version) if kept is not None else None
+        if newer is None:
+            newer = recorder.select_events(aggregate_id)
+            if not newer:
+                raise AggregateNotFoundError(aggregate_id)
+        for stored in newer:
+            event: Any = mapper.to_domain_event(stored)
+            aggregate = event.mutate(aggregate)
+            nbytes += len(stored.state)
+        if newer:
+            self.cache.put(aggregate_id, _Kept(_copy(aggregate), nbytes), nbytes)
+        return aggregate
+
+    def _keep_saved(self, aggregates: list[Aggregate], recordings: Any) -> None:
+        """Keeps the aggregates as saved, so that the next command on one reads nothing but later events."""
+        added: dict[UUID, tuple[int, int]] = {}  # aggregate → events saved, their bytes
+        for recording in recordings:
+            count, nbytes = added.get(recording.notification.originator_id, (0, 0))
+            added[recording.notification.originator_id] = (count + 1, nbytes + len(recording.notification.state))
+        for aggregate in aggregates:
+            if isinstance(aggregate, idempotency.CommandRecord) or aggregate.id not in added:
+                continue
+            count, nbytes = added[aggregate.id]
+            if aggregate.version != count:  # not created by this save: add to what is kept, if it is the prefix
+                kept = self.cache.get(aggregate.id)
+                if kept is None or kept.aggregate.version != aggregate.version - count:
+                    self.cache.discard(aggregate.id)
+                    continue
+                nbytes += kept.nbytes
+            self.cache.put(aggregate.id, _Kept(_copy(aggregate), nbytes), nbytes)
+
     def exists(self, aggregate_id: UUID) -> bool:
         batch = self._batch()
-        return (batch is not None and aggregate_id in batch.loaded) or aggregate_id in self.app.repository
+        if (batch is not None and aggregate_id in batch.loaded) or aggregate_id in self.cache:
+            return True
+        return aggregate_id in self.app.repository
 
     # -- one command -----------------------------------------------------------------------------
 
@@ -247,6 +294,7 @@ class UnitOfWork:
                 except Exception as error:
                     return self._after_failed_save(command, error, pending, entity_id)
                 own = [r.notification.id for r in recordings if not isinstance(r.domain_event, _RECORDED)]
+                self._keep_saved(aggregates, recordings)
                 return Receipt(
                     position=max(r.notification.id for r in recordings),
                     entity_id=entity_id,
@@ -354,6 +402,7 @@ class UnitOfWork:
             except Exception as error:
                 self._after_failed_save("import", error, pending, UUID(int=0))
                 return result, self._placed(batch, None)
+            self._keep_saved(aggregates, recordings)
             return result, self._placed(batch, recordings)
         raise Conflict(f"import: the record kept changing under concurrent writes; tried {self.max_attempts} times")
 
@@ -443,6 +492,20 @@ class UnitOfWork:
 
 
 _RECORDED = idempotency.CommandRecord.Recorded
+
+
+@dataclass(frozen=True)
+class _Kept:
+    aggregate: Aggregate  # never handed out: commands get copies
+    nbytes: int
+
+
+def _copy(aggregate: Any) -> Any:
+    """A copy a command may change: the domain's state is immutable values (tuples, frozen
+    dataclasses), rebound by its events, so a shallow copy with its own pending events will do."""
+    fresh = copy.copy(aggregate)
+    fresh.__dict__["_pending_events"] = []
+    return fresh
 
 
 def _position(recordings: list[Recording[UUID]], events: list[Any]) -> int:

@@ -372,13 +372,15 @@ def test_a_write_that_keeps_conflicting_is_reported_as_a_conflict(
 ) -> None:
     world.assign()
     world.app.plan_measure(world.unit, finding_id=world.finding_id, text="一是")
-    stale_get = world.app.repository.get
+    load = world.app.work._load
 
-    def always_stale(aggregate_id: UUID, version: int | None = None, **kwargs: Any) -> Any:
+    def always_stale(aggregate_id: UUID) -> Any:
         # as if another writer always saved first: we keep deciding on an old version
-        return stale_get(aggregate_id, version=2 if aggregate_id == world.finding_id else version, **kwargs)
+        if aggregate_id == world.finding_id:
+            return world.app.repository.get(aggregate_id, version=2)
+        return load(aggregate_id)
 
-    monkeypatch.setattr(world.app.repository, "get", always_stale)
+    monkeypatch.setattr(world.app.work, "_load", always_stale)
     head = world.app.head()
     with pytest.raises(Conflict, match="tried 8 times"):
         world.app.record_activity(

@@ -189,3 +189,41 @@ def test_a_command_that_waits_past_the_store_deadline_is_answered_timed_out(
     again = world.app.plan_measure(world.unit, finding_id=world.finding_id, text="一是", idempotency_key="slow")
     assert again.replayed
     assert world.app.head() == head + 2
+
+
+def test_a_kept_aggregate_is_brought_up_to_date_with_another_processs_writes(
+    world: World, config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rectify.bootstrap import open_application
+
+    world.app.plan_measure(world.unit, finding_id=world.finding_id, text="一是")
+    assert world.finding_id in world.app.work.cache
+    other = open_application(config)  # another process's application on the same store
+    try:
+        other.plan_measure(world.unit, finding_id=world.finding_id, text="二是")
+    finally:
+        other.close()
+    world.app.plan_measure(world.unit, finding_id=world.finding_id, text="三是")
+    assert [m.text for m in world.app.finding(world.finding_id).measures] == ["一是", "二是", "三是"]
+    assert [m.text for m in world.app.repository.get(world.finding_id).measures] == ["一是", "二是", "三是"]
+
+
+def test_a_refused_command_leaves_the_kept_aggregate_as_stored(world: World) -> None:
+    world.app.plan_measure(world.unit, finding_id=world.finding_id, text="一是")
+    with pytest.raises(InvalidInput):
+        world.app.plan_measure(world.unit, finding_id=world.finding_id, text="")
+    world.app.plan_measure(world.unit, finding_id=world.finding_id, text="二是")
+    assert world.app.finding(world.finding_id).version == world.app.repository.get(world.finding_id).version
+
+
+def test_the_aggregate_cache_is_bounded_by_bytes(app: RectifyApplication) -> None:
+    from rectify.caching import BoundedCache
+
+    app.work.cache = BoundedCache(4096)
+    world = World(app)
+    world.assign()
+    for i in range(30):
+        world.app.plan_measure(world.unit, finding_id=world.finding_id, text=f"第{i}项" * 20)
+    assert app.work.cache.nbytes <= 4096
+    assert world.finding_id not in app.work.cache  # its events outgrew the bound
+    assert len(app.finding(world.finding_id).measures) == 30
