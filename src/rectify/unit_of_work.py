@@ -177,6 +177,10 @@ class UnitOfWork:
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        # One writer at a time in this process: the store serialises appends anyway (SQLite's write
+        # lock, the events table's lock on PostgreSQL), so this costs no throughput, and writers of
+        # one hot aggregate queue here instead of colliding and retrying.
+        self._writer = threading.Lock()
 
     def close(self) -> None:
         if self._pool is not None:
@@ -256,9 +260,13 @@ class UnitOfWork:
         batch = self._batch()
         if batch is not None:
             return self._in_batch(batch, command, actor, record_id, fingerprint, decide)
-        progress: dict[str, bool] = {"saving": False}
-        attempt = functools.partial(self._attempt, command, actor, record_id, fingerprint, decide, progress)
+        progress = _Progress()
+        attempt = functools.partial(self._attempt_in_turn, command, actor, record_id, fingerprint, decide, progress)
         return self._bounded(command, progress, attempt)
+
+    def _attempt_in_turn(self, *args: Any) -> Receipt:
+        with self._writer:
+            return self._attempt(*args)
 
     def _attempt(
         self,
@@ -267,7 +275,7 @@ class UnitOfWork:
         record_id: UUID | None,
         fingerprint: str | None,
         decide: Decision,
-        progress: dict[str, bool],
+        progress: _Progress,
     ) -> Receipt:
         try:
             if record_id is not None and (prior := self._replay(record_id, fingerprint)) is not None:
@@ -278,11 +286,11 @@ class UnitOfWork:
                     assert fingerprint is not None
                     aggregates.append(self._record(record_id, actor, command, fingerprint, entity_id))
                 pending = [event for aggregate in aggregates for event in aggregate.pending_events]
-                progress["saving"] = True
+                progress.begin_saving()  # raises if the caller was answered TIMED_OUT meanwhile
                 try:
                     recordings = self.app.save(*aggregates)
                 except IntegrityError:
-                    progress["saving"] = False
+                    progress.saving = False
                     if pending and self._stored_as_is(pending[0]):
                         # The library's own retry of a PostgreSQL insert found this very save
                         # committed by its earlier try, whose answer was lost: it is ours, not a replay.
@@ -304,13 +312,16 @@ class UnitOfWork:
             raise
         except Exception as error:
             # Before the save (loading, replaying): nothing can have been appended.
-            if progress["saving"]:
+            if progress.saving or isinstance(error, _Abandoned):
                 raise
             reason = fault_of(error)
             if reason is None:
                 raise
             raise self._fault(command, reason, appended=False) from error
-        raise Conflict(f"{command}: the record kept changing under concurrent writes; tried {self.max_attempts} times")
+        raise Conflict(
+            f"{command}: the record kept changing under concurrent writes and nothing was appended; "
+            f"tried {self.max_attempts} times"
+        )
 
     def _after_failed_save(self, command: str, error: Exception, pending: list[Any], entity_id: UUID) -> Receipt:
         """A save failed: find out, if the store lets us, whether it was appended all the same."""
@@ -346,7 +357,7 @@ class UnitOfWork:
             reason = TIMED_OUT
         return StoreFault(reason, f"{command}: {_SAID[reason]}; {outcome}", may_have_appended=appended is not False)
 
-    def _bounded(self, command: str, progress: dict[str, bool], work: Callable[[], T]) -> T:
+    def _bounded(self, command: str, progress: _Progress, work: Callable[[], T]) -> T:
         """Runs `work` for at most the store deadline; past it, answers TIMED_OUT (the work goes on
         in its thread and may still append: the answer says so when the save had begun)."""
         if self.deadline is None:
@@ -356,7 +367,8 @@ class UnitOfWork:
             return future.result(timeout=self.deadline)
         except FutureTimeout:
             future.add_done_callback(_log_late)
-            raise self._fault(command, TIMED_OUT, appended=None if progress["saving"] else False) from None
+            saving = progress.abandon()  # from now on the work will not begin a save
+            raise self._fault(command, TIMED_OUT, appended=None if saving else False) from None
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._pool_lock:
@@ -389,7 +401,7 @@ class UnitOfWork:
             pending = [event for a in aggregates for event in a.pending_events]
             if not pending:
                 return result, [step.receipt for step in batch.steps]
-            progress = {"saving": True}
+            progress = _Progress(saving=True)
             try:
                 recordings = self._bounded("import", progress, functools.partial(self._save, aggregates))
             except IntegrityError:
@@ -404,7 +416,10 @@ class UnitOfWork:
                 return result, self._placed(batch, None)
             self._keep_saved(aggregates, recordings)
             return result, self._placed(batch, recordings)
-        raise Conflict(f"import: the record kept changing under concurrent writes; tried {self.max_attempts} times")
+        raise Conflict(
+            f"import: the record kept changing under concurrent writes and nothing was appended; "
+            f"tried {self.max_attempts} times"
+        )
 
     def _save(self, aggregates: list[Aggregate]) -> list[Recording[UUID]]:
         return list(self.app.save(*aggregates))
@@ -492,6 +507,32 @@ class UnitOfWork:
 
 
 _RECORDED = idempotency.CommandRecord.Recorded
+
+
+class _Abandoned(Exception):
+    """The caller was answered TIMED_OUT, nothing appended, before this work began its save."""
+
+
+class _Progress:
+    """Whether a command's save has begun, and whether its caller stopped waiting: the two are
+    decided under one lock, so that a TIMED_OUT answer saying nothing was appended stays true."""
+
+    def __init__(self, *, saving: bool = False) -> None:
+        self.saving = saving
+        self._abandoned = False
+        self._lock = threading.Lock()
+
+    def begin_saving(self) -> None:
+        with self._lock:
+            if self._abandoned:
+                raise _Abandoned
+            self.saving = True
+
+    def abandon(self) -> bool:
+        """Marks the work abandoned; whether its save had begun."""
+        with self._lock:
+            self._abandoned = True
+            return self.saving
 
 
 @dataclass(frozen=True)
