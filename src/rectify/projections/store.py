@@ -21,7 +21,6 @@ import threading
 from abc import ABC, abstractmethod
 from array import array
 from bisect import bisect_right
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from rectify.caching import BoundedCache
 from rectify.domain import Finding
 from rectify.projections.fold import (
     CHUNK,
@@ -139,29 +139,14 @@ def index_statements(generation: int) -> list[str]:
     ]
 
 
-class KeptRows:
-    """A bounded, thread-safe cache of decoded ledger rows keyed by (finding id, position)."""
+#: A decoded ledger row holds about this many times the bytes of its pickle (objects, not bytes).
+DECODED_PER_ENCODED_BYTE = 4
+KEPT_ROWS_BYTES = 64 * 1024 * 1024
 
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._rows: OrderedDict[tuple[str, int], LedgerRow] = OrderedDict()
-        self._lock = threading.Lock()
 
-    def __contains__(self, key: object) -> bool:
-        return key in self._rows
-
-    def get(self, key: tuple[str, int]) -> LedgerRow | None:
-        with self._lock:
-            row = self._rows.get(key)
-            if row is not None:
-                self._rows.move_to_end(key)
-            return row
-
-    def put(self, key: tuple[str, int], row: LedgerRow) -> None:
-        with self._lock:
-            self._rows[key] = row
-            while len(self._rows) > self.size:
-                self._rows.popitem(last=False)
+class KeptRows(BoundedCache[tuple[str, int], LedgerRow]):
+    """Decoded ledger rows keyed by (finding id, position): the one bounded cache, by bytes (a row
+    with hundreds of activities weighs hundreds of KB, and each new position of it is another entry)."""
 
 
 class ViewStore(ABC):
@@ -172,7 +157,7 @@ class ViewStore(ABC):
     def __init__(self, codec: StateCodec) -> None:
         self.codec = codec
         self._texts: dict[UUID, str] = {}
-        self.kept_rows = KeptRows(20_000)
+        self.kept_rows = KeptRows(KEPT_ROWS_BYTES)
 
     # -- dialect ------------------------------------------------------------------------------
 
@@ -525,8 +510,9 @@ class StoredView:
                 )
                 for finding_id, position, row in self.cursor.fetchall():
                     key = (finding_id, int(position))
-                    found[key] = decoded = decode(bytes(row))
-                    kept.put(key, decoded)
+                    encoded = bytes(row)
+                    found[key] = decoded = decode(encoded)
+                    kept.put(key, decoded, len(encoded) * DECODED_PER_ENCODED_BYTE)
         return [found[key] for key in keys]  # one snapshot: each key was found as it was asked for
 
     def aggregates(self, cls: type[AnAggregate]) -> list[AnAggregate]:
