@@ -28,7 +28,7 @@ hypothesis.settings.register_profile("rectify", deadline=None)
 hypothesis.settings.load_profile("rectify")
 
 #: The tiers of tests/, fastest first: a failing unit test shows in seconds, not after the servers' tests.
-TIERS = ("unit", "application", "projections", "integrity", "notice", "sheets", "cli", "api", "e2e")
+TIERS = ("unit", "application", "projections", "integrity", "notice", "sheets", "cli", "api", "e2e", "faults")
 
 #: The server the PostgreSQL tests use; CI points it at a database created for the run.
 POSTGRES_URL = os.environ.get("RECTIFY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-import random
 import secrets
-import sqlite3
-import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
@@ -17,14 +13,12 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import ConnectionUnavailableError, IntegrityError, JSONTranscoder, OperationalError
-from psycopg_pool import PoolTimeout
+from eventsourcing.persistence import JSONTranscoder
 
-from rectify import idempotency
 from rectify import validation as v
-from rectify.access import Actor, Role, authorise, authorise_role
+from rectify.access import Actor, Role, authorise
 from rectify.domain import Finding, Round, Unit, chinese
-from rectify.domain.errors import Conflict, IllegalTransition, InvalidInput, NotFound
+from rectify.domain.errors import IllegalTransition, InvalidInput, NotFound
 from rectify.domain.figures import figures_in
 from rectify.domain.rule import StandingRule
 from rectify.domain.token import AccessToken, token_id
@@ -51,25 +45,17 @@ from rectify.domain.values import (
 )
 from rectify.notice.model import DEFAULT_WINDOW_DAYS, digest, window_end
 from rectify.transcodings import register_all
+from rectify.unit_of_work import Receipt, UnitOfWork, command, store_was_busy
 
 if TYPE_CHECKING:
     from rectify.evidence.store import FileStore
 
 A = TypeVar("A", bound=Aggregate)
-F = TypeVar("F", bound=Callable[..., "Receipt"])
+T = TypeVar("T")
+
+__all__ = ["Receipt", "RectifyApplication", "command", "store_was_busy"]
 
 FINDING_NAMESPACE = uuid5(NAMESPACE_URL, "urn:rectify:finding")
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """What a command produced: the log position to read one's own write at, and the new entity."""
-
-    position: int
-    entity_id: UUID
-    replayed: bool = False
-    secret: str | None = None  # an issued token's secret, shown once
-    sha256: str | None = None  # a published notice's digest
 
 
 def finding_id_for(round_id: UUID, code: str) -> UUID:
@@ -87,26 +73,10 @@ def code_for(category: tuple[int, ...], ordinal: int) -> str:
     return "-".join(parts)
 
 
-def command(name: str) -> Callable[[F], F]:
-    """Marks an application method as the command `name`; refuses a role that may never give it."""
-
-    def decorate(method: F) -> F:
-        @functools.wraps(method)
-        def checked(self: RectifyApplication, actor: Actor, /, **kwargs: Any) -> Receipt:
-            authorise_role(actor, name)
-            return method(self, actor, **kwargs)
-
-        checked.command_name = name  # type: ignore[attr-defined] # a function takes attributes; the wrapper's declared type lists none
-        return checked  # type: ignore[return-value] # the wrapper keeps the method's call signature
-
-    return decorate
-
-
 class RectifyApplication(Application[UUID]):
     """Commands of rectify. Every write goes through here; reads of current state go to views."""
 
     name = "Rectify"
-    max_attempts = 8
 
     def __init__(
         self,
@@ -114,8 +84,11 @@ class RectifyApplication(Application[UUID]):
         *,
         timezone: str = "Asia/Shanghai",
         today: Callable[[], date] | None = None,
+        store_deadline: float | None = 5.0,
+        cache_bytes: int = 64 * 1024**2,
     ) -> None:
         super().__init__(env)
+        self.work = UnitOfWork(self, deadline=store_deadline, cache_bytes=cache_bytes)
         zone = ZoneInfo(timezone)
         self.today: Callable[[], date] = today or (lambda: datetime.now(zone).date())
         self.saved_listeners: list[Callable[[int], None]] = []
@@ -132,6 +105,7 @@ class RectifyApplication(Application[UUID]):
         """Closes the library's recorder and the evidence file store."""
         if self.files is not None:
             self.files.close()
+        self.work.close()
         super().close()
 
     def _notify(self, recordings: Sequence[Any]) -> None:
@@ -424,7 +398,7 @@ class RectifyApplication(Application[UUID]):
                 raise InvalidInput(
                     "category", f"category {'.'.join(map(str, category_path))} is not defined in this round"
                 )
-            if finding_id in self.repository:
+            if self.work.exists(finding_id):
                 raise InvalidInput("code", f"{request['code']} is already used in this round")
             finding = Finding.raise_finding(finding_id=finding_id, actor=str(actor), **request)
             return [finding], finding_id
@@ -1300,7 +1274,7 @@ class RectifyApplication(Application[UUID]):
 
     def _get(self, cls: type[A], aggregate_id: UUID, kind: str) -> A:
         try:
-            aggregate: A = self.repository.get(aggregate_id)
+            aggregate: A = self.work.get(aggregate_id)  # type: ignore[assignment] # checked below
         except AggregateNotFoundError:
             raise NotFound(kind, aggregate_id) from None
         if not isinstance(aggregate, cls):
@@ -1339,104 +1313,11 @@ class RectifyApplication(Application[UUID]):
         request: dict[str, Any],
         decide: Callable[[], tuple[list[Aggregate], UUID]],
     ) -> Receipt:
-        """Decides and saves, retrying on a concurrent write; a known idempotency key replays."""
-        try:
-            return self._attempt(command, actor, key, request, decide)
-        except (ConnectionUnavailableError, OperationalError) as error:
-            if not store_was_busy(error):
-                raise
-            raise Conflict(
-                f"{command}: the event store stayed busy and nothing was appended; send it again "
-                "(with the same idempotency key it cannot be carried out twice)"
-            ) from error
+        return self.work.execute(command, actor, key, request, decide)
 
-    def _attempt(
-        self,
-        command: str,
-        actor: Actor,
-        key: str | None,
-        request: dict[str, Any],
-        decide: Callable[[], tuple[list[Aggregate], UUID]],
-    ) -> Receipt:
-        record_id = fingerprint = None
-        if key is not None:
-            key = v.text("idempotency_key", key, max_length=200)
-            record_id = idempotency.record_id(str(actor), key)
-            fingerprint = idempotency.fingerprint(command, request)
-            if (prior := self._replay(record_id, fingerprint)) is not None:
-                return prior
-        for attempt in range(self.max_attempts):
-            aggregates, entity_id = decide()
-            if record_id is not None:
-                assert fingerprint is not None
-                aggregates.append(
-                    idempotency.CommandRecord.record(
-                        record_id=record_id,
-                        actor=str(actor),
-                        command=command,
-                        fingerprint=fingerprint,
-                        entity_id=entity_id,
-                    )
-                )
-            pending = [event for aggregate in aggregates for event in aggregate.pending_events]
-            try:
-                recordings = self.save(*aggregates)
-            except OperationalError as error:
-                if isinstance(error.__cause__, PoolTimeout):
-                    # eventsourcing retries a PostgreSQL insert itself: an earlier try of this save
-                    # may have committed before this one found no connection. Not "nothing appended".
-                    raise OutcomeUnknown(f"{command}: whether it was appended is unknown") from error
-                raise
-            except IntegrityError:
-                if record_id is not None and (prior := self._replay(record_id, fingerprint)) is not None:
-                    return prior
-                if pending and self._stored_as_is(pending[0]):
-                    # eventsourcing's own retry of a PostgreSQL insert found this very save committed
-                    # by its earlier try (whose answer was lost): deciding again would append it twice.
-                    return Receipt(position=self.head(), entity_id=entity_id)
-                time.sleep(random.uniform(0, 0.005 * 2**attempt))
-                continue
-            return Receipt(position=max(r.notification.id for r in recordings), entity_id=entity_id)
-        raise Conflict(f"{command}: the record kept changing under concurrent writes; tried {self.max_attempts} times")
-
-    def _stored_as_is(self, event: Any) -> bool:
-        """Whether the log holds this very event (same aggregate, version, type, time and payload),
-        not another writer's event at its version."""
-        ours = self.mapper.to_stored_event(event)
-        found = self.recorder.select_events(ours.originator_id, gt=ours.originator_version - 1, limit=1)
-        return bool(found) and (found[0].originator_version, found[0].topic, found[0].state) == (
-            ours.originator_version,
-            ours.topic,
-            ours.state,
-        )
-
-    def _replay(self, record_id: UUID, fingerprint: str | None) -> Receipt | None:
-        try:
-            record: idempotency.CommandRecord = self.repository.get(record_id)
-        except AggregateNotFoundError:
-            return None
-        if record.fingerprint != fingerprint:
-            raise InvalidInput("idempotency_key", f"was already used for a different {record.command} request")
-        return Receipt(position=self.head(), entity_id=record.entity_id, replayed=True)
-
-
-class OutcomeUnknown(Exception):
-    """A save failed in a way that leaves unknown whether it was appended: an unexpected error."""
-
-
-def store_was_busy(error: Exception) -> bool:
-    """Whether a command failed only because the store was busy, before anything was written.
-
-    The writer connection or a pooled connection was not had in time, or SQLite's write lock
-    was not (SQLite rolls back at once, locally). A PostgreSQL pool timeout counts only before the
-    save (a save's own is OutcomeUnknown), and no other PostgreSQL error counts.
-    """
-    if isinstance(error, ConnectionUnavailableError):
-        return True
-    cause = error.__cause__
-    if isinstance(cause, sqlite3.OperationalError):
-        return "locked" in str(cause)
-    return isinstance(cause, PoolTimeout)
+    def batch(self, work: Callable[[], T]) -> tuple[T, list[Receipt]]:
+        """Runs `work`, whose commands are saved together in one transaction (rectify.unit_of_work)."""
+        return self.work.batch(work)
 
 
 def _fed_back_before(earlier: Round, later: Round) -> bool:

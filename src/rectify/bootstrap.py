@@ -46,7 +46,13 @@ def prepared(database: Database) -> Iterator[None]:
 
 def open_application(settings: Settings, *, today: Callable[[], date] | None = None) -> RectifyApplication:
     with prepared(settings.database):
-        app = RectifyApplication(env=settings.database.eventsourcing_env(), timezone=settings.timezone, today=today)
+        app = RectifyApplication(
+            env=settings.database.eventsourcing_env(),
+            timezone=settings.timezone,
+            today=today,
+            store_deadline=settings.database.timeouts.store,
+            cache_bytes=settings.aggregate_cache_bytes,
+        )
     app.files = open_file_store(settings.database, settings.evidence_max_bytes)
     return app
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -13,6 +13,24 @@ DEFAULT_DATABASE_URL = "sqlite:///rectify.db"
 
 class SettingsError(ValueError):
     """A setting has a value rectify cannot use."""
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long rectify waits for its store, in seconds."""
+
+    store: float = 5.0  # a command's wait for the store, all told; SQLite's busy timeout; a pooled connection
+    connect: float = 2.0  # opening a PostgreSQL connection
+    statement: float = 15.0  # one PostgreSQL statement (a rebuild's batches included); a silent link
+
+
+@dataclass(frozen=True)
+class Health:
+    """When /health fails: the views lag the log by more than so many events or seconds."""
+
+    lag_events: int = 5000
+    lag_seconds: float = 60.0  # the age of the oldest event not yet in the views (RECTIFY_STALL_SECONDS)
+    timeout: float = 1.0  # /health answers within this, store or no store
 
 
 @dataclass(frozen=True)
@@ -28,14 +46,20 @@ class Database:
     password: str = ""
     name: str = ""
     schema: str = "public"
+    timeouts: Timeouts = field(default_factory=lambda: Timeouts())
 
     def eventsourcing_env(self) -> dict[str, str]:
         """The eventsourcing library's persistence settings for this database."""
+        t = self.timeouts
         if self.kind == "sqlite":
             assert self.path is not None
-            return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(self.path)}
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.path),
+                "SQLITE_LOCK_TIMEOUT": str(max(1, round(t.store))),  # the busy timeout, whole seconds
+            }
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": "rectify.persistence:PostgresFactory",  # the library's, with connection timeouts
             "POSTGRES_DBNAME": self.name,
             "POSTGRES_HOST": self.host,
             "POSTGRES_PORT": str(self.port),
@@ -46,7 +70,24 @@ class Database:
             "POSTGRES_POOL_SIZE": "4",
             "POSTGRES_MAX_OVERFLOW": "8",
             "POSTGRES_CONN_MAX_AGE": "600",
-            "POSTGRES_PRE_PING": "y",
+            "POSTGRES_PRE_PING": "y",  # a pooled connection is checked before use: none dead after an outage
+            "POSTGRES_CONNECT_TIMEOUT": str(max(1, round(t.store))),  # the wait for a pooled connection
+            "POSTGRES_LOCK_TIMEOUT": str(max(1, round(t.store))),  # the wait for the events table's lock
+            "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": str(max(1, round(t.statement))),
+            "RECTIFY_LIBPQ_CONNECT_TIMEOUT": str(t.connect),
+            "RECTIFY_STATEMENT_TIMEOUT": str(t.statement),
+        }
+
+    def connection_parameters(self) -> dict[str, str]:
+        """libpq parameters that bound a connection's waits: to connect, and on a link gone silent."""
+        t = self.timeouts
+        return {
+            "connect_timeout": str(max(1, round(t.connect))),
+            "keepalives": "1",
+            "keepalives_idle": "5",
+            "keepalives_interval": "2",
+            "keepalives_count": "2",
+            "tcp_user_timeout": str(int(t.statement * 1000)),  # unacknowledged data: the link is dead
         }
 
     def psycopg_conninfo(self) -> str:
@@ -59,8 +100,13 @@ class Database:
             "dbname": self.name,
             "user": self.user,
             "password": self.password,
+            **self.connection_parameters(),
         }
         return make_conninfo(**{k: v for k, v in parts.items() if v})
+
+    def statement_options(self) -> str:
+        """The `options` that bound one statement's time on the server."""
+        return f"-c statement_timeout={int(self.timeouts.statement * 1000)}"
 
 
 def parse_database_url(url: str) -> Database:
@@ -129,8 +175,10 @@ class Settings:
     limits: Limits = Limits()
     ws_init_timeout: float = 5.0  # seconds a WebSocket may take to send connection_init
     yellow_within_days: int = 10  # 红黄绿灯: yellow when this many days or fewer are left
-    stall_seconds: float = 60.0  # /health fails when the views stay behind the log this long without moving
+    stall_seconds: float = 60.0  # /health fails when an event has waited this long for the views
+    health: Health = Health()
     response_cache_bytes: int = 64 * 1024 * 1024  # the GraphQL answers kept for reuse, in bytes (0: none)
+    aggregate_cache_bytes: int = 64 * 1024 * 1024  # aggregates kept for commands, by their events' bytes (0: none)
     integrity: Integrity = Integrity()
     evidence_max_bytes: int = 20 * 1024 * 1024  # the largest evidence file taken (佐证材料)
 
@@ -145,6 +193,12 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
         ws_init_timeout = float(env.get("RECTIFY_WS_INIT_TIMEOUT", "5"))
         yellow = int(env.get("RECTIFY_YELLOW_DAYS", "10"))
         stall = float(env.get("RECTIFY_STALL_SECONDS", "60"))
+        lag_events = int(env.get("RECTIFY_HEALTH_LAG_EVENTS", "5000"))
+        timeouts = Timeouts(
+            store=float(env.get("RECTIFY_STORE_TIMEOUT", "5")),
+            connect=float(env.get("RECTIFY_CONNECT_TIMEOUT", "2")),
+            statement=float(env.get("RECTIFY_STATEMENT_TIMEOUT", "15")),
+        )
         checkpoint_events = int(env.get("RECTIFY_CHECKPOINT_EVENTS", "1000"))
         checkpoint_seconds = float(env.get("RECTIFY_CHECKPOINT_SECONDS", "60"))
         limits = Limits(
@@ -170,11 +224,25 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
     except SettingsError as error:
         raise SettingsError(f"RECTIFY_RESPONSE_CACHE_BYTES: {error}") from None
     try:
+        aggregate_cache = byte_size(env.get("RECTIFY_AGGREGATE_CACHE_BYTES", "64MiB"))
+    except SettingsError as error:
+        raise SettingsError(f"RECTIFY_AGGREGATE_CACHE_BYTES: {error}") from None
+    try:
         evidence_max_bytes = byte_size(env.get("RECTIFY_EVIDENCE_MAX_BYTES", "20MiB"))
     except SettingsError as error:
         raise SettingsError(f"RECTIFY_EVIDENCE_MAX_BYTES: {error}") from None
     if not 1 <= evidence_max_bytes <= 1024**3:
         raise SettingsError(f"RECTIFY_EVIDENCE_MAX_BYTES: give 1 byte to 1GiB, not {evidence_max_bytes}")
+    for name, value in (
+        ("RECTIFY_STORE_TIMEOUT", timeouts.store),
+        ("RECTIFY_CONNECT_TIMEOUT", timeouts.connect),
+        ("RECTIFY_STATEMENT_TIMEOUT", timeouts.statement),
+    ):
+        if not 0.1 <= value <= 600:
+            raise SettingsError(f"{name}: give seconds from 0.1 to 600, not {value}")
+    if lag_events < 1:
+        raise SettingsError(f"RECTIFY_HEALTH_LAG_EVENTS: give at least 1 event, not {lag_events}")
+    database = replace(database, timeouts=timeouts)
     if checkpoint_events < 1:
         raise SettingsError(f"RECTIFY_CHECKPOINT_EVENTS: give at least 1 event, not {checkpoint_events}")
     if not 0 < checkpoint_seconds <= 86_400:
@@ -200,7 +268,9 @@ def load(environ: Mapping[str, str] | None = None, *, database_url: str | None =
         ws_init_timeout=ws_init_timeout,
         yellow_within_days=yellow,
         stall_seconds=stall,
+        health=Health(lag_events=lag_events, lag_seconds=stall),
         response_cache_bytes=response_cache,
+        aggregate_cache_bytes=aggregate_cache,
         integrity=integrity,
         evidence_max_bytes=evidence_max_bytes,
     )

@@ -17,7 +17,7 @@ from psycopg_pool import PoolTimeout
 
 from rectify import settings
 from rectify.access import Actor, Role
-from rectify.application import OutcomeUnknown, RectifyApplication, finding_id_for
+from rectify.application import Receipt, RectifyApplication, finding_id_for
 from rectify.domain import Conflict, Forbidden, IllegalTransition, InvalidInput, NotFound
 from rectify.domain.values import FindingStatus
 from scenario import SYSTEM
@@ -60,8 +60,8 @@ class World:
             INSPECTOR, round_id=self.round_id, unit_id=self.unit_id, category=[2], ordinal=ordinal, **fields
         ).entity_id
 
-    def assign(self) -> None:
-        self.app.assign_responsibility(
+    def assign(self) -> Receipt:
+        return self.app.assign_responsibility(
             self.unit,
             finding_id=self.finding_id,
             department="党建办",
@@ -372,13 +372,15 @@ def test_a_write_that_keeps_conflicting_is_reported_as_a_conflict(
 ) -> None:
     world.assign()
     world.app.plan_measure(world.unit, finding_id=world.finding_id, text="一是")
-    stale_get = world.app.repository.get
+    load = world.app.work._load
 
-    def always_stale(aggregate_id: UUID, version: int | None = None, **kwargs: Any) -> Any:
+    def always_stale(aggregate_id: UUID) -> Any:
         # as if another writer always saved first: we keep deciding on an old version
-        return stale_get(aggregate_id, version=2 if aggregate_id == world.finding_id else version, **kwargs)
+        if aggregate_id == world.finding_id:
+            return world.app.repository.get(aggregate_id, version=2)
+        return load(aggregate_id)
 
-    monkeypatch.setattr(world.app.repository, "get", always_stale)
+    monkeypatch.setattr(world.app.work, "_load", always_stale)
     head = world.app.head()
     with pytest.raises(Conflict, match="tried 8 times"):
         world.app.record_activity(
@@ -417,11 +419,11 @@ def test_a_store_that_stays_busy_is_a_conflict_and_appends_nothing(world: World)
     assert world.app.head() == head + 1
 
 
-def test_a_save_that_timed_out_after_the_store_retried_it_is_not_called_unappended(
+def test_a_save_that_timed_out_after_the_store_retried_it_is_answered_as_accepted(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """eventsourcing retries a PostgreSQL insert by itself; when its last try finds no connection,
-    an earlier try may have committed. That must not be answered as "nothing was appended"."""
+    an earlier try may have committed. The unit of work looks: committed events are Accepted."""
     insert = world.app.recorder.insert_events
 
     def committed_then_timed_out(*args: Any, **kwargs: Any) -> Any:
@@ -433,9 +435,9 @@ def test_a_save_that_timed_out_after_the_store_retried_it_is_not_called_unappend
 
     monkeypatch.setattr(world.app.recorder, "insert_events", committed_then_timed_out)
     head = world.app.head()
-    with pytest.raises(OutcomeUnknown):
-        world.assign()
-    assert world.app.head() == head + 1  # it was appended after all
+    receipt = world.assign()
+    assert world.app.head() == head + 1  # it was appended after all, once
+    assert receipt.position == head + 1 and not receipt.replayed
 
 
 def test_a_save_committed_by_the_stores_own_retry_is_not_appended_twice(

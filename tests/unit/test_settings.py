@@ -45,3 +45,33 @@ def test_the_yellow_threshold_reaches_the_read_models(tmp_path) -> None:
         assert system.read.thresholds.yellow_within_days == 21
     finally:
         system.close()
+
+
+def test_store_timeouts_reach_the_store_libraries_and_are_checked() -> None:
+    loaded = settings.load(
+        {"RECTIFY_STORE_TIMEOUT": "3", "RECTIFY_CONNECT_TIMEOUT": "2", "RECTIFY_STATEMENT_TIMEOUT": "9"},
+        database_url="postgresql://pg@db.local/rect",
+    )
+    env = loaded.database.eventsourcing_env()
+    assert env["POSTGRES_CONNECT_TIMEOUT"] == "3" and env["POSTGRES_PRE_PING"] == "y"
+    assert env["PERSISTENCE_MODULE"] == "rectify.persistence:PostgresFactory"
+    parsed = conninfo_to_dict(loaded.database.psycopg_conninfo())
+    assert parsed["connect_timeout"] == "2" and parsed["tcp_user_timeout"] == "9000"
+    assert loaded.database.statement_options() == "-c statement_timeout=9000"
+    sqlite = settings.load({"RECTIFY_STORE_TIMEOUT": "4"}, database_url="sqlite:///r.db").database
+    assert sqlite.eventsourcing_env()["SQLITE_LOCK_TIMEOUT"] == "4"
+    with pytest.raises(settings.SettingsError, match="RECTIFY_STORE_TIMEOUT"):
+        settings.load({"RECTIFY_STORE_TIMEOUT": "0"})
+    assert settings.load({"RECTIFY_HEALTH_LAG_EVENTS": "7"}).health.lag_events == 7
+
+
+def test_the_postgres_factory_bounds_every_connection_it_opens(postgres_url: str) -> None:
+    from rectify.application import RectifyApplication
+
+    database = settings.load({"RECTIFY_STATEMENT_TIMEOUT": "7"}, database_url=postgres_url).database
+    app = RectifyApplication(env=database.eventsourcing_env())
+    try:
+        with app.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+            assert conn.execute("SHOW statement_timeout").fetchone()["statement_timeout"] == "7s"
+    finally:
+        app.close()

@@ -1,6 +1,14 @@
 """The rectification domain: aggregates, events, values and errors. Pure Python, no I/O."""
 
-from rectify.domain.errors import Conflict, Forbidden, IllegalTransition, InvalidInput, NotFound, RectifyError
+from rectify.domain.errors import (
+    Conflict,
+    Forbidden,
+    IllegalTransition,
+    InvalidInput,
+    NotFound,
+    RectifyError,
+    StoreFault,
+)
 from rectify.domain.finding import Finding
 from rectify.domain.round import Round
 from rectify.domain.unit import Unit
@@ -14,5 +22,6 @@ __all__ = [
     "NotFound",
     "RectifyError",
     "Round",
+    "StoreFault",
     "Unit",
 ]

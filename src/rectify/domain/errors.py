@@ -47,3 +47,16 @@ class Forbidden(RectifyError):
 
 class Unavailable(RectifyError):
     """The views have not yet reached the position asked for; asking again shortly will do."""
+
+
+class StoreFault(RectifyError):
+    """The event store could not carry out a command: it is unavailable, timed out, read-only or full.
+
+    `may_have_appended` says whether the command may be in the log all the same (its answer was
+    lost): a resend with the same idempotency key is safe either way.
+    """
+
+    def __init__(self, reason: str, message: str, *, may_have_appended: bool) -> None:
+        super().__init__(message)
+        self.reason = reason  # UNAVAILABLE, TIMED_OUT, READ_ONLY, DISK_FULL
+        self.may_have_appended = may_have_appended

@@ -9,7 +9,9 @@ as evidence, `importLedger` reads one as a 台账 and imports it (or, as a dry r
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 import re
 import uuid
 from decimal import Decimal
@@ -45,6 +47,9 @@ from rectify.graphql.types import (
 from rectify.sheets.planner import ImportStopped, Plan, carry_out, plan_file
 from rectify.sheets.progress import Stage, imports
 from rectify.sheets.reader import SheetRejected
+
+log = logging.getLogger(__name__)
+VIEWS_WAIT = 2.0  # seconds a command waits for the views to include its write before answering
 
 
 @strawberry.input
@@ -362,14 +367,22 @@ async def run_command(info: strawberry.Info, method: str, input_object: Any, **e
             problem.field = camel(problem.field)
             problem.message = f"{problem.field}: {problem.reason}"
         return problem
-    # Read-your-writes: the views include this write when we answer, whichever process projects it.
-    await ctx.feed.reached(receipt.position, 2.0)
-    if not ctx.actor.sees_everything:
-        # As every position the caller is shown: that of its write's last event it may see (not of
-        # the idempotency record saved with it, which only the office sees).
-        shown = await blocking(ctx.queries.reading(ctx.actor).shown, receipt.position)
-        receipt = dataclasses.replace(receipt, position=shown)
-    return receipt
+    # The events are stored: from here on the answer is Accepted, whatever happens. Read-your-writes:
+    # wait (boundedly) until the views include this write, whichever process projects it.
+    caught_up = False
+    try:
+        async with asyncio.timeout(VIEWS_WAIT + 0.5):
+            caught_up = await ctx.feed.reached(receipt.position, VIEWS_WAIT)
+            if not ctx.actor.sees_everything:
+                # As every position the caller is shown: that of its write's last event it may see (not of
+                # the idempotency record saved with it, which only the office sees).
+                shown = await blocking(ctx.queries.reading(ctx.actor).shown, receipt.position)
+                receipt = dataclasses.replace(receipt, position=shown)
+    except Exception:  # the store or the views failed after the commit: the write stands all the same
+        log.warning("%s at %d: stored, but the views could not be waited for", method, receipt.position, exc_info=True)
+        if not ctx.actor.sees_everything:
+            receipt = dataclasses.replace(receipt, position=receipt.own_position or receipt.position)
+    return dataclasses.replace(receipt, views_caught_up=caught_up)
 
 
 def _command_mutation(method: str, input_type: type, description: str) -> Any:

@@ -612,10 +612,20 @@ class Accepted:
     position: int
     id: strawberry.ID = strawberry.field(description="The new or changed entity (finding, measure, activity, …).")
     replayed: bool = strawberry.field(description="A retry of an earlier request with the same idempotency key.")
+    views_caught_up: bool = strawberry.field(
+        default=True,
+        description="Whether the views included this write when it was answered. False: it is stored, "
+        "and queries show it once the views catch up (GET /health tells when).",
+    )
 
     @staticmethod
     def of(receipt: Receipt) -> Accepted:
-        return Accepted(position=receipt.position, id=strawberry.ID(str(receipt.entity_id)), replayed=receipt.replayed)
+        return Accepted(
+            position=receipt.position,
+            id=strawberry.ID(str(receipt.entity_id)),
+            replayed=receipt.replayed,
+            views_caught_up=receipt.views_caught_up,
+        )
 
 
 @strawberry.type(description="A notice was published; it can be rebuilt byte for byte from the log.")
@@ -663,7 +673,17 @@ class Forbidden:
     message: str
 
 
-Problem = NotFound | InvalidInput | IllegalTransition | Conflict | Forbidden
+@strawberry.type(description="The event store could not carry out the command.")
+class StoreFault:
+    message: str
+    reason: str = strawberry.field(description="UNAVAILABLE, TIMED_OUT, READ_ONLY or DISK_FULL.")
+    may_have_appended: bool = strawberry.field(
+        description="Whether the command may be stored all the same (its answer was lost). Either way, "
+        "sending it again with the same idempotency key cannot carry it out twice."
+    )
+
+
+Problem = NotFound | InvalidInput | IllegalTransition | Conflict | Forbidden | StoreFault
 CommandResult = Annotated[Accepted | Problem, strawberry.union("CommandResult")]
 IssueTokenResult = Annotated[TokenIssued | Problem, strawberry.union("IssueTokenResult")]
 PublishNoticeResult = Annotated[NoticePublished | Problem, strawberry.union("PublishNoticeResult")]
@@ -681,4 +701,6 @@ def problem_of(error: domain.RectifyError) -> Any:
         return Conflict(message=error.message)
     if isinstance(error, domain.Forbidden):
         return Forbidden(message=error.message)
+    if isinstance(error, domain.StoreFault):
+        return StoreFault(message=error.message, reason=error.reason, may_have_appended=error.may_have_appended)
     raise TypeError(f"unexpected error type {type(error)}")

@@ -143,10 +143,12 @@ class Feed:
             except RuntimeError:  # that subscriber's loop is closed
                 pass
 
-    def look_for_revocations(self) -> None:
-        """Tells the revocation listeners of tokens revoked in the log since the last look."""
+    def look_for_revocations(self, head: int | None = None) -> None:
+        """Tells the revocation listeners of tokens revoked in the log since the last look (up to
+        `head`, when the caller knows where the log has grown to)."""
         with self._checking:
-            head = self.app.head()
+            if head is None:
+                head = self.app.head()
             if head <= self._checked:
                 return
             revoked: set[UUID] = set()
@@ -164,19 +166,19 @@ class Feed:
             for listener in list(self.revocation_listeners):
                 listener(frozenset(revoked))
 
-    def _grew(self) -> None:
+    def _grew(self, head: int | None = None) -> None:
         """The log grew: revocations first, so that whoever the signal wakes sees them."""
         try:
-            self.look_for_revocations()
+            self.look_for_revocations(head)
         except Exception:  # noqa: BLE001 - the next growth looks again from the same position
             log.exception("looking for revoked tokens failed")
 
     def _on_advance(self, advance: Advance) -> None:
-        self._grew()
+        self._grew(advance.position)
         self.publish(Signal(True, advance.position, advance.scopes))
 
     def _on_saved(self, position: int) -> None:
-        self._grew()
+        self._grew(position)
         self.publish(Signal(False, position))
 
     def _spawn(self, target: Any) -> None:

@@ -23,6 +23,8 @@ from rectify.projections.fold import Fold, State, paused_garbage_collection, sco
 from rectify.projections.store import PostgresViewStore, ViewStore
 
 log = logging.getLogger(__name__)
+FOLLOW_INTERVAL = 0.2  # seconds between the followers' passes, at least
+MAX_BACKOFF = 1.0  # seconds between tries of a failing batch, at most: the views catch up soon after an outage
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,11 @@ class Runner:
         self.projector = projector
         self.poll_interval = poll_interval
         self.listeners: list[Callable[[Advance], None]] = []
-        self.followers: list[Callable[[], object]] = []  # others following the log after each pass (the sealer)
+        # Others following the log after each pass (the sealer), in a thread of their own: their
+        # commits do not hold up the views, and so the answers to commands.
+        self.followers: list[Callable[[], object]] = []
+        self._follow = threading.Event()
+        self._follower_thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -177,6 +183,8 @@ class Runner:
         self._position = self.projector.store.tracking_position()
         self._thread = threading.Thread(target=self._run, name="rectify-projector", daemon=True)
         self._thread.start()
+        self._follower_thread = threading.Thread(target=self._run_followers, name="rectify-followers", daemon=True)
+        self._follower_thread.start()
         if isinstance(self.projector.store, PostgresViewStore):
             self._listener_thread = threading.Thread(target=self._listen, name="rectify-listen", daemon=True)
             self._listener_thread.start()
@@ -185,8 +193,11 @@ class Runner:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        self._follow.set()
         if self._thread:
             self._thread.join(timeout=10)
+        if self._follower_thread:
+            self._follower_thread.join(timeout=10)
         if self.wake in self.projector.app.saved_listeners:
             self.projector.app.saved_listeners.remove(self.wake)
 
@@ -231,19 +242,40 @@ class Runner:
         while not self._stop.is_set():
             try:
                 self.projector.catch_up(on_advance=self._publish)
-                for follow in self.followers:
-                    follow()
+                self._follow.set()
                 failures = 0
             except Exception as error:  # noqa: BLE001 - kept for wait_for and retried with backoff
                 failures += 1
                 self.error = error
                 log.exception("projection batch failed (attempt %d)", failures)
-                if self._stop.wait(min(30.0, 0.2 * 2**failures)):
+                if self._stop.wait(min(MAX_BACKOFF, 0.1 * 2**failures)):  # back soon after an outage
                     return
                 continue
             self.error = None
             self._wake.wait(self.poll_interval)
             self._wake.clear()
+
+    def _run_followers(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            self._follow.wait()
+            self._follow.clear()
+            if self._stop.is_set():
+                return
+            try:
+                for follow in self.followers:
+                    follow()
+                failures = 0
+                # Each pass takes everything up to the head: under a stream of writes, one pass per
+                # FOLLOW_INTERVAL (one commit of the sealer) instead of one per write.
+                if self._stop.wait(FOLLOW_INTERVAL):
+                    return
+            except Exception:  # noqa: BLE001 - logged and tried again, as the projector's batches are
+                failures += 1
+                log.exception("a follower of the log failed (attempt %d)", failures)
+                self._follow.set()
+                if self._stop.wait(min(MAX_BACKOFF, 0.1 * 2**failures)):
+                    return
 
     def _listen(self) -> None:
         """Wakes the runner on the events table's NOTIFY (PostgreSQL)."""

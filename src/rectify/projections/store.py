@@ -14,13 +14,13 @@ makes it live in one small transaction: readers never see a half-built view.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import sys
 import threading
 from abc import ABC, abstractmethod
 from array import array
 from bisect import bisect_right
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -30,6 +30,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from rectify.caching import BoundedCache
 from rectify.domain import Finding
 from rectify.projections.fold import (
     CHUNK,
@@ -54,6 +55,8 @@ PREFIX = "rectify_"
 META = f"{PREFIX}views"
 TABLES = ("aggregates", "ledger", "history", "timeline", "audience")
 BULK = 5000  # rows per statement when a rebuild writes everything
+WAL_LIMIT = 64 * 1024 * 1024  # bytes an SQLite WAL is cut back to after a checkpoint
+WAL_CHECKPOINT = 16 * 1024 * 1024  # bytes of WAL past which the view writer checkpoints and truncates
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -136,29 +139,14 @@ def index_statements(generation: int) -> list[str]:
     ]
 
 
-class KeptRows:
-    """A bounded, thread-safe cache of decoded ledger rows keyed by (finding id, position)."""
+#: A decoded ledger row holds about this many times the bytes of its pickle (objects, not bytes).
+DECODED_PER_ENCODED_BYTE = 4
+KEPT_ROWS_BYTES = 64 * 1024 * 1024
 
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._rows: OrderedDict[tuple[str, int], LedgerRow] = OrderedDict()
-        self._lock = threading.Lock()
 
-    def __contains__(self, key: object) -> bool:
-        return key in self._rows
-
-    def get(self, key: tuple[str, int]) -> LedgerRow | None:
-        with self._lock:
-            row = self._rows.get(key)
-            if row is not None:
-                self._rows.move_to_end(key)
-            return row
-
-    def put(self, key: tuple[str, int], row: LedgerRow) -> None:
-        with self._lock:
-            self._rows[key] = row
-            while len(self._rows) > self.size:
-                self._rows.popitem(last=False)
+class KeptRows(BoundedCache[tuple[str, int], LedgerRow]):
+    """Decoded ledger rows keyed by (finding id, position): the one bounded cache, by bytes (a row
+    with hundreds of activities weighs hundreds of KB, and each new position of it is another entry)."""
 
 
 class ViewStore(ABC):
@@ -169,7 +157,7 @@ class ViewStore(ABC):
     def __init__(self, codec: StateCodec) -> None:
         self.codec = codec
         self._texts: dict[UUID, str] = {}
-        self.kept_rows = KeptRows(20_000)
+        self.kept_rows = KeptRows(KEPT_ROWS_BYTES)
 
     # -- dialect ------------------------------------------------------------------------------
 
@@ -522,8 +510,9 @@ class StoredView:
                 )
                 for finding_id, position, row in self.cursor.fetchall():
                     key = (finding_id, int(position))
-                    found[key] = decoded = decode(bytes(row))
-                    kept.put(key, decoded)
+                    encoded = bytes(row)
+                    found[key] = decoded = decode(encoded)
+                    kept.put(key, decoded, len(encoded) * DECODED_PER_ENCODED_BYTE)
         return [found[key] for key in keys]  # one snapshot: each key was found as it was asked for
 
     def aggregates(self, cls: type[AnAggregate]) -> list[AnAggregate]:
@@ -650,11 +639,31 @@ class SQLiteViewStore(ViewStore):
         self._readers = threading.local()
         self._writer: sqlite3.Connection | None = None
         self._write_lock = threading.Lock()
+        self._commits = 0
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")  # a reset WAL is cut back to this
+        # In WAL mode NORMAL syncs at checkpoints, not at each commit: a power cut may lose the last
+        # batches of the views with their tracking position (one transaction), never the events, and
+        # the runner folds them again. The events' own commits stay fully synced.
+        conn.execute("PRAGMA synchronous=NORMAL")
         return conn
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        """Keeps the shared WAL bounded under sustained writes: SQLite's own checkpoints are passive
+        and never shrink the file; past WAL_CHECKPOINT bytes it is written back and truncated
+        (TRUNCATE waits for readers briefly, then gives up without harm)."""
+        self._commits += 1
+        if self._commits % 50:
+            return
+        try:
+            size = os.path.getsize(f"{self.path}-wal")
+        except OSError:
+            return
+        if size > WAL_CHECKPOINT:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         with self._write_lock:
@@ -679,9 +688,10 @@ class SQLiteViewStore(ViewStore):
                 raise
             else:
                 conn.commit()
+                self._checkpoint(conn)
             finally:
                 if not durable:
-                    conn.execute("PRAGMA synchronous=FULL")
+                    conn.execute("PRAGMA synchronous=NORMAL")
 
     @contextmanager
     def reading(self) -> Iterator[Any]:
@@ -714,21 +724,32 @@ class PostgresViewStore(ViewStore):
 
         self.database = database
         self.channel = f"rectify_views_{database.schema}"
-        options = f"-c search_path={database.schema}"
+        options = f"-c search_path={database.schema} {database.statement_options()}"
 
         def configure_reader(conn: Any) -> None:
             conn.isolation_level = IsolationLevel.REPEATABLE_READ
 
+        # Each pooled connection is checked before use, so none left dead by an outage is handed out.
         self.readers = ConnectionPool(
             database.psycopg_conninfo(),
             kwargs={"options": options},
             min_size=1,
             max_size=8,
             configure=configure_reader,
+            check=ConnectionPool.check_connection,
+            timeout=database.timeouts.store,
             open=True,
         )
+        # The views' commits need not wait for the disk: a crash may lose the last batches with their
+        # tracking position (one transaction), and the runner folds them again from the log.
         self.writers = ConnectionPool(
-            database.psycopg_conninfo(), kwargs={"options": options}, min_size=1, max_size=2, open=True
+            database.psycopg_conninfo(),
+            kwargs={"options": f"{options} -c synchronous_commit=off"},
+            min_size=1,
+            max_size=2,
+            check=ConnectionPool.check_connection,
+            timeout=database.timeouts.store,
+            open=True,
         )
 
     def close(self) -> None:

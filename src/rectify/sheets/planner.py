@@ -639,21 +639,35 @@ def import_file(
     return planned, carry_out(app, planned, progress)
 
 
-def carry_out(app: RectifyApplication, plan: Plan, progress: Callable[[int, int], None] | None = None) -> Imported:
-    """Carries out a plan command by command (a later version commits it as one batch)."""
+def carry_out(
+    app: RectifyApplication, plan: Plan, progress: Callable[[int, int], None] | None = None, *, batch_size: int = 500
+) -> Imported:
+    """Carries out a plan in batches of commands, each batch one transaction (rectify.unit_of_work):
+    every command is checked as if given alone, and a batch is appended whole or not at all."""
     if plan.errors:
         raise SheetRejected(plan.errors)
     first = last = None
-    for done, step in enumerate(plan.steps):
-        try:
-            receipt = getattr(app, step.command)(plan.actor, **step.arguments)
-        except RectifyError as error:
-            raise ImportStopped(
-                f"row {step.row} ({step.code}): {error}; the {done} commands before it were carried out. The "
-                "record changed while the sheet was imported: import the same sheet again to carry out the rest"
-            ) from error
-        first = receipt.position if first is None else first
-        last = receipt.position
+    done = 0
+    for start in range(0, len(plan.steps), batch_size):
+        chunk = plan.steps[start : start + batch_size]
+
+        def run(chunk: list[Step] = chunk, before: int = done) -> None:
+            for step in chunk:
+                try:
+                    getattr(app, step.command)(plan.actor, **step.arguments)
+                except RectifyError as error:
+                    raise ImportStopped(
+                        f"row {step.row} ({step.code}): {error}; the {before} commands before it were carried out "
+                        "and nothing of its batch. The record changed while the sheet was imported: import the "
+                        "same sheet again to carry out the rest"
+                    ) from error
+
+        _, receipts = app.batch(run)
+        positions = [r.position for r in receipts if r.position]
+        if positions:
+            first = min(positions) if first is None else first
+            last = max(positions)
+        done += len(chunk)
         if progress is not None:
-            progress(done + 1, len(plan.steps))
+            progress(done, len(plan.steps))
     return Imported(len(plan.steps), first, last)

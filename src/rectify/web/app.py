@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -21,7 +20,6 @@ from starlette.requests import Request
 from starlette.responses import (
     FileResponse,
     HTMLResponse,
-    JSONResponse,
     RedirectResponse,
     Response,
 )
@@ -38,12 +36,12 @@ from rectify.access import PUBLIC
 from rectify.bootstrap import System, open_system
 from rectify.graphql.context import Context
 from rectify.graphql.schema import build_schema
-from rectify.integrity.watch import integrity_health
 from rectify.projections.feed import Feed
 from rectify.settings import Limits, Settings
 from rectify.web import headers
 from rectify.web.evidence import EvidenceDownloads
 from rectify.web.headers import SecurityHeaders
+from rectify.web.health import HealthCheck
 from rectify.web.ledger import LedgerDownloads
 from rectify.web.notices import NoticePages
 from rectify.web.tokens import Tokens
@@ -187,23 +185,7 @@ class AppState:
     feed: Feed
     tokens: Tokens
     schema: Any
-
-
-class StallWatch:
-    """Notices views that stay behind the log without moving for longer than `seconds`."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._views = -1
-        self._since = 0.0
-
-    def observe(self, head: int, views: int, now: float) -> float | None:
-        """The seconds the views have been stuck behind, once that is longer than allowed; else None."""
-        if views >= head or views != self._views:
-            self._views, self._since = views, now
-            return None
-        stuck = now - self._since
-        return stuck if stuck > self.seconds else None
+    health: HealthCheck
 
 
 def create_app(
@@ -225,7 +207,9 @@ def create_app(
         feed = Feed(system.app, system.store, system.runner).start()
         tokens = Tokens(system.app.authenticate, web.token_cache_seconds)
         feed.revocation_listeners.append(tokens.forget)  # a revocation heard anywhere ends the token here
-        state = AppState(settings, web, system, feed, tokens, build_schema(web.limits))
+        state = AppState(
+            settings, web, system, feed, tokens, build_schema(web.limits), HealthCheck(system, settings.health)
+        )
         holder["state"] = state
         app.state.rectify = state
         view = GraphQLView(
@@ -245,6 +229,7 @@ def create_app(
             yield
         finally:
             feed.stop()
+            state.health.close()
             await run_in_threadpool(system.close)
 
     class GraphQLRoute:
@@ -255,24 +240,8 @@ def create_app(
 
     graphql = GraphQLRoute()
 
-    stalls = StallWatch(settings.stall_seconds)
-
     async def health(request: Request) -> Response:
-        """Fails (503) while this process's projector keeps failing, or while the views stay behind
-        the log without moving (no worker keeps them: `serve --no-projector` needs `rectify project`)."""
-        state = holder["state"]
-        head, views = await run_in_threadpool(lambda: (state.system.app.head(), state.system.store.tracking_position()))
-        problems = []
-        runner = state.system.runner
-        if runner is not None and runner.error is not None:
-            problems.append("the projector's last batch failed; it is being retried")
-        stalled = stalls.observe(head, views, time.monotonic())
-        if stalled is not None:
-            problems.append(f"the views have stayed {head - views} events behind the log for {stalled:.0f} s")
-        trouble, integrity = await run_in_threadpool(integrity_health, state.system.sealer.watch)
-        problems += [trouble] if trouble else []
-        answer = {"ok": not problems, "head": head, "views": views, "problems": problems, "integrity": integrity}
-        return JSONResponse(answer, status_code=503 if problems else 200)
+        return await holder["state"].health.answer()  # rectify.web.health
 
     async def home(request: Request) -> Response:
         return RedirectResponse("/dashboard")

@@ -1,0 +1,229 @@
+"""The unit of work on a real store: batches in one transaction, truthful replays, typed store faults."""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+from typing import Any
+
+import pytest
+from eventsourcing.persistence import IntegrityError, OperationalError
+from test_commands import World
+
+from rectify.application import RectifyApplication
+from rectify.domain import InvalidInput, NotFound, StoreFault
+
+
+@pytest.fixture
+def world(app: RectifyApplication) -> World:
+    world = World(app)
+    world.assign()
+    return world
+
+
+def saves_counted(app: RectifyApplication, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    save = app.save
+
+    def counted(*aggregates: Any, **kwargs: Any) -> Any:
+        calls.append(len(aggregates))
+        return save(*aggregates, **kwargs)
+
+    monkeypatch.setattr(app, "save", counted)
+    return calls
+
+
+def test_a_batch_appends_its_commands_in_one_save_with_a_position_each(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saves = saves_counted(world.app, monkeypatch)
+    head = world.app.head()
+
+    def work() -> None:
+        world.app.plan_measure(world.unit, finding_id=world.finding_id, text="一是", idempotency_key="m1")
+        world.app.plan_measure(world.unit, finding_id=world.finding_id, text="二是")
+        second = world.raise_finding(2)  # a new aggregate, then a change to it in the same batch
+        world.app.note_progress(world.unit, finding_id=second, progress="已开展自查")
+
+    _, receipts = world.app.batch(work)
+    assert len(saves) == 1
+    assert world.app.head() == head + 5  # four events and one idempotency record
+    # events are saved aggregate by aggregate: the finding's two measures, the key's record, the new finding
+    assert [r.position for r in receipts] == [head + 3, head + 2, head + 4, head + 5]
+    assert [m.text for m in world.app.finding(world.finding_id).measures] == ["一是", "二是"]
+
+
+def test_a_batch_whose_command_is_refused_appends_nothing(world: World) -> None:
+    head = world.app.head()
+
+    def work() -> None:
+        world.app.plan_measure(world.unit, finding_id=world.finding_id, text="一是")
+        world.app.plan_measure(world.unit, finding_id="00000000-0000-0000-0000-000000000001", text="二是")
+
+    with pytest.raises(NotFound):
+        world.app.batch(work)
+    assert world.app.head() == head
+    assert world.app.finding(world.finding_id).measures == ()
+
+
+def test_a_key_given_twice_in_one_batch_is_carried_out_once(world: World) -> None:
+    head = world.app.head()
+
+    def work() -> None:
+        for _ in range(2):
+            world.app.plan_measure(world.unit, finding_id=world.finding_id, text="一是", idempotency_key="k")
+
+    _, receipts = world.app.batch(work)
+    assert [r.replayed for r in receipts] == [False, True]
+    assert world.app.head() == head + 2
+    # and a key stored before the batch replays inside it
+    _, again = world.app.batch(work)
+    assert [r.replayed for r in again] == [True, True]
+    assert world.app.head() == head + 2
+
+
+def test_a_key_reused_for_another_request_in_a_batch_names_the_field(world: World) -> None:
+    def work() -> None:
+        world.app.plan_measure(world.unit, finding_id=world.finding_id, text="一是", idempotency_key="k")
+        world.app.plan_measure(world.unit, finding_id=world.finding_id, text="二是", idempotency_key="k")
+
+    with pytest.raises(InvalidInput, match="idempotency_key"):
+        world.app.batch(work)
+
+
+def test_a_first_request_whose_save_the_store_retried_is_not_called_a_replay(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The library retried an insert whose answer was lost; the retry met the committed events."""
+    insert = world.app.recorder.insert_events
+    calls: list[int] = []
+
+    def committed_then_clashed(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        insert(*args, **kwargs)
+        if len(calls) == 1:
+            raise IntegrityError("duplicate key value violates unique constraint")
+        return None
+
+    monkeypatch.setattr(world.app.recorder, "insert_events", committed_then_clashed)
+    head = world.app.head()
+    receipt = world.app.plan_measure(world.unit, finding_id=world.finding_id, text="一是", idempotency_key="fresh")
+    assert not receipt.replayed
+    assert world.app.head() == head + 2
+    monkeypatch.undo()
+    again = world.app.plan_measure(world.unit, finding_id=world.finding_id, text="一是", idempotency_key="fresh")
+    assert again.replayed and again.entity_id == receipt.entity_id
+    assert world.app.head() == head + 2
+
+
+def failing_insert(app: RectifyApplication, monkeypatch: pytest.MonkeyPatch, cause: BaseException) -> None:
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        try:
+            raise cause
+        except BaseException as error:
+            raise OperationalError(str(error)) from error
+
+    monkeypatch.setattr(app.recorder, "insert_events", fail)
+
+
+@pytest.mark.parametrize(
+    ("cause", "reason"),
+    [
+        (sqlite3.OperationalError("attempt to write a readonly database"), "READ_ONLY"),
+        (sqlite3.OperationalError("database or disk is full"), "DISK_FULL"),
+        (OSError(errno.ENOSPC, "No space left on device"), "DISK_FULL"),
+    ],
+)
+def test_a_store_that_refuses_the_write_is_a_typed_fault_that_appended_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch, cause: BaseException, reason: str
+) -> None:
+    head = world.app.head()
+    failing_insert(world.app, monkeypatch, cause)
+    with pytest.raises(StoreFault) as raised:
+        world.app.plan_measure(world.unit, finding_id=world.finding_id, text="一是")
+    assert raised.value.reason == reason
+    assert raised.value.may_have_appended is False
+    assert "nothing was appended" in raised.value.message
+    assert world.app.head() == head
+
+
+def test_a_lost_connection_during_a_save_says_it_may_have_been_appended_unless_the_log_shows_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    head = world.app.head()
+    failing_insert(world.app, monkeypatch, psycopg.OperationalError("server closed the connection unexpectedly"))
+    with pytest.raises(StoreFault) as raised:
+        world.app.plan_measure(world.unit, finding_id=world.finding_id, text="一是")
+    assert raised.value.reason == "UNAVAILABLE"
+    assert raised.value.may_have_appended is (world.app.work._local_store() is False)
+    assert world.app.head() == head
+
+
+def test_a_command_that_waits_past_the_store_deadline_is_answered_timed_out(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    release = threading.Event()
+    insert = world.app.recorder.insert_events
+
+    def stalled(*args: Any, **kwargs: Any) -> Any:
+        release.wait(10)
+        return insert(*args, **kwargs)
+
+    monkeypatch.setattr(world.app.recorder, "insert_events", stalled)
+    monkeypatch.setattr(world.app.work, "deadline", 0.3)
+    head = world.app.head()
+    with pytest.raises(StoreFault) as raised:
+        world.app.plan_measure(world.unit, finding_id=world.finding_id, text="一是", idempotency_key="slow")
+    assert raised.value.reason == "TIMED_OUT" and raised.value.may_have_appended
+    release.set()
+    monkeypatch.undo()
+    # the resend with the same key is answered from what the late save stored, never stored twice
+    for _ in range(50):
+        if world.app.head() == head + 2:
+            break
+        threading.Event().wait(0.05)
+    again = world.app.plan_measure(world.unit, finding_id=world.finding_id, text="一是", idempotency_key="slow")
+    assert again.replayed
+    assert world.app.head() == head + 2
+
+
+def test_a_kept_aggregate_is_brought_up_to_date_with_another_processs_writes(
+    world: World, config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rectify.bootstrap import open_application
+
+    world.app.plan_measure(world.unit, finding_id=world.finding_id, text="一是")
+    assert world.finding_id in world.app.work.cache
+    other = open_application(config)  # another process's application on the same store
+    try:
+        other.plan_measure(world.unit, finding_id=world.finding_id, text="二是")
+    finally:
+        other.close()
+    world.app.plan_measure(world.unit, finding_id=world.finding_id, text="三是")
+    assert [m.text for m in world.app.finding(world.finding_id).measures] == ["一是", "二是", "三是"]
+    assert [m.text for m in world.app.repository.get(world.finding_id).measures] == ["一是", "二是", "三是"]
+
+
+def test_a_refused_command_leaves_the_kept_aggregate_as_stored(world: World) -> None:
+    world.app.plan_measure(world.unit, finding_id=world.finding_id, text="一是")
+    with pytest.raises(InvalidInput):
+        world.app.plan_measure(world.unit, finding_id=world.finding_id, text="")
+    world.app.plan_measure(world.unit, finding_id=world.finding_id, text="二是")
+    assert world.app.finding(world.finding_id).version == world.app.repository.get(world.finding_id).version
+
+
+def test_the_aggregate_cache_is_bounded_by_bytes(app: RectifyApplication) -> None:
+    from rectify.caching import BoundedCache
+
+    app.work.cache = BoundedCache(4096)
+    world = World(app)
+    world.assign()
+    for i in range(30):
+        world.app.plan_measure(world.unit, finding_id=world.finding_id, text=f"第{i}项" * 20)
+    assert app.work.cache.nbytes <= 4096
+    assert world.finding_id not in app.work.cache  # its events outgrew the bound
+    assert len(app.finding(world.finding_id).measures) == 30
