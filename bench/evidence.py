@@ -12,13 +12,17 @@ reference scenario loaded:
   3. attach: `attach_evidence` from a file on disk: the checks, the type sniffed, the bytes hashed and
      stored in 256 KiB chunks in one transaction, then the EvidenceAttached event appended;
   4. attach again: the same 100 files attached once more, to another measure (stored already: read, hashed and
-     written in a transaction that is rolled back, so stored once).
+     written in a transaction that is rolled back, so stored once);
+  5. over HTTP: 100 other files of the same size uploaded with `attachEvidence` through /graphql as multipart
+     requests (the GraphQL multipart request spec), to a real `rectify serve` (uvicorn) over the same store, one
+     request after another from an HTTP client in this process; the peak RSS is the server's (its VmHWM).
 Timings on a shared machine are noisy: compare the ratios, measured in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -29,6 +33,7 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import psycopg
 from psycopg import sql
 
@@ -40,6 +45,19 @@ from rectify.examples import songyuan
 SYSTEM = Actor("bench", Role.SYSTEM)
 MIB = 1024 * 1024
 PHASES = ("raw-file", "raw-rows", "attach", "attach-again")
+HTTP = "over-http"
+ATTACH = """
+mutation($input: AttachEvidenceInput!, $file: Upload!) {
+  attachEvidence(input: $input, file: $file) {
+    __typename
+    ... on Accepted { position }
+    ... on InvalidInput { message }
+    ... on NotFound { message }
+    ... on Forbidden { message }
+    ... on Conflict { message }
+    ... on IllegalTransition { message }
+  }
+}"""
 
 
 def fresh_url(base: str | None, folder: Path) -> str:
@@ -51,11 +69,11 @@ def fresh_url(base: str | None, folder: Path) -> str:
     return f"{base}{'&' if '?' in base else '?'}schema={schema}"
 
 
-def make_files(folder: Path, count: int, size: int) -> list[Path]:
+def make_files(folder: Path, count: int, size: int, prefix: str = "evidence") -> list[Path]:
     """`count` distinct PDFs of `size` bytes (a PDF header, then random bytes)."""
     paths = []
     for number in range(count):
-        path = folder / f"evidence-{number:03d}.pdf"
+        path = folder / f"{prefix}-{number:03d}.pdf"
         path.write_bytes(b"%PDF-1.7\n%" + os.urandom(size - 10))
         paths.append(path)
     return paths
@@ -125,6 +143,69 @@ def insert_raw(config: settings.Settings, conn, data: bytes) -> None:  # type: i
             conn.execute("INSERT INTO bench_raw (data) VALUES (%s)", (data,))
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def server_peak_rss_mib(pid: int) -> float:
+    """The server process's peak resident set (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc: peak RSS is read on Linux only")
+
+
+def over_http(url: str, files: list[Path]) -> dict[str, float]:
+    """Phase 5: `rectify serve` (uvicorn) over the store, and the files uploaded to it as multipart requests."""
+    app = open_application(settings.load({}, database_url=url))
+    try:
+        token = app.issue_token(SYSTEM, role="INSPECTOR", label="bench-uploads").secret
+        finding = app.finding(songyuan_findings(app)[1])  # another finding than the in-process phases'
+        target = {"findingId": str(finding.id), "target": "MEASURE", "targetRef": str(finding.measures[0].measure_id)}
+    finally:
+        app.close()
+    port = free_port()
+    command = [sys.executable, "-m", "rectify.cli", "--database-url", url, "serve", "--port", str(port)]
+    server = subprocess.Popen([*command, "--log-level", "warning"], stdout=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in itertools.count():
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None:
+                raise RuntimeError("the server exited")
+            time.sleep(0.1)
+        headers = {"Authorization": f"Bearer {token}", "GraphQL-Require-Preflight": "1"}
+        variables = {"input": target, "file": None}
+        operations = json.dumps({"query": ATTACH, "variables": variables})
+        mapping = json.dumps({"0": ["variables.file"]})
+        before = server_peak_rss_mib(server.pid)
+        with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+            started = time.perf_counter()
+            for path in files:
+                with path.open("rb") as stream:
+                    response = client.post(
+                        "/graphql",
+                        data={"operations": operations, "map": mapping},
+                        files={"0": (path.name, stream, "application/pdf")},
+                    )
+                answer = response.json()["data"]["attachEvidence"]
+                if answer["__typename"] != "Accepted":
+                    raise RuntimeError(f"{path.name}: {answer}")
+            seconds = time.perf_counter() - started
+        return {"seconds": seconds, "rss_before_mib": before, "rss_peak_mib": server_peak_rss_mib(server.pid)}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", help="a PostgreSQL database to bench on (default: SQLite files)")
@@ -153,6 +234,7 @@ def main() -> None:
             command = [sys.executable, __file__, "--phase", name, "--url", url, "--folder", str(folder)]
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             results[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        results[HTTP] = over_http(url, make_files(folder, args.files, args.size, prefix="http"))
         if args.database_url:
             schema = settings.parse_database_url(url).schema
             with psycopg.connect(settings.parse_database_url(url).psycopg_conninfo(), autocommit=True) as conn:
@@ -160,7 +242,7 @@ def main() -> None:
     total = args.files * args.size / MIB
     store = "PostgreSQL" if args.database_url else "SQLite"
     print(f"{args.files} uploads of {args.size / MIB:.0f} MiB ({total:.0f} MiB) on {store}, one run:")
-    for name in PHASES:
+    for name in (*PHASES, HTTP):
         r = results[name]
         print(
             f"  {name:<13} {r['seconds']:7.2f} s  {total / r['seconds']:7.1f} MiB/s  "
@@ -169,6 +251,13 @@ def main() -> None:
     attach = results["attach"]["seconds"]
     print(f"  attach vs raw rows: {results['raw-rows']['seconds'] / attach:.2f}x the raw rate")
     print(f"  attach vs raw file: {results['raw-file']['seconds'] / attach:.2f}x the raw rate")
+    print(f"  over HTTP vs attach in process: {attach / results[HTTP]['seconds']:.2f}x the in-process rate")
+    print(f"  over HTTP vs raw rows: {results['raw-rows']['seconds'] / results[HTTP]['seconds']:.2f}x the raw rate")
+    served = results[HTTP]
+    print(
+        f"  the server's peak RSS grew {served['rss_peak_mib'] - served['rss_before_mib']:.1f} MiB over 100 uploads "
+        f"of 1 MiB (peak {served['rss_peak_mib']:.1f} MiB)"
+    )
     growth = results["attach"]["rss_peak_mib"] - results["attach"]["rss_before_mib"]
     print(f"  attach's peak RSS grew {growth:.1f} MiB over 100 files of 1 MiB (a file is never held whole)")
 

@@ -25,9 +25,15 @@ class Actor:
     name: str
     role: Role
     unit_id: UUID | None = None
+    #: Set only by the 台账 import (Plan.actor), never by a token: the office keeping its 汇总台账.
+    importing_ledger: bool = False
 
     def __str__(self) -> str:
         return f"{self.role.value.lower()}:{self.name}"
+
+    def importing(self) -> Actor:
+        """The same caller, importing a 台账: its events still print as this actor (str is unchanged)."""
+        return Actor(self.name, self.role, self.unit_id, importing_ledger=True)
 
     def may_read_unit(self, unit_id: UUID) -> bool:
         """Whether everything of this unit, internal items included, is visible to the caller."""
@@ -96,6 +102,23 @@ INSPECTOR_COMMANDS = frozenset(
     }
 )
 
+#: What the district inspection office may record when it imports a 台账, beyond its own commands. The office
+#: keeps the consolidated ledger (汇总台账) of every unit, so its import records the units' reported steps as the
+#: sheet has them, with the office as their actor. Never through the single mutations: a token's actor is never
+#: importing_ledger, so an INSPECTOR token alone still plans, records and reports nothing.
+LEDGER_IMPORT_COMMANDS = frozenset(
+    {
+        "assign_responsibility",
+        "plan_measure",
+        "complete_measure",
+        "record_activity",
+        "report_rectification",
+        "mark_long_term",
+        "mark_partly_rectified",
+        "note_progress",
+    }
+)
+
 ADMIN_COMMANDS = frozenset({"register_unit", "change_unit_contact", "issue_token", "revoke_token"})
 
 ALL_COMMANDS = UNIT_COMMANDS | INSPECTOR_COMMANDS | ADMIN_COMMANDS
@@ -108,6 +131,7 @@ def authorise_role(actor: Actor, command: str) -> None:
     allowed = (
         role is Role.SYSTEM
         or (role is Role.INSPECTOR and command in INSPECTOR_COMMANDS)
+        or (role is Role.INSPECTOR and actor.importing_ledger and command in LEDGER_IMPORT_COMMANDS)
         or (role is Role.ADMIN and command in ADMIN_COMMANDS)
         or (role is Role.UNIT and command in UNIT_COMMANDS)
     )

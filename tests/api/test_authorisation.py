@@ -52,6 +52,9 @@ MAY: dict[str, frozenset[str]] = {
     "retractActivity": UNIT,
     "reportRectification": UNIT,
     "markLongTerm": UNIT,
+    "markPartlyRectified": UNIT,
+    "noteProgress": INSPECTOR | UNIT,
+    "correctAmountsInvolved": INSPECTOR,
     "publishNotice": INSPECTOR | UNIT,
     "withdrawEvidence": INSPECTOR | UNIT,
     "setCloseOutEvidenceRule": INSPECTOR,
@@ -148,6 +151,13 @@ INPUTS: dict[str, Callable[[Ids], dict[str, Any]]] = {
     "retractActivity": lambda ids: {"findingId": ids["finding"], "activityId": ids["activity"], "reason": "重复录入"},
     "reportRectification": lambda ids: {"findingId": ids["finding"], "occurredOn": "2025-11-10", "summary": "已整改"},
     "markLongTerm": lambda ids: {"findingId": ids["finding"], "occurredOn": "2025-11-10", "summary": "持续整改"},
+    "markPartlyRectified": lambda ids: {"findingId": ids["finding"], "occurredOn": "2025-11-10", "summary": "部分整改"},
+    "noteProgress": lambda ids: {"findingId": ids["finding"], "progress": "正在推进", "remark": "见附件"},
+    "correctAmountsInvolved": lambda ids: {
+        "findingId": ids["finding"],
+        "amounts": [{"label": "涉及金额", "amount": "1.50", "unit": "万元"}],
+        "reason": "审计复核",
+    },
     "publishNotice": lambda ids: {"roundId": ids["round"], "unitId": ids["unit"], "publishedOn": "2026-03-12"},
     "withdrawEvidence": lambda ids: {"findingId": ids["finding"], "attachmentId": str(uuid.uuid4()), "reason": "传错"},
     "setCloseOutEvidenceRule": lambda ids: {"roundId": ids["round"], "required": True},
@@ -246,8 +256,9 @@ def test_attaching_evidence_is_allowed_or_refused_for_each_role_as_the_design_sa
 def test_importing_a_ledger_is_refused_to_the_public_and_to_any_role_for_a_change_it_may_not_make(
     shared_world, clients, role
 ) -> None:
-    """importLedger is no command of its own: each row's change is authorised as its command. A unit may plan a
-    measure of its own finding; no other role may, and the public may not import at all."""
+    """importLedger is no command of its own: each row's change is authorised as its command, as the importer
+    importing a 台账. A unit may plan a measure of its own finding; the inspection office may too, as the keeper of
+    the consolidated 台账 (汇总台账); no other role may, and the public may not import at all."""
     office = shared_world.http("INSPECTOR").get(f"/rounds/{shared_world.loaded.round_id}/ledger.xlsx")
     sheet = load_workbook(io.BytesIO(office.content))
     ledger = sheet["台账"]
@@ -263,7 +274,7 @@ def test_importing_a_ledger_is_refused_to_the_public_and_to_any_role_for_a_chang
     variables = {"round": str(shared_world.loaded.round_id), "dryRun": False}
     files = {"file": ("台账.xlsx", out.getvalue())}
     result = answer(upload(shared_world.http(role), IMPORT, variables, files))["importLedger"]
-    if role == "UNIT":
+    if role in ("UNIT", "INSPECTOR"):
         assert result["__typename"] == "LedgerImported" and result["events"] == 1, result
         return
     expected = "Forbidden" if role == "PUBLIC" else "SheetRefused"

@@ -180,6 +180,53 @@ CASES: dict[str, tuple[str, str, Callable[[Ids], dict[str, Any]], str]] = {
         lambda ids: finding(ids, withholdingReason="不宜公开"),
         "withholdingReason",
     ),
+    # the ledger's commands
+    "a 部分整改 dated in the future": (
+        "UNIT",
+        "markPartlyRectified",
+        lambda ids: {"findingId": ids["finding"], "occurredOn": future(), "summary": "已清退部分资金"},
+        "occurredOn",
+    ),
+    "a 部分整改 without its summary": (
+        "UNIT",
+        "markPartlyRectified",
+        lambda ids: {"findingId": ids["finding"], "occurredOn": "2025-10-01", "summary": "  "},
+        "summary",
+    ),
+    "a 部分整改 of a malformed finding id": (
+        "UNIT",
+        "markPartlyRectified",
+        lambda ids: {"findingId": "第3条", "occurredOn": "2025-10-01", "summary": "已清退部分资金"},
+        "findingId",
+    ),
+    "an over-long 整改进展": (
+        "UNIT",
+        "noteProgress",
+        lambda ids: {"findingId": ids["finding"], "progress": "进" * LONG},
+        "progress",
+    ),
+    "an over-long 备注": (
+        "INSPECTOR",
+        "noteProgress",
+        lambda ids: {"findingId": ids["finding"], "progress": "正在推进", "remark": "备" * LONG},
+        "remark",
+    ),
+    "a corrected amount involved below zero": (
+        "INSPECTOR",
+        "correctAmountsInvolved",
+        lambda ids: {
+            "findingId": ids["finding"],
+            "amounts": [{"label": "问题资金", "amount": "-1.00", "unit": "万元"}],
+            "reason": "审计复核",
+        },
+        "amounts[0].amount",
+    ),
+    "a correction of the amounts involved without its reason": (
+        "INSPECTOR",
+        "correctAmountsInvolved",
+        lambda ids: {"findingId": ids["finding"], "amounts": [], "reason": ""},
+        "reason",
+    ),
     "a bad postcode": (
         "ADMIN",
         "registerUnit",

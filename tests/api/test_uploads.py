@@ -267,3 +267,30 @@ def test_an_amount_given_as_a_float_is_refused_naming_the_field_and_saying_why(w
 def test_an_amount_given_as_a_string_is_taken_exactly(world: World) -> None:
     accepted = activity(world, "1582.07")
     assert accepted["__typename"] == "Accepted", accepted
+
+
+def with_cells(data: bytes, heading: str, values: dict[str, Any]) -> tuple[bytes, int]:
+    """The exported ledger with cells of the finding with that heading set, by column title; and its row."""
+    book = load_workbook(io.BytesIO(data))
+    sheet = book["台账"]
+    header = {str(c.value): c.column for c in sheet[3] if c.value}
+    row = next(r for r in range(4, sheet.max_row + 1) if sheet.cell(r, header["问题标题"]).value == heading)
+    for title, value in values.items():
+        sheet.cell(row, header[title]).value = value
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue(), row
+
+
+def test_a_units_import_never_verifies_nor_closes_and_the_refusal_names_the_row(world: World) -> None:
+    closed, row = with_cells(
+        ledger(world, "UNIT"), CLEAN_UPS, {"整改状态": "已销号", "完成日期": "2026-03-01", "整改进展": "已全部整改"}
+    )
+    head = world.client("INSPECTOR").head()
+    refused = import_ledger(world, "UNIT", closed, dry_run=False)
+    assert refused["__typename"] == "SheetRefused", refused
+    (problem,) = refused["errors"]
+    assert (problem["sheet"], problem["row"]) == ("台账", row)
+    assert problem["column"].endswith("整改状态")
+    assert "record_verification" in problem["reason"] and "unit role" in problem["reason"]
+    assert world.client("INSPECTOR").head() == head

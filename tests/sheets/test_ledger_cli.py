@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import pytest
 from openpyxl import load_workbook
 
 from conftest import OFFICE, ROWS, ledger_world_at, write_sheet
+from ledger_edits import edit_five_rows, sheet_rows, statuses_and_money
 from rectify import settings
 from rectify.bootstrap import open_system
 from rectify.examples import ledger_sheet
@@ -33,16 +34,6 @@ def rectify(*args: Any, database_url: str, cwd: Path) -> subprocess.CompletedPro
         text=True,
         timeout=600,
     )
-
-
-def sheet_rows(path: Path) -> dict[int, list[Any]]:
-    """The findings of a 台账 by 编号, read with openpyxl alone (header in row 2)."""
-    sheet = load_workbook(path)["台账"]
-    return {row[0]: list(row) for row in sheet.iter_rows(min_row=3, values_only=True) if isinstance(row[0], int)}
-
-
-def decimal(value: Any) -> Decimal:
-    return Decimal(str(value)) if value is not None else Decimal(0)
 
 
 def head(database_url: str, cwd: Path) -> int:
@@ -80,15 +71,15 @@ def test_a_700_finding_ledger_imports_through_the_command_and_a_changed_copy_app
         # the figures equal the counts worked out from the sheet itself
         system.projector.catch_up()
         figures = system.read.progress(Scope(round_id=round_.round_id), OFFICE)
-        statuses = Counter(row[10] for row in rows.values())
+        statuses, involved, rectified = statuses_and_money(rows)
         assert set(statuses) == {"未启动", "整改中", "部分整改", "已完成", "长期坚持", "已验收", "已销号"}
         assert figures.total == 700
         assert figures.completed == statuses["已验收"] + statuses["已销号"]
         assert figures.long_term == statuses["长期坚持"] and figures.partly == statuses["部分整改"]
         assert figures.in_progress == statuses["整改中"] + statuses["已完成"]
         assert figures.not_started == statuses["未启动"]
-        assert figures.in_wan.involved == sum(decimal(r[12]) for r in rows.values())
-        assert figures.in_wan.rectified == sum(decimal(r[13]) for r in rows.values())
+        assert figures.in_wan.involved == involved
+        assert figures.in_wan.rectified == rectified
         assert figures.amount_involved == figures.in_wan.involved * 10_000  # 元, to the cent
 
         # the same sheet again appends nothing
@@ -121,40 +112,6 @@ def test_a_700_finding_ledger_imports_through_the_command_and_a_changed_copy_app
         assert Decimal(str(statistics["涉及金额（万元）"])) == figures.in_wan.involved
     finally:
         system.close()
-
-
-def edit_five_rows(path: Path, to: Path) -> tuple[Path, Counter[str]]:
-    """Five rows changed as an office changes them, and the events each change must append."""
-    book = load_workbook(path)
-    sheet = book["台账"]
-    by_status: dict[str, list[Any]] = {}
-    for row in sheet.iter_rows(min_row=3):
-        if isinstance(row[0].value, int):
-            by_status.setdefault(row[10].value, []).append(row)
-    expected: Counter[str] = Counter()
-    in_progress = by_status["整改中"]
-    # 1. a new measure
-    in_progress[0][4].value += "\n另行开展专题培训"
-    expected["Finding.MeasurePlanned"] += 1
-    # 2. a measure marked completed
-    marked = next(r for r in in_progress[1:] if r[4].value and "已完成" not in r[4].value.splitlines()[-1])
-    marked[4].value += "（已完成 2026-01-15）"
-    expected["Finding.MeasureCompleted"] += 1
-    # 3. an accepted finding closed
-    by_status["已验收"][0][10].value = "已销号"
-    by_status["已验收"][0][11].value = datetime(2026, 1, 20)
-    expected["Finding.Closed"] += 1
-    # 4. a deadline extended
-    dated = next(r for r in in_progress[2:] if isinstance(r[8].value, datetime) and r not in (marked,))
-    dated[8].value = dated[8].value + timedelta(days=30)
-    expected["Finding.DeadlineExtended"] += 1
-    # 5. a partly rectified finding reported done: its open measures are completed on 完成日期
-    partly = by_status["部分整改"][0]
-    partly[10].value, partly[11].value, partly[9].value = "已完成", datetime(2026, 2, 2), "全部整改到位"
-    expected["Finding.MeasureCompleted"] += sum("已完成" not in line for line in partly[4].value.splitlines())
-    expected["Finding.RectificationReported"] += 1
-    book.save(to)
-    return to, expected
 
 
 def test_a_bad_sheet_through_the_command_names_its_row_and_column_and_imports_nothing(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 from conftest import INSPECTOR, OFFICE, ROWS, LedgerWorld, write_sheet
 from rectify.access import Actor, Role
 from rectify.application import finding_id_for
+from rectify.domain.errors import Forbidden
 from rectify.domain.values import DeadlineKind, Disclosure, FindingStatus
 from rectify.projections.ledger import LedgerStatus
 from rectify.projections.progress import Scope
@@ -205,14 +206,28 @@ def test_a_change_the_importers_role_may_not_make_is_an_error_naming_its_row_and
     assert imported.steps == 1 and {e.actor for e in world.events(after=head)} == {str(unit)}
 
 
-def test_an_inspector_may_not_import_the_units_part(ledger_world: LedgerWorld, tmp_path: Path) -> None:
-    with pytest.raises(SheetRejected) as rejected:
-        import_file(
-            ledger_world.app,
-            ledger_world.system.read,
-            write_sheet(tmp_path / "s.xlsx"),
-            ledger_world.round_id,
-            INSPECTOR,
-        )
-    first = rejected.value.errors[0]
-    assert first.column == "H 责任部门" and "assign_responsibility" in first.reason
+def test_the_inspection_office_imports_the_whole_consolidated_ledger_as_the_actor_of_every_event(
+    ledger_world: LedgerWorld, tmp_path: Path
+) -> None:
+    """The office keeps the 汇总台账: its import records the units' reported steps too, as the office."""
+    world = ledger_world
+    head = world.app.head()
+    sheet = write_sheet(tmp_path / "s.xlsx")
+    planned, imported = import_file(world.app, world.system.read, sheet, world.round_id, INSPECTOR)
+    assert imported.steps == len(planned.steps) == 31 == world.app.head() - head
+    appended = world.events(after=head)
+    assert {e.actor for e in appended} == {str(INSPECTOR)}
+    assert {"Finding.MeasurePlanned", "Finding.PartlyRectified", "Finding.Closed"} <= {e.type for e in appended}
+    world.system.projector.catch_up()
+    assert plan_file(world.app, world.system.read, sheet, world.round_id, INSPECTOR).steps == []
+
+
+def test_an_inspector_still_may_not_give_a_units_command_outside_an_import(
+    ledger_world: LedgerWorld, tmp_path: Path
+) -> None:
+    world = ledger_world
+    import_file(world.app, world.system.read, write_sheet(tmp_path / "s.xlsx"), world.round_id, OFFICE)
+    head = world.app.head()
+    with pytest.raises(Forbidden, match="plan_measure: not allowed for the inspector role"):
+        world.app.plan_measure(INSPECTOR, finding_id=finding_id_for(world.round_id, "1"), text="三是开展专题培训")
+    assert world.app.head() == head

@@ -207,6 +207,22 @@ class ReportInput:
 
 
 @strawberry.input
+class NoteProgressInput:
+    finding_id: strawberry.ID
+    progress: str
+    remark: str = ""
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class CorrectAmountsInvolvedInput:
+    finding_id: strawberry.ID
+    amounts: list[AmountInput]
+    reason: str
+    idempotency_key: str | None = None
+
+
+@strawberry.input
 class RecordVerificationInput:
     finding_id: strawberry.ID
     passed: bool
@@ -411,6 +427,15 @@ COMMANDS: dict[str, tuple[type, str]] = {
     "retract_activity": (RetractActivityInput, "The unit: a wrongly recorded activity is retracted."),
     "report_rectification": (ReportInput, "The unit: the rectification is reported done."),
     "mark_long_term": (ReportInput, "The unit: 基本完成，取得阶段性成果并持续整改."),
+    "mark_partly_rectified": (ReportInput, "The unit: 部分整改, part is done and the summary says what goes on."),
+    "note_progress": (
+        NoteProgressInput,
+        "The unit or the office: the ledger's free text of a finding, 整改进展 and 备注 (both replaced).",
+    ),
+    "correct_amounts_involved": (
+        CorrectAmountsInvolvedInput,
+        "Inspection office: add or correct a finding's amounts involved (the list replaces the recorded one).",
+    ),
     "record_verification": (RecordVerificationInput, "Inspection office: 检查验收, passed or failed."),
     "close_finding": (CloseFindingInput, "Inspection office: 对账销号."),
     "record_relapse_check": (RecordRelapseCheckInput, "Inspection office: 回头看; a relapse reopens the finding."),

@@ -366,6 +366,7 @@ class Progress:
     long_term: int
     in_progress: int
     not_started: int
+    partly: int = strawberry.field(description="部分整改: its own count, in none of the others.")
     completion_rate: Decimal | None = strawberry.field(description="完成率 in percent, rounded half-up to 0.01.")
     overdue: int
     green: int

@@ -102,8 +102,12 @@ def plan(
     taken: Iterable[tuple[int, ...]] = (),
 ) -> Plan:
     """The plan of importing `sheet` into the round as `actor`. `taken`: the places (category path and
-    ordinal) of the round's findings, so that new findings follow them."""
-    return _Planner(app, round_id, actor, sheet, taken).plan()
+    ordinal) of the round's findings, so that new findings follow them.
+
+    The plan's actor is the importer, importing a 台账 (access.LEDGER_IMPORT_COMMANDS): the inspection office's
+    import records the units' reported steps of its 汇总台账 too, a unit's touches its own findings only and
+    never verifies or closes. Its events carry the importer as their actor."""
+    return _Planner(app, round_id, actor.importing(), sheet, taken).plan()
 
 
 class _Planner:
