@@ -25,9 +25,10 @@ node_modules/.installed: package-lock.json
 demo: $(VENV)/.installed node_modules/.installed
 	$(BIN)/rectify demo
 
-# every tier, fastest first: unit, application, projections, integrity, notice, sheets, cli, api, e2e
+# every tier, fastest first: unit, application, projections, integrity, notice, sheets, cli, api, e2e, faults;
+# one worker per core (pytest-xdist), each test still in its own store
 test: $(VENV)/.installed node_modules/.installed
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 # the unit and application tests on SQLite only: seconds, for every save
 test-fast: $(VENV)/.installed
