@@ -673,10 +673,18 @@ class PostgresLogStore(LogStore):
             min_size=0,
             max_size=2,
             configure=configure_reader,
+            check=ConnectionPool.check_connection,
+            timeout=database.timeouts.store,  # a server that is not there is an answer within the bound
             open=True,
         )
         self.writers = ConnectionPool(
-            database.psycopg_conninfo(), kwargs={"options": options}, min_size=0, max_size=1, open=True
+            database.psycopg_conninfo(),
+            kwargs={"options": options},
+            min_size=0,
+            max_size=1,
+            check=ConnectionPool.check_connection,
+            timeout=database.timeouts.store,
+            open=True,
         )
 
     @contextmanager
