@@ -45,7 +45,7 @@ from rectify.domain.values import (
 )
 from rectify.notice.model import DEFAULT_WINDOW_DAYS, digest, window_end
 from rectify.transcodings import register_all
-from rectify.unit_of_work import Receipt, UnitOfWork, command, store_was_busy
+from rectify.unit_of_work import Receipt, Refusals, UnitOfWork, command, store_was_busy
 
 if TYPE_CHECKING:
     from rectify.evidence.store import FileStore
@@ -92,6 +92,7 @@ class RectifyApplication(Application[UUID]):
         zone = ZoneInfo(timezone)
         self.today: Callable[[], date] = today or (lambda: datetime.now(zone).date())
         self.saved_listeners: list[Callable[[int], None]] = []
+        self.refusals = Refusals()  # the store's last lasting refusal of a write, for /health
         #: (round, unit, edition, position, published_on, window_until) → (text, title, template version);
         #: wired by rectify.bootstrap to the notice read model.
         self.notice_renderer: Callable[[UUID, UUID, Edition, int, date, date], tuple[str, str, str]] | None = None
@@ -111,6 +112,7 @@ class RectifyApplication(Application[UUID]):
     def _notify(self, recordings: Sequence[Any]) -> None:
         # Wakes in-process followers (the embedded projection runner) without waiting for a poll.
         if recordings:
+            self.refusals.saved()
             position = max(r.notification.id for r in recordings)
             for listener in list(self.saved_listeners):
                 listener(position)

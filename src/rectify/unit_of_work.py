@@ -68,7 +68,11 @@ def command(name: str) -> Callable[[F], F]:
         @functools.wraps(method)
         def checked(self: RectifyApplication, actor: Actor, /, **kwargs: Any) -> Receipt:
             authorise_role(actor, name)
-            return method(self, actor, **kwargs)
+            try:
+                return method(self, actor, **kwargs)
+            except StoreFault as fault:
+                self.refusals.refused(fault)
+                raise
 
         checked.command_name = name  # type: ignore[attr-defined] # a function takes attributes; the wrapper's declared type lists none
         return checked  # type: ignore[return-value] # the wrapper keeps the method's call signature
@@ -134,6 +138,30 @@ def fault_of(error: BaseException) -> str | None:
     if isinstance(error, PersistenceError):
         return UNAVAILABLE
     return None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    reason: str  # READ_ONLY or DISK_FULL
+    message: str
+    at: float  # time.monotonic() of the refusal
+
+
+class Refusals:
+    """The store's last lasting refusal of a write (read-only, disk full), until a write is saved again:
+    /health reports it, since a store can answer reads while it takes no writes."""
+
+    LASTING = (READ_ONLY, DISK_FULL)
+
+    def __init__(self) -> None:
+        self.last: Refusal | None = None
+
+    def refused(self, fault: StoreFault) -> None:
+        if fault.reason in self.LASTING:
+            self.last = Refusal(fault.reason, _SAID[fault.reason], time.monotonic())
+
+    def saved(self) -> None:
+        self.last = None
 
 
 def store_was_busy(error: Exception) -> bool:

@@ -2,7 +2,9 @@
 
 503 with the reasons while the event store does not answer, while this process's projector keeps
 failing, while the views lag the log by more than so many events or seconds, or while the log's
-tail does not verify against its sealed leaves (rectify.integrity.watch). The lag is read
+tail does not verify against its sealed leaves (rectify.integrity.watch), and while the store takes no
+writes: a SQLite file (or its folder) that cannot be written, or a write refused as read-only or for a
+full disk and none saved since (reads still work then, so the head alone would say healthy). The lag is read
 from the log itself (the age of the oldest event the views do not hold yet), so an API process
 whose views a separate worker keeps sees that worker stop.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -34,6 +37,7 @@ class Probe:
     oldest_waiting: float | None  # seconds since the oldest event not in the views was recorded
     integrity_problem: str | None  # why the log's tail does not verify, if it does not
     integrity: dict[str, Any]
+    unwritable: str | None  # why the store cannot take writes, if it visibly cannot
 
 
 class HealthCheck:
@@ -61,7 +65,19 @@ class HealthCheck:
                 recorded = vars(app.mapper.to_domain_event(waiting[0]))["timestamp"]
                 oldest = max(0.0, (datetime.now(UTC) - recorded).total_seconds())
         trouble, integrity = integrity_health(self.system.sealer.watch)
-        return Probe(head, views, oldest, trouble, integrity)
+        return Probe(head, views, oldest, trouble, integrity, self._unwritable())
+
+    def _unwritable(self) -> str | None:
+        """A SQLite file or folder the process may not write (a read-only mount, permissions): every
+        write would fail, while reads go on."""
+        database = self.system.settings.database
+        if database.kind != "sqlite" or database.path is None:
+            return None
+        path = database.path.resolve()
+        for place in (path, path.parent):
+            if place.exists() and not os.access(place, os.W_OK):
+                return f"the event store is read-only: {place} cannot be written"
+        return None
 
     def _start(self) -> concurrent.futures.Future[Probe]:
         with self._lock:
@@ -91,7 +107,14 @@ class HealthCheck:
                     f"(allowed: {self.limits.lag_events} events, {self.limits.lag_seconds:g} s)"
                 )
             problems += [probe.integrity_problem] if probe.integrity_problem else []
+            problems += [probe.unwritable] if probe.unwritable else []
             body["integrity"] = probe.integrity
+        refusal = self.system.app.refusals.last
+        if refusal is not None:
+            ago = time.monotonic() - refusal.at
+            problems.append(
+                f"{refusal.message}: the last write was refused {ago:.0f} s ago and none has been saved since"
+            )
         runner = self.system.runner
         if runner is not None and runner.error is not None:
             problems.append("the projector's last batch failed; it is being retried")
