@@ -1008,6 +1008,29 @@ class Reading:
         events, cursor = self.log_after(after, size)
         return EventPage(events=events, next_cursor=cursor, head=head)
 
+    def latest_events(self, up_to: int | None = None, last: int = 20) -> EventPage:
+        """The last `last` events the caller may read at or before `up_to` (the head by default), oldest
+        first: a feed's opening page. Positions are not counted back (the log has gaps where a transaction
+        was rolled back, and a unit sees only its own part): windows are read backwards, each twice the last,
+        until enough are found or MAX_SCAN positions were looked at."""
+        unit = access.log_scope(self.actor)
+        size = page_size(last, MAX_EVENTS_PAGE)
+        if up_to is not None and up_to < 0:
+            raise InvalidInput("upTo", "a position is 0 or more")
+        head = self.head()
+        top = head if up_to is None else min(up_to, head)
+        app = self.queries.app
+        found: list[eventlog.LoggedEvent] = []
+        high, window = top, size
+        while high > 0 and len(found) < size and top - high < MAX_SCAN:
+            low = max(0, high - window)
+            read = eventlog.read(app.recorder, app.mapper, after=low, limit=high - low)
+            seen = [r for r in read if r.position <= high and (unit is None or unit in self.queries.owners.units(r))]
+            found = seen + found
+            high, window = low, window * 2
+        found = found[-size:]
+        return EventPage(events=found, next_cursor=found[-1].position if found else top, head=head)
+
     def log_after(self, after: int, size: int = MAX_EVENTS_PAGE) -> tuple[list[eventlog.LoggedEvent], int]:
         """Up to `size` events the caller may read after `after`, and the position to go on from."""
         unit = access.log_scope(self.actor)

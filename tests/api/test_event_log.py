@@ -60,3 +60,29 @@ def test_a_unit_hears_its_own_events_live_and_not_another_units(served_shared_wo
 
 def other_unit_id(world: Any) -> str:
     return world.client("OTHER_UNIT").data("{ me { unitId } }")["me"]["unitId"]
+
+
+LATEST = (
+    "query($upTo: Int, $last: Int!) { latestEvents(upTo: $upTo, last: $last) "
+    "{ nextCursor head events { position type aggregateId payload } } }"
+)
+
+
+def test_the_latest_events_are_the_last_ones_the_caller_may_read_counted_in_events(store_world: Any) -> None:
+    """The dashboard's feed opens on them: counted back in positions, a unit (whose events are sparse
+    in the log) or a log with gaps got fewer than it asked for."""
+    for role in ("INSPECTOR", "UNIT"):
+        client = store_world.client(role)
+        readable = whole_log(client)
+        assert len(readable) > 30, role
+        page = client.data(LATEST, {"upTo": None, "last": 20})["latestEvents"]
+        assert page["events"] == readable[-20:], role
+        assert page["nextCursor"] == readable[-1]["position"]
+        middle = readable[len(readable) // 2]["position"]
+        earlier = client.data(LATEST, {"upTo": middle, "last": 20})["latestEvents"]["events"]
+        assert earlier == [e for e in readable if e["position"] <= middle][-20:], role
+        assert client.data(LATEST, {"upTo": 0, "last": 20})["latestEvents"]["events"] == []
+    assert "upTo: a position is 0 or more" in str(
+        store_world.client("INSPECTOR").errors(LATEST, {"upTo": -1, "last": 5})
+    )
+    assert store_world.client().errors(LATEST, {"upTo": None, "last": 10})

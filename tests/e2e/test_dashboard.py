@@ -166,3 +166,31 @@ def test_every_asset_the_page_loads_is_served_by_the_app(browser: Any, site: dic
     assert foreign == []
     assert any(u.endswith("/assets/plotly.min.js") for u in requested)
     page.close()
+
+
+def test_a_units_feed_opens_on_its_last_twenty_events(browser: Any, site: dict[str, Any]) -> None:
+    """A unit's events are sparse in the log: counted back twenty positions, its feed showed a few."""
+    page = open_round(browser, site, site["tokens"]["UNIT"])
+    page.wait_for_selector("[data-testid=feed] li[data-position]")
+    shown = page.eval_on_selector_all(
+        "[data-testid=feed] li[data-position]", "items => items.map(i => +i.dataset.position)"
+    )
+    headers = {"Authorization": f"Bearer {site['tokens']['UNIT']}"}
+    positions, cursor = [], 0
+    while True:
+        page_of_log = httpx.post(
+            f"{site['server'].url}/graphql",
+            json={
+                "query": "query($a: Int!) { events(after: $a, first: 500) { nextCursor events { position } } }",
+                "variables": {"a": cursor},
+            },
+            headers=headers,
+            timeout=30,
+        ).json()["data"]["events"]
+        positions += [e["position"] for e in page_of_log["events"]]
+        if not page_of_log["events"]:
+            break
+        cursor = page_of_log["nextCursor"]
+    assert len(positions) > 20
+    assert shown == sorted(positions[-20:], reverse=True)  # newest first
+    page.close()

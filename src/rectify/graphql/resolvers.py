@@ -209,6 +209,14 @@ class Query:
     async def events(self, info: strawberry.Info, after: int = 0, first: int = 100) -> queries.EventPage:
         return await blocking(reading(info).events, after, first)
 
+    @strawberry.field(
+        graphql_type=EventPage,
+        description="The last `last` events the caller may read at or before `upTo` (the head by default), oldest "
+        "first: a feed's opening page, counted in events, not positions. Go on with `events(after: nextCursor)`.",
+    )
+    async def latest_events(self, info: strawberry.Info, up_to: int | None = None, last: int = 20) -> queries.EventPage:
+        return await blocking(reading(info).latest_events, up_to, last)
+
     ledger_import: LedgerImportProgress | None = strawberry.field(
         resolver=ledger_import_progress,
         description="How far the caller's own import (importLedger with this progressId) has got, on this server.",

@@ -357,10 +357,10 @@ async function renderFeed(roundId, renderId) {
     return;
   }
   const before = state.asOf && state.asOf.position !== undefined ? state.asOf.position : state.head;
-  const data = await gql(`query Feed($after: Int!) { events(after: $after, first: 20) { events { position type actor recordedAt businessDate } } }`,
-                         { after: Math.max(0, before - 20) });
+  const data = await gql(`query Feed($upTo: Int) { latestEvents(upTo: $upTo, last: 20) { events { position type actor recordedAt businessDate } } }`,
+                         { upTo: before });
   if (renderId !== state.renderId) return;
-  data.events.events.filter((e) => e.position <= before).reverse().forEach((e) => feedItem(feed, e, false));
+  data.latestEvents.events.reverse().forEach((e) => feedItem(feed, e, false));
 }
 
 function feedItem(feed, e, live) {
