@@ -483,6 +483,13 @@ def serve(config: settings.Settings, *, run_projector: bool = True, log_level: s
     import uvicorn.config
 
     require_free_port(config)
+    # A store that cannot be opened (a damaged file, a server that refuses) is one line here, before
+    # uvicorn starts: its startup would print the failure as a traceback.
+    probe = open_application(config)
+    try:
+        probe.head()
+    finally:
+        probe.close()
     web = web_settings(config)
     app = web_app(config, run_projector=run_projector)
     print(f"serving on http://{config.host}:{config.port}/graphql", flush=True)

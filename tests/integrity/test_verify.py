@@ -286,6 +286,21 @@ def test_a_damaged_database_file_is_one_line_and_exit_1_in_a_real_process(tmp_pa
     assert done.stderr.startswith("rectify: verify: the store cannot be read: ") and done.stderr.count("\n") == 1
 
 
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["events"], ["rebuild"]])
+def test_a_damaged_database_file_stops_the_other_commands_in_one_line_too(tmp_path: Path, command: list[str]) -> None:
+    """`serve` included: the store is opened before uvicorn starts, whose startup printed a traceback."""
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(b"SQLite format 3\x00" + b"\x13" * 4096)
+    done = subprocess.run(
+        [sys.executable, "-m", "rectify.cli", "--database-url", f"sqlite:///{damaged}", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == f"rectify: cannot use the database sqlite:///{damaged}: file is not a database\n"
+
+
 def test_a_deleted_event_is_found_by_a_real_process_too(scenario: Scenario, raw: RawLog) -> None:
     position, named = delete_a_middle_event(raw)
     done = subprocess.run(

@@ -247,7 +247,10 @@ class Runner:
             except Exception as error:  # noqa: BLE001 - kept for wait_for and retried with backoff
                 failures += 1
                 self.error = error
-                log.exception("projection batch failed (attempt %d)", failures)
+                if failures == 1:
+                    log.exception("projection batch failed (attempt %d)", failures)
+                else:  # the same failure again, retried: one line each (a damaged store is not mended by retries)
+                    log.error("projection batch failed (attempt %d): %s", failures, " ".join(str(error).split())[:200])
                 if self._stop.wait(min(MAX_BACKOFF, 0.1 * 2**failures)):  # back soon after an outage
                     return
                 continue
