@@ -1,12 +1,13 @@
-"""The eventsourcing library's PostgreSQL persistence, with rectify's bounds on every wait.
+"""The eventsourcing library's persistence, with bounds on every wait and a look-up of many aggregates at once.
 
 The library's pool waits for a connection, but libpq itself would wait minutes to connect to a
 host that does not answer and for ever on a link gone silent; and no statement has a time limit.
-This factory gives its pool's connections libpq's connect timeout, TCP keepalives and a user
+rectify's PostgreSQL factory gives its pool's connections libpq's connect timeout, TCP keepalives and a user
 timeout, and a statement timeout (rectify.settings.Timeouts).
 
-Its application recorder also tells in one query which of many aggregates have no events yet:
-a batch that creates hundreds of aggregates (a 台账 import) asks once, not once for each.
+On either store, the application recorder also tells in one query which of many aggregates have
+no events yet: a batch that creates hundreds of aggregates (a 台账 import) asks once, not once for
+each (700 round trips were a third of a 700-finding import on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.postgres import PostgresFactory as LibraryPostgresFactory
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.sqlite import SQLiteFactory as LibrarySQLiteFactory
 from eventsourcing.utils import retry
 from psycopg.errors import InterfaceError, OperationalError
 from psycopg.sql import SQL, Identifier
 
 
-class RecorderWithUnrecorded(PostgresApplicationRecorder):
+class PostgresRecorder(PostgresApplicationRecorder):
     """The library's application recorder, which can also tell which aggregates have no events."""
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
@@ -40,8 +43,32 @@ class RecorderWithUnrecorded(PostgresApplicationRecorder):
         return frozenset(aggregate_ids) - recorded
 
 
+class SQLiteRecorder(SQLiteApplicationRecorder):
+    """The library's SQLite application recorder, which can also tell which aggregates have no events."""
+
+    #: Ids per statement, well under SQLite's bound on a statement's parameters.
+    chunk = 500
+
+    def unrecorded(self, aggregate_ids: Collection[UUID]) -> frozenset[UUID]:
+        """Those of `aggregate_ids` that have no stored events (as of this read)."""
+        wanted = list(aggregate_ids)
+        recorded: set[UUID | str] = set()
+        with self.datastore.transaction(commit=False) as curs:
+            for start in range(0, len(wanted), self.chunk):
+                ids = [i.hex for i in wanted[start : start + self.chunk]]  # stored as the library writes them
+                marks = ",".join("?" * len(ids))
+                table = self.events_table_name  # the library's own name; the ids go as parameters
+                curs.execute(f"SELECT DISTINCT originator_id FROM {table} WHERE originator_id IN ({marks})", ids)
+                recorded.update(self.convert_originator_id(row["originator_id"]) for row in curs.fetchall())
+        return frozenset(aggregate_ids) - recorded
+
+
+class SQLiteFactory(LibrarySQLiteFactory):
+    application_recorder_class = SQLiteRecorder
+
+
 class PostgresFactory(LibraryPostgresFactory):
-    application_recorder_class = RecorderWithUnrecorded
+    application_recorder_class = PostgresRecorder
 
     def __init__(self, env: Any) -> None:
         super().__init__(env)
@@ -61,9 +88,8 @@ class PostgresFactory(LibraryPostgresFactory):
 
 
 def unrecorded(recorder: ApplicationRecorder, aggregate_ids: Collection[UUID]) -> frozenset[UUID]:
-    """Those of `aggregate_ids` the store is known to hold no events of: all of them in one query where
-    the recorder can tell (PostgreSQL), else none, and each is looked up when it matters (SQLite's
-    lookups are local and cheap)."""
-    if isinstance(recorder, RecorderWithUnrecorded):
-        return recorder.unrecorded(aggregate_ids)
-    return frozenset()
+    """Those of `aggregate_ids` the store holds no events of, in one query; none known when the
+    recorder is not rectify's (then each is looked up when it matters)."""
+    if not aggregate_ids or not isinstance(recorder, (PostgresRecorder, SQLiteRecorder)):
+        return frozenset()
+    return recorder.unrecorded(aggregate_ids)
