@@ -3,6 +3,7 @@ finding another writer raises meanwhile is still refused by the application, nam
 
 from __future__ import annotations
 
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -79,3 +80,51 @@ def test_a_finding_raised_between_the_look_up_and_the_save_stops_the_import_nami
     # look-up knew the finding: only the other writer's event is in the log.
     assert len(looked_up) == 2 and finding_id_for(world.round_id, "2") not in looked_up[1]
     assert [e.type for e in world.events(after=head)] == ["Finding.Raised"]
+
+
+def test_a_batchs_events_take_the_positions_its_receipts_say_in_save_order_while_another_writer_appends(
+    ledger_world: LedgerWorld, database_url: str, tmp_path: Path
+) -> None:
+    world = ledger_world
+    world.app.define_category(OFFICE, round_id=world.round_id, path=[1], title="党的政治建设方面")
+    unit_id = next(iter(world.unit_ids.values()))
+    other = open_system(settings.load({}, database_url=database_url), run_projector=False)
+    stop = threading.Event()
+
+    def another_writer() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            other.app.register_unit(OFFICE, name=f"并发登记的单位{n}")
+
+    writer = threading.Thread(target=another_writer)
+    head = world.app.head()
+    writer.start()
+    try:
+        saved: dict[UUID, int] = {}  # finding → the position its batch's receipt gives
+        for batch in range(3):
+            codes = [f"{batch}-{n}" for n in range(1, 41)]
+
+            def raise_some(batch: int = batch, codes: list[str] = codes) -> None:
+                for n, code in enumerate(codes, start=1):
+                    world.app.raise_finding(
+                        OFFICE, round_id=world.round_id, unit_id=unit_id, category=[1], ordinal=batch * 100 + n,
+                        code=code, heading=f"问题{code}", problem=f"问题{code}的具体表现",
+                    )  # fmt: skip
+
+            _, receipts = world.app.batch(raise_some)
+            saved.update((finding_id_for(world.round_id, c), r.position) for c, r in zip(codes, receipts, strict=True))
+    finally:
+        stop.set()
+        writer.join()
+        other.close()
+    logged = world.events(after=head)
+    positions = [e.position for e in logged]
+    assert positions == sorted(positions) and len(set(positions)) == len(positions)
+    raised_at = {e.aggregate_id: e.position for e in logged if e.type == "Finding.Raised"}
+    assert saved == raised_at
+    # each batch's events are one run of the log, in the order its commands gave them
+    for batch in range(3):
+        ours = [raised_at[finding_id_for(world.round_id, f"{batch}-{n}")] for n in range(1, 41)]
+        assert ours == list(range(ours[0], ours[0] + 40))
+    assert world.app.finding(finding_id_for(world.round_id, "2-40")).heading == "问题2-40"
