@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -1317,9 +1317,10 @@ class RectifyApplication(Application[UUID]):
     ) -> Receipt:
         return self.work.execute(command, actor, key, request, decide)
 
-    def batch(self, work: Callable[[], T]) -> tuple[T, list[Receipt]]:
-        """Runs `work`, whose commands are saved together in one transaction (rectify.unit_of_work)."""
-        return self.work.batch(work)
+    def batch(self, work: Callable[[], T], *, creating: Collection[UUID] = ()) -> tuple[T, list[Receipt]]:
+        """Runs `work`, whose commands are saved together in one transaction (rectify.unit_of_work);
+        `creating`: the ids of the aggregates it means to create, for one look-up of them all."""
+        return self.work.batch(work, creating=creating)
 
 
 def _fed_back_before(earlier: Round, later: Round) -> bool:

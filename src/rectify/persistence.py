@@ -1,19 +1,104 @@
-"""The eventsourcing library's PostgreSQL persistence, with rectify's bounds on every wait.
+"""The eventsourcing library's persistence, with bounds on every wait and a look-up of many aggregates at once.
 
 The library's pool waits for a connection, but libpq itself would wait minutes to connect to a
 host that does not answer and for ever on a link gone silent; and no statement has a time limit.
-This factory gives its pool's connections libpq's connect timeout, TCP keepalives and a user
+rectify's PostgreSQL factory gives its pool's connections libpq's connect timeout, TCP keepalives and a user
 timeout, and a statement timeout (rectify.settings.Timeouts).
+
+On either store, the application recorder also tells in one query which of many aggregates have
+no events yet: a batch that creates hundreds of aggregates (a 台账 import) asks once, not once for
+each (700 round trips were a third of a 700-finding import on PostgreSQL).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from typing import Any
+from uuid import UUID
 
+from eventsourcing.persistence import ApplicationRecorder, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.postgres import PostgresFactory as LibraryPostgresFactory
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.sqlite import SQLiteFactory as LibrarySQLiteFactory
+from eventsourcing.utils import retry
+from psycopg.errors import InterfaceError, OperationalError
+from psycopg.sql import SQL, Identifier
+
+
+class PostgresRecorder(PostgresApplicationRecorder):
+    """The library's application recorder, which can also tell which aggregates have no events, and
+    sends a save's events as four arrays in binary rather than one array of its composite type in text.
+
+    The library's text array of composites escapes every event's bytes with a regular expression, and
+    the server parses them back: for a 500-event save of an import that was most of the insert. The
+    events table's lock, the NOTIFY and the returned notification ids are the library's, unchanged.
+    """
+
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.insert_columns_statement = SQL(
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) "
+            "RETURNING notification_id"
+        ).format(
+            schema=Identifier(self.datastore.schema),
+            table=Identifier(self.events_table_name),
+            id_type=Identifier(self.datastore.originator_id_type),
+        )
+
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        columns = (
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events],
+        )
+        curs.execute(self.insert_columns_statement, columns, prepare=True)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def unrecorded(self, aggregate_ids: Collection[UUID]) -> frozenset[UUID]:
+        """Those of `aggregate_ids` that have no stored events (as of this read)."""
+        if not aggregate_ids:
+            return frozenset()
+        statement = SQL("SELECT DISTINCT originator_id FROM {0}.{1} WHERE originator_id = ANY(%s)").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name)
+        )
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (list(aggregate_ids),), prepare=True)
+            recorded = {row["originator_id"] for row in curs.fetchall()}
+        return frozenset(aggregate_ids) - recorded
+
+
+class SQLiteRecorder(SQLiteApplicationRecorder):
+    """The library's SQLite application recorder, which can also tell which aggregates have no events."""
+
+    #: Ids per statement, well under SQLite's bound on a statement's parameters.
+    chunk = 500
+
+    def unrecorded(self, aggregate_ids: Collection[UUID]) -> frozenset[UUID]:
+        """Those of `aggregate_ids` that have no stored events (as of this read)."""
+        wanted = list(aggregate_ids)
+        recorded: set[UUID | str] = set()
+        with self.datastore.transaction(commit=False) as curs:
+            for start in range(0, len(wanted), self.chunk):
+                ids = [i.hex for i in wanted[start : start + self.chunk]]  # stored as the library writes them
+                marks = ",".join("?" * len(ids))
+                table = self.events_table_name  # the library's own name; the ids go as parameters
+                curs.execute(f"SELECT DISTINCT originator_id FROM {table} WHERE originator_id IN ({marks})", ids)
+                recorded.update(self.convert_originator_id(row["originator_id"]) for row in curs.fetchall())
+        return frozenset(aggregate_ids) - recorded
+
+
+class SQLiteFactory(LibrarySQLiteFactory):
+    application_recorder_class = SQLiteRecorder
 
 
 class PostgresFactory(LibraryPostgresFactory):
+    application_recorder_class = PostgresRecorder
+
     def __init__(self, env: Any) -> None:
         super().__init__(env)
         connect = float(self.env.get("RECTIFY_LIBPQ_CONNECT_TIMEOUT") or 2)
@@ -29,3 +114,11 @@ class PostgresFactory(LibraryPostgresFactory):
             tcp_user_timeout=int(statement * 1000),
             options=f"-c statement_timeout={int(statement * 1000)}",
         )
+
+
+def unrecorded(recorder: ApplicationRecorder, aggregate_ids: Collection[UUID]) -> frozenset[UUID]:
+    """Those of `aggregate_ids` the store holds no events of, in one query; none known when the
+    recorder is not rectify's (then each is looked up when it matters)."""
+    if not aggregate_ids or not isinstance(recorder, (PostgresRecorder, SQLiteRecorder)):
+        return frozenset()
+    return recorder.unrecorded(aggregate_ids)

@@ -54,7 +54,7 @@ class Database:
         if self.kind == "sqlite":
             assert self.path is not None
             return {
-                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "PERSISTENCE_MODULE": "rectify.persistence:SQLiteFactory",  # the library's, and a look-up of many ids
                 "SQLITE_DBNAME": str(self.path),
                 "SQLITE_LOCK_TIMEOUT": str(max(1, round(t.store))),  # the busy timeout, whole seconds
             }

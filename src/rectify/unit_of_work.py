@@ -17,7 +17,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
@@ -187,6 +187,8 @@ class Batch:
     records: dict[UUID, tuple[str, UUID]] = field(default_factory=dict)  # key record → fingerprint, entity
     steps: list[_Step] = field(default_factory=list)
     receipts: list[Receipt] = field(default_factory=list)  # after the commit, one per command, in order
+    attributed: dict[UUID, int] = field(default_factory=dict)  # aggregate → its pending events owned by steps
+    absent: frozenset[UUID] = frozenset()  # ids the store had no events of when the batch began
 
 
 class UnitOfWork:
@@ -268,6 +270,8 @@ class UnitOfWork:
         batch = self._batch()
         if (batch is not None and aggregate_id in batch.loaded) or aggregate_id in self.cache:
             return True
+        if batch is not None and aggregate_id in batch.absent:
+            return False  # a concurrent writer's creating it since fails the batch's save, which is then redone
         return aggregate_id in self.app.repository
 
     # -- one command -----------------------------------------------------------------------------
@@ -417,13 +421,17 @@ class UnitOfWork:
         finally:
             self._local.batch = None
 
-    def batch(self, work: Callable[[], T]) -> tuple[T, list[Receipt]]:
+    def batch(self, work: Callable[[], T], *, creating: Collection[UUID] = ()) -> tuple[T, list[Receipt]]:
         """Runs `work`, whose commands are decided as usual (same checks, same idempotency) but
         saved together in one transaction when it returns; their receipts, with positions, come
         back in order. Nothing is appended if `work` raises. On a concurrent write the whole work
-        is done again on the new state."""
+        is done again on the new state. `creating`: ids of aggregates the work means to create,
+        whose absence the store is asked about once, up front, rather than by each command."""
+        from rectify.persistence import unrecorded
+
         for attempt in range(self.max_attempts):
             with self._batch_scope() as batch:
+                batch.absent = unrecorded(self.app.recorder, creating)
                 result = work()
             aggregates = [a for a in batch.loaded.values() if a.pending_events]
             pending = [event for a in aggregates for event in a.pending_events]
@@ -454,8 +462,11 @@ class UnitOfWork:
 
     def _placed(self, batch: Batch, recordings: list[Recording[UUID]] | None) -> list[Receipt]:
         head = self.app.recorder.max_notification_id() or 0
+        # Each event's log position, looked up by the event itself: a batch of thousands of steps
+        # must not scan every recording for every step.
+        positions = {id(r.domain_event): r.notification.id for r in recordings or ()}
         return [
-            replace(step.receipt, position=_position(recordings, step.events) if recordings else head)
+            replace(step.receipt, position=max(positions[id(e)] for e in step.events) if recordings else head)
             if step.events
             else replace(step.receipt, position=head)
             for step in batch.steps
@@ -478,11 +489,12 @@ class UnitOfWork:
                 return self._step(batch, Receipt(position=0, entity_id=entity_id, replayed=True), [])
             if (prior := self._replay(record_id, fingerprint)) is not None:
                 return self._step(batch, prior, [])
-        before = {aggregate_id: len(a.pending_events) for aggregate_id, a in batch.loaded.items()}
         aggregates, entity_id = decide()
+        events = []
         for aggregate in aggregates:
             batch.loaded.setdefault(aggregate.id, aggregate)
-        events = [e for a in aggregates for e in a.pending_events[before.get(a.id, 0) :]]
+            events.extend(aggregate.pending_events[batch.attributed.get(aggregate.id, 0) :])
+            batch.attributed[aggregate.id] = len(aggregate.pending_events)
         if record_id is not None:
             assert fingerprint is not None
             record = self._record(record_id, actor, command, fingerprint, entity_id)
@@ -575,12 +587,6 @@ def _copy(aggregate: Any) -> Any:
     fresh = copy.copy(aggregate)
     fresh.__dict__["_pending_events"] = []
     return fresh
-
-
-def _position(recordings: list[Recording[UUID]], events: list[Any]) -> int:
-    """The log position of the last of a batch step's events."""
-    ids = {id(event) for event in events}
-    return max(r.notification.id for r in recordings if id(r.domain_event) in ids)
 
 
 def _log_late(future: Any) -> None:

@@ -676,7 +676,11 @@ def carry_out(
                         "same sheet again to carry out the rest"
                     ) from error
 
-        _, receipts = app.batch(run)
+        # The findings it raises are new (the plan found none of them): the store is asked once for the batch.
+        raised = [
+            finding_id_for(s.arguments["round_id"], s.arguments["code"]) for s in chunk if s.command == "raise_finding"
+        ]
+        _, receipts = app.batch(run, creating=raised)
         positions = [r.position for r in receipts if r.position]
         if positions:
             first = min(positions) if first is None else first
