@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from integrity_scenario import SYSTEM, Scenario, rectify
 
-from conftest import SYSTEM, Scenario, rectify
 from evidence_files import pdf, photo
 from rectify import eventlog, settings
 from rectify.bootstrap import open_application

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from integrity_scenario import PUBLISHED_ON, RawLog, Scenario
 from starlette.testclient import TestClient
 from test_verify import TAMPERING
 
-from conftest import PUBLISHED_ON, RawLog, Scenario
 from rectify import settings
 from rectify.cli import web_settings
 from rectify.web.app import create_app

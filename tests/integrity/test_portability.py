@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 from eventsourcing.persistence import IntegrityError
+from integrity_scenario import PUBLISHED_ON, SYSTEM, RawLog, Scenario, load_scenario, rectify
 
-from conftest import PUBLISHED_ON, SYSTEM, RawLog, Scenario, load_scenario, rectify
 from rectify import settings
 from rectify.bootstrap import open_application, open_system
 from rectify.domain import Unit

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from integrity_scenario import PUBLISHED_ON, SYSTEM, RawLog, Scenario, rectify
 from starlette.testclient import TestClient
 
-from conftest import PUBLISHED_ON, SYSTEM, RawLog, Scenario, rectify
 from rectify import settings
 from rectify.access import Actor, Role
 from rectify.bootstrap import System, open_system

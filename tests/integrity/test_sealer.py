@@ -12,8 +12,8 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
+from integrity_scenario import EVERY, PUBLISHED_ON, SYSTEM, RawLog, Scenario, rectify
 
-from conftest import EVERY, PUBLISHED_ON, SYSTEM, RawLog, Scenario, rectify
 from rectify import settings
 from rectify.bootstrap import open_application, open_system
 from rectify.domain import Unit

@@ -4,9 +4,8 @@ two events swapped), on both stores: a clear one-line error naming the first bad
 from __future__ import annotations
 
 import pytest
+from integrity_scenario import RawLog, Scenario, rectify
 from test_verify import TAMPERING
-
-from conftest import RawLog, Scenario, rectify
 
 KINDS = ("bytes that no longer decode", "a middle event deleted", "two payloads swapped", "two rows reordered")
 

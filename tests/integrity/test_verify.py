@@ -12,8 +12,8 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
+from integrity_scenario import EVERY, RawLog, Scenario, rectify
 
-from conftest import EVERY, RawLog, Scenario, rectify
 from rectify.integrity.leaves import StoredEvent, actor_digest, leaf_hash_of, record_facts
 
 

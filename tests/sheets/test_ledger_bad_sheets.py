@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
+from sheets_world import HEADERS, OFFICE, ROWS, LedgerWorld, ledger_world_at, write_sheet
 
-from conftest import HEADERS, OFFICE, ROWS, LedgerWorld, ledger_world_at, write_sheet
 from rectify.sheets.planner import import_file
 from rectify.sheets.reader import SheetRejected
 

@@ -10,8 +10,8 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from sheets_world import OFFICE, ROWS, LedgerWorld, write_sheet
 
-from conftest import OFFICE, ROWS, LedgerWorld, write_sheet
 from rectify import settings
 from rectify.application import finding_id_for
 from rectify.bootstrap import open_system

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
+from sheets_world import OFFICE, ROWS, ledger_world_at, write_sheet
 
-from conftest import OFFICE, ROWS, ledger_world_at, write_sheet
 from ledger_edits import edit_five_rows, sheet_rows, statuses_and_money
 from rectify import settings
 from rectify.bootstrap import open_system

@@ -10,8 +10,8 @@ from typing import Any
 
 from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
+from sheets_world import INSPECTOR, OFFICE, ROWS, TODAY, LedgerWorld, open_round, write_sheet
 
-from conftest import INSPECTOR, OFFICE, ROWS, TODAY, LedgerWorld, open_round, write_sheet
 from rectify import settings
 from rectify.access import PUBLIC, Actor, Role
 from rectify.application import finding_id_for

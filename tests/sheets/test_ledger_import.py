@@ -8,8 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sheets_world import INSPECTOR, OFFICE, ROWS, LedgerWorld, write_sheet
 
-from conftest import INSPECTOR, OFFICE, ROWS, LedgerWorld, write_sheet
 from rectify.access import Actor, Role
 from rectify.application import finding_id_for
 from rectify.domain.errors import Forbidden
