@@ -81,6 +81,7 @@ DOCUMENTS: dict[str, list[str]] = {
         'query($round: ID!) { progress(scope: {roundId: $round}, until: "2025-11-12") ' + PROGRESS + " }",
     ],
     "events": ["{ events(first: 500) " + everything("EventPage") + " }"],
+    "latestEvents": ["{ latestEvents(last: 500) " + everything("EventPage") + " }"],
     "rules": [
         "{ rules " + everything("RuleStanding") + " }",
         "query($round: ID!, $position: Int!) { rules(scope: {roundId: $round}, asOf: {position: $position}, "

@@ -16,6 +16,10 @@ PROGRESS = """subscription($round: ID!) {
     progressChanged(roundId: $round) { position total undisclosed activities { kind records total } }
 }"""
 EVENTS = "subscription($after: Int!) { eventAppended(after: $after) { position type actor aggregateId } }"
+# Live means pushed as the write commits, not found by a later poll. Pushes take milliseconds on a quiet machine;
+# the bound leaves room for a loaded CI machine (latency itself is measured in bench/, not asserted here).
+LIVE = 5.0  # seconds
+
 AS_OF = "query($at: Int!, $r: ID!) { progress(asOf: {position: $at}, scope: {roundId: $r}) { position } }"
 EVENTS_PAGE = """query($after: Int!) {
     events(after: $after, first: 500) { head nextCursor events { position type actor aggregateId } }
@@ -38,14 +42,14 @@ def the_log_after(client: Any, after: int) -> list[dict[str, Any]]:
 
 
 async def mutate_and_wait(world: Any, receive: Any) -> tuple[dict[str, Any], Any]:
-    """Records a clean-up: within a second of sending it, its answer and `receive()` are both in."""
+    """Records a clean-up: its answer and `receive()` are both in within LIVE seconds of sending it."""
     sent = asyncio.to_thread(world.record_clean_up)
-    accepted, message = await asyncio.wait_for(asyncio.gather(sent, receive()), timeout=1.0)
+    accepted, message = await asyncio.wait_for(asyncio.gather(sent, receive()), timeout=LIVE)
     assert accepted["__typename"] == "Accepted", accepted
     return accepted, message
 
 
-def test_a_progress_subscriber_hears_of_a_mutation_within_a_second(served_store_world) -> None:
+def test_a_progress_subscriber_hears_of_a_mutation_live(served_store_world) -> None:
     round_id = str(served_store_world.loaded.round_id)
 
     async def scenario() -> None:
@@ -113,7 +117,7 @@ def test_the_public_may_not_stream_the_event_log(served_store_world) -> None:
 
 
 @pytest.mark.postgres
-def test_a_mutation_sent_to_one_server_reaches_a_subscriber_of_another_within_a_second(postgres_url) -> None:
+def test_a_mutation_sent_to_one_server_reaches_a_subscriber_of_another_live(postgres_url) -> None:
     with open_served_world(postgres_url) as world:
         second = start_server(world.database_url)
         try:
@@ -140,7 +144,7 @@ def test_a_mutation_sent_to_one_server_reaches_a_subscriber_of_another_within_a_
 
 
 @pytest.mark.postgres
-def test_a_write_through_one_server_can_be_read_as_of_its_position_through_another_within_a_second(
+def test_a_write_through_one_server_can_be_read_as_of_its_position_through_another_at_once(
     postgres_url,
 ) -> None:
     with open_served_world(postgres_url) as world:
@@ -151,7 +155,7 @@ def test_a_write_through_one_server_can_be_read_as_of_its_position_through_anoth
             for _ in range(10):  # each write is a race between the two servers' runners: the writer's usually wins
                 written = world.record_clean_up(writer)
                 asked = {"at": written["position"], "r": str(world.loaded.round_id)}
-                answer = reader.http.post("/graphql", json={"query": AS_OF, "variables": asked}, timeout=1.0)
+                answer = reader.http.post("/graphql", json={"query": AS_OF, "variables": asked}, timeout=LIVE)
                 assert answer.json() == {"data": {"progress": {"position": written["position"]}}}
         finally:
             second.stop()

@@ -403,9 +403,14 @@ def every_connection_taken(app: RectifyApplication) -> Iterator[None]:
         pool.timeout = 0.3
         taken = [pool.getconn() for _ in range(pool.max_size)]
         release = pool.putconn
+    # The library tries a PostgreSQL transaction up to ten times (0.3 s for a connection, 0.2 s between):
+    # about 5 s, the store deadline itself, so on a loaded machine the deadline could answer first
+    # (TIMED_OUT) instead of the store's own "busy". Here the store is to give up first.
+    deadline, app.work.deadline = app.work.deadline, 60.0
     try:
         yield
     finally:
+        app.work.deadline = deadline
         for conn in taken:
             release(conn)
 
