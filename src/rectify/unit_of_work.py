@@ -40,6 +40,7 @@ from rectify import validation as v
 from rectify.access import Actor, authorise_role
 from rectify.caching import BoundedCache
 from rectify.domain.errors import Conflict, InvalidInput, StoreFault
+from rectify.sqlite_lock import sqlite_write_lock
 
 if TYPE_CHECKING:
     from rectify.application import RectifyApplication
@@ -207,6 +208,7 @@ class UnitOfWork:
         self._writer = threading.Lock()
         self._queue: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
         self._writer_thread: threading.Thread | None = None
+        self._sqlite_path: str | None = app.env.get("SQLITE_DBNAME") if self._local_store() else None
 
     def close(self) -> None:
         with self._pool_lock:
@@ -423,7 +425,7 @@ class UnitOfWork:
                 pending = [event for aggregate in aggregates for event in aggregate.pending_events]
                 progress.begin_saving()  # raises if the caller was answered TIMED_OUT meanwhile
                 try:
-                    recordings = self.app.save(*aggregates)
+                    recordings = self._save(aggregates)
                 except IntegrityError:
                     progress.saving = False
                     if pending and self._stored_as_is(pending[0]):
@@ -557,7 +559,17 @@ class UnitOfWork:
         )
 
     def _save(self, aggregates: list[Aggregate]) -> list[Recording[UUID]]:
-        return list(self.app.save(*aggregates))
+        """Saves in one transaction; on SQLite in turn with this process's other writers of the file
+        (the views, the integrity tables), so that none waits in SQLite's busy handler."""
+        if self._sqlite_path is None:
+            return list(self.app.save(*aggregates))
+        lock = sqlite_write_lock(self._sqlite_path)
+        if not lock.acquire(timeout=-1 if self.deadline is None else self.deadline):
+            raise sqlite3.OperationalError("database is locked: another writer in this process held it too long")
+        try:
+            return list(self.app.save(*aggregates))
+        finally:
+            lock.release()
 
     def _placed(self, batch: Batch, recordings: list[Recording[UUID]] | None) -> list[Receipt]:
         head = self.app.recorder.max_notification_id() or 0
