@@ -379,3 +379,34 @@ def test_a_group_whose_save_fails_answers_each_caller_with_the_fault(
     monkeypatch.undo()
     resent = app.plan_measure(world.unit, finding_id=finding_id, text="三是", idempotency_key="full")
     assert not resent.replayed and app.head() == head + 3
+
+
+def test_the_writers_of_one_sqlite_file_in_a_process_take_one_lock_before_sqlites_own(
+    system: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The events' save and the views' commit queue on one lock, not in SQLite's sleeping busy
+    handler (PostgreSQL's writers need none: the views do not take the events table's lock)."""
+    import os
+
+    from rectify.sqlite_lock import sqlite_write_lock
+
+    app = system.app
+    path = app.env.get("SQLITE_DBNAME")
+    if path is None:
+        assert app.work._sqlite_path is None
+        return
+    lock = sqlite_write_lock(path)
+    assert sqlite_write_lock(os.path.join(os.path.dirname(path), ".", os.path.basename(path))) is lock
+    held_at_save: list[bool] = []
+    insert = app.recorder.insert_events
+
+    def observed(*args: Any, **kwargs: Any) -> Any:
+        held_at_save.append(lock.locked())
+        return insert(*args, **kwargs)
+
+    monkeypatch.setattr(app.recorder, "insert_events", observed)
+    World(app)
+    assert held_at_save and all(held_at_save)
+    with system.projector.store.writing():
+        assert lock.locked()
+    assert not lock.locked()
