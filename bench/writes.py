@@ -10,9 +10,11 @@ For each store, in one run, on a fresh database:
      commands and over commands 1,801–2,000 (cost flat with history: the second >= 0.9 x the first);
      the same with the aggregate cache off (uncached), beside it;
   2. the API: `rectify serve` (uvicorn, projector in process) and one client sending recordActivity
-     in sequence over keep-alive HTTP, each answered once the views include it;
-  3. 16 concurrent clients (keep-alive, in 4 client processes: one asyncio loop running all 16
-     would add its own queueing to their latencies): throughput and p50/p99 latency.
+     in sequence over keep-alive HTTP, each answered once the views include it: with the standard
+     library's http.client (the figure the target is checked on) and, beside it, with httpx, whose
+     own work per request is a large share of the time on this machine;
+  3. 16 concurrent clients, http.client in a thread each, spread over 4 client processes (one
+     process running all 16 adds its own queueing to their latencies): throughput and p50/p99.
 Targets (issue 11): application >= 0.5 B, API >= 0.25 B, 16 clients >= the sequential API rate with
 p99 <= 250 ms. Timings on a shared machine are noisy: compare the ratios, measured in the same run.
 """
@@ -21,16 +23,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
+import json
 import multiprocessing
 import os
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -224,41 +230,74 @@ async def sequential(base: str, secret: str, findings: list[uuid.UUID], n: int) 
         return n / (time.perf_counter() - began), latencies
 
 
-async def concurrent(
-    base: str, secret: str, findings: list[uuid.UUID], clients: int, each: int
-) -> tuple[float, list[float]]:
+class LeanClient:
+    """One keep-alive connection with the standard library's HTTP client: far less work per request
+    than httpx, so that the rates and latencies measured are the server's more than the client's."""
+
+    def __init__(self, base: str, secret: str) -> None:
+        parts = urlsplit(base)
+        self.connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+        self.headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+
+    def send(self, finding_id: uuid.UUID, i: int, latencies: list[float]) -> None:
+        variables = {
+            "i": {
+                "findingId": str(finding_id),
+                "kind": "大扫除",
+                "occurredOn": "2025-09-01",
+                "count": 1,
+                "description": f"{i}",
+            }
+        }
+        body = json.dumps({"query": MUTATION, "variables": variables})
+        began = time.perf_counter()
+        self.connection.request("POST", "/graphql", body=body, headers=self.headers)
+        answer = self.connection.getresponse().read()
+        latencies.append(time.perf_counter() - began)
+        result = json.loads(answer)["data"]["recordActivity"]
+        if result["__typename"] != "Accepted":
+            raise RuntimeError(f"not accepted: {result}")
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def sequential_lean(base: str, secret: str, findings: list[uuid.UUID], n: int) -> tuple[float, list[float]]:
+    """As `sequential`, with a LeanClient."""
+    client = LeanClient(base, secret)
     latencies: list[float] = []
-    headers = {"Authorization": f"Bearer {secret}"}
-
-    async def one(c: int) -> None:
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
-            for i in range(each):
-                await send(client, findings[(c + i) % 4], c * each + i, latencies)
-
-    began = time.perf_counter()
-    await asyncio.gather(*(one(c) for c in range(clients)))
-    return clients * each / (time.perf_counter() - began), latencies
+    try:
+        for i in range(20):  # warm-up
+            client.send(findings[i % 4], i, [])
+        began = time.perf_counter()
+        for i in range(n):
+            client.send(findings[i % 4], i, latencies)
+        return n / (time.perf_counter() - began), latencies
+    finally:
+        client.close()
 
 
 def _client_process(
     base: str, secret: str, findings: list[uuid.UUID], first: int, clients: int, each: int, go: Any, out: Any
 ) -> None:
+    """Some of the concurrent clients, a thread and a LeanClient each (the GIL is let go while they wait)."""
+    latencies: list[float] = []
+
+    def one(c: int) -> None:
+        client = LeanClient(base, secret)
+        try:
+            for i in range(each):
+                client.send(findings[(c + i) % 4], c * each + i, latencies)
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=one, args=(c,)) for c in range(first, first + clients)]
     go.wait()
     began = time.time()
-
-    async def run() -> list[float]:
-        latencies: list[float] = []
-        headers = {"Authorization": f"Bearer {secret}"}
-
-        async def one(c: int) -> None:
-            async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
-                for i in range(each):
-                    await send(client, findings[(c + i) % 4], c * each + i, latencies)
-
-        await asyncio.gather(*(one(c) for c in range(first, first + clients)))
-        return latencies
-
-    latencies = asyncio.run(run())
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     out.put((began, time.time(), latencies))
 
 
@@ -294,7 +333,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
 
 
-def api(url: str, n: int, clients: int, each: int, processes: int = 1) -> dict[str, float]:
+def api(url: str, n: int, clients: int, each: int, processes: int) -> dict[str, float]:
     app = open_application(settings.load({}, database_url=url))
     try:
         unit_id, findings = world(app)
@@ -305,10 +344,8 @@ def api(url: str, n: int, clients: int, each: int, processes: int = 1) -> dict[s
     process, base = serve(url)
     try:
         rate, seq = asyncio.run(sequential(base, secret, findings, n))
-        if processes > 1:
-            many, lat = concurrent_in_processes(base, secret, findings, clients, each, processes)
-        else:
-            many, lat = asyncio.run(concurrent(base, secret, findings, clients, each))
+        lean_rate, lean = sequential_lean(base, secret, findings, n)
+        many, lat = concurrent_in_processes(base, secret, findings, clients, each, processes)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -317,6 +354,9 @@ def api(url: str, n: int, clients: int, each: int, processes: int = 1) -> dict[s
         "api_rate": rate,
         "api_p50_ms": percentile(seq, 50),
         "api_p99_ms": percentile(seq, 99),
+        "lean_rate": lean_rate,
+        "lean_p50_ms": percentile(lean, 50),
+        "lean_p99_ms": percentile(lean, 99),
         "concurrent_rate": many,
         "concurrent_p50_ms": percentile(lat, 50),
         "concurrent_p99_ms": percentile(lat, 99),
@@ -355,16 +395,20 @@ def report(kind: str, f: dict[str, float]) -> None:
         verdicts["flat: >= 0.9 of its rate at 200"] = f["app_last_200"] / f["app_first_200"] >= TARGETS["app_flat"]
     if "api_rate" in f:
         print(
-            f"2  API, one client:                    {f['api_rate']:8.0f}/s   {f['api_rate'] / b:.2f} B   "
+            f"2  API, one client (http.client):      {f['lean_rate']:8.0f}/s   {f['lean_rate'] / b:.2f} B   "
+            f"p50 {f['lean_p50_ms']:.1f} ms  p99 {f['lean_p99_ms']:.1f} ms"
+        )
+        print(
+            f"   the same with httpx:                {f['api_rate']:8.0f}/s   {f['api_rate'] / b:.2f} B   "
             f"p50 {f['api_p50_ms']:.1f} ms  p99 {f['api_p99_ms']:.1f} ms"
         )
         print(
-            f"3  API, {int(f['clients'])} clients:                    {f['concurrent_rate']:8.0f}/s   "
-            f"{f['concurrent_rate'] / f['api_rate']:.2f} x sequential   "
+            f"3  API, {int(f['clients'])} clients (http.client):    {f['concurrent_rate']:8.0f}/s   "
+            f"{f['concurrent_rate'] / f['lean_rate']:.2f} x sequential   "
             f"p50 {f['concurrent_p50_ms']:.1f} ms  p99 {f['concurrent_p99_ms']:.1f} ms"
         )
-        verdicts["API >= 0.25 B"] = f["api_rate"] / b >= TARGETS["api_ratio"]
-        verdicts["16 clients >= sequential"] = f["concurrent_rate"] >= f["api_rate"]
+        verdicts["API >= 0.25 B"] = f["lean_rate"] / b >= TARGETS["api_ratio"]
+        verdicts["16 clients >= sequential"] = f["concurrent_rate"] >= f["lean_rate"]
         verdicts["16 clients p99 <= 250 ms"] = f["concurrent_p99_ms"] <= TARGETS["p99_ms"]
     for name, ok in verdicts.items():
         print(f"   {'met ' if ok else 'MISS'} {name}")
