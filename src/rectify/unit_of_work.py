@@ -5,6 +5,11 @@ that depends on the store: retries on a concurrent write, idempotency records an
 a bound on how long a command may wait for the store, and the translation of store failures
 (busy, unavailable, timed out, read-only, full) into typed errors that say whether anything may
 have been appended. Several commands can share one transaction (`batch`), e.g. a sheet import.
+
+Commands from concurrent callers go through one writer thread: those that queue while a commit is
+in flight are decided one after another on the same state and saved together, in one transaction
+(group commit). Each keeps its own checks and idempotency record; one that is refused is left out
+and the rest decided again without it; each caller is answered Accepted only after the commit.
 """
 
 from __future__ import annotations
@@ -13,12 +18,13 @@ import copy
 import errno
 import functools
 import logging
+import queue
 import random
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -34,6 +40,7 @@ from rectify import validation as v
 from rectify.access import Actor, authorise_role
 from rectify.caching import BoundedCache
 from rectify.domain.errors import Conflict, InvalidInput, StoreFault
+from rectify.sqlite_lock import sqlite_write_lock
 
 if TYPE_CHECKING:
     from rectify.application import RectifyApplication
@@ -191,10 +198,27 @@ class Batch:
     absent: frozenset[UUID] = frozenset()  # ids the store had no events of when the batch began
 
 
+@dataclass
+class _Queued:
+    """A command waiting for the writer thread, and where its answer goes."""
+
+    command: str
+    actor: Actor
+    record_id: UUID | None
+    fingerprint: str | None
+    decide: Decision
+    progress: _Progress
+    answer: Future[Receipt] = field(default_factory=Future)
+
+    def attempt_alone(self, work: UnitOfWork) -> Receipt:
+        return work._attempt(self.command, self.actor, self.record_id, self.fingerprint, self.decide, self.progress)
+
+
 class UnitOfWork:
     """Carries out the application's commands against its event store."""
 
     max_attempts = 8
+    max_group = 64  # commands saved together at most: bounds a group's transaction and its redo on a refusal
 
     def __init__(
         self, app: Application[UUID], *, deadline: float | None = 5.0, cache_bytes: int = 64 * 1024**2
@@ -209,10 +233,19 @@ class UnitOfWork:
         self._pool_lock = threading.Lock()
         # One writer at a time in this process: the store serialises appends anyway (SQLite's write
         # lock, the events table's lock on PostgreSQL), so this costs no throughput, and writers of
-        # one hot aggregate queue here instead of colliding and retrying.
+        # one hot aggregate queue here instead of colliding and retrying. Those that queue while a
+        # commit is in flight share the next one.
         self._writer = threading.Lock()
+        self._queue: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
+        self._writer_thread: threading.Thread | None = None
+        self._sqlite_path: str | None = app.env.get("SQLITE_DBNAME") if self._local_store() else None
 
     def close(self) -> None:
+        with self._pool_lock:
+            thread, self._writer_thread = self._writer_thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout=5)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -292,13 +325,117 @@ class UnitOfWork:
         batch = self._batch()
         if batch is not None:
             return self._in_batch(batch, command, actor, record_id, fingerprint, decide)
-        progress = _Progress()
-        attempt = functools.partial(self._attempt_in_turn, command, actor, record_id, fingerprint, decide, progress)
-        return self._bounded(command, progress, attempt)
+        queued = _Queued(command, actor, record_id, fingerprint, decide, _Progress())
+        if threading.current_thread() is self._writer_thread:  # a decision that gives a command of its own
+            return queued.attempt_alone(self)
+        self._start_writer()
+        self._queue.put(queued)
+        try:
+            return queued.answer.result(timeout=self.deadline)
+        except FutureTimeout:
+            queued.answer.add_done_callback(_log_late)
+            saving = queued.progress.abandon()  # from now on the writer will not begin its save
+            raise self._fault(command, TIMED_OUT, appended=None if saving else False) from None
 
-    def _attempt_in_turn(self, *args: Any) -> Receipt:
-        with self._writer:
-            return self._attempt(*args)
+    # -- the writer thread: group commit ----------------------------------------------------------
+
+    def _start_writer(self) -> None:
+        with self._pool_lock:
+            if self._writer_thread is None:
+                self._writer_thread = threading.Thread(target=self._write, name="rectify-writer", daemon=True)
+                self._writer_thread.start()
+
+    def _write(self) -> None:
+        """Takes the queued commands, all that queued meanwhile at once, until closed."""
+        while (first := self._queue.get()) is not None:
+            group = [first]
+            while len(group) < self.max_group:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # closing: carry out what came before it, then stop
+                    break
+                group.append(more)
+            live = [q for q in group if q.answer.set_running_or_notify_cancel() and not q.progress.abandoned]
+            for q in group:
+                if q not in live and not q.answer.done():
+                    q.answer.set_exception(_Abandoned())
+            try:
+                with self._writer:
+                    self._commit(live)
+            except BaseException as error:  # noqa: BLE001 - every caller gets an answer; the writer goes on
+                for q in live:
+                    if not q.answer.done():
+                        q.answer.set_exception(error)
+
+    def _commit(self, group: list[_Queued]) -> None:
+        """Carries out the group's commands, in one transaction where it can; answers each caller."""
+        while len(group) > 1:
+            with self._batch_scope() as batch:
+                refused = self._decide_together(batch, group)
+            if refused is not None:
+                # Its changes may be half made on state the others share: decide them again without it.
+                group = [q for q in group if q is not refused]
+                continue
+            if self._save_together(batch, group):
+                return
+            break  # another process wrote one of these aggregates meanwhile: one at a time, with retries
+        for q in group:
+            _settle(q, functools.partial(q.attempt_alone, self))
+
+    def _decide_together(self, batch: Batch, group: list[_Queued]) -> _Queued | None:
+        """Decides each command on the state the ones before it left; the first refused is answered
+        and returned (its checks and idempotency are its own: `_in_batch`, as in a batch)."""
+        for q in group:
+            try:
+                self._in_batch(batch, q.command, q.actor, q.record_id, q.fingerprint, q.decide)
+            except Exception as error:
+                reason = None if isinstance(error, (StoreFault, Conflict)) else fault_of(error)
+                q.answer.set_exception(self._fault(q.command, reason, appended=False) if reason else error)
+                return q
+        for q in group:
+            try:
+                q.progress.begin_saving()
+            except _Abandoned as error:  # its caller was answered that nothing was appended
+                q.answer.set_exception(error)
+                return q
+        return None
+
+    def _save_together(self, batch: Batch, group: list[_Queued]) -> bool:
+        """Saves the group's decisions in one transaction and answers each caller; False when a
+        concurrent write from elsewhere clashed and nothing was appended."""
+        aggregates = [a for a in batch.loaded.values() if a.pending_events]
+        pending = [event for a in aggregates for event in a.pending_events]
+        recordings: list[Recording[UUID]] | None = None
+        if pending:
+            try:
+                recordings = self._save(aggregates)
+            except IntegrityError:
+                if not self._stored_as_is(pending[0]):
+                    return False
+            except Exception as error:
+                reason = fault_of(error)
+                try:
+                    stored: bool | None = self._stored_as_is(pending[0])
+                except Exception:
+                    stored = None  # the store cannot tell now
+                if not stored:
+                    rolled_back = reason in (READ_ONLY, DISK_FULL) or self._local_store()
+                    appended = False if stored is False and rolled_back else None
+                    for q in group:
+                        q.answer.set_exception(self._fault(q.command, reason, appended=appended) if reason else error)
+                    return True
+                log.warning("a group's save failed (%s), but its events are in the log", reason)
+            else:
+                self._keep_saved(aggregates, recordings)
+        head = (
+            max(r.notification.id for r in recordings) if recordings else self.app.recorder.max_notification_id() or 0
+        )
+        for q, step in zip(group, batch.steps, strict=True):
+            q.answer.set_result(_placed_step(step, recordings, head))
+        return True
 
     def _attempt(
         self,
@@ -320,7 +457,7 @@ class UnitOfWork:
                 pending = [event for aggregate in aggregates for event in aggregate.pending_events]
                 progress.begin_saving()  # raises if the caller was answered TIMED_OUT meanwhile
                 try:
-                    recordings = self.app.save(*aggregates)
+                    recordings = self._save(aggregates)
                 except IntegrityError:
                     progress.saving = False
                     if pending and self._stored_as_is(pending[0]):
@@ -458,7 +595,17 @@ class UnitOfWork:
         )
 
     def _save(self, aggregates: list[Aggregate]) -> list[Recording[UUID]]:
-        return list(self.app.save(*aggregates))
+        """Saves in one transaction; on SQLite in turn with this process's other writers of the file
+        (the views, the integrity tables), so that none waits in SQLite's busy handler."""
+        if self._sqlite_path is None:
+            return list(self.app.save(*aggregates))
+        lock = sqlite_write_lock(self._sqlite_path)
+        if not lock.acquire(timeout=-1 if self.deadline is None else self.deadline):
+            raise sqlite3.OperationalError("database is locked: another writer in this process held it too long")
+        try:
+            return list(self.app.save(*aggregates))
+        finally:
+            lock.release()
 
     def _placed(self, batch: Batch, recordings: list[Recording[UUID]] | None) -> list[Receipt]:
         head = self.app.recorder.max_notification_id() or 0
@@ -562,6 +709,10 @@ class _Progress:
         self._abandoned = False
         self._lock = threading.Lock()
 
+    @property
+    def abandoned(self) -> bool:
+        return self._abandoned
+
     def begin_saving(self) -> None:
         with self._lock:
             if self._abandoned:
@@ -587,6 +738,24 @@ def _copy(aggregate: Any) -> Any:
     fresh = copy.copy(aggregate)
     fresh.__dict__["_pending_events"] = []
     return fresh
+
+
+def _settle(queued: _Queued, work: Callable[[], Receipt]) -> None:
+    try:
+        queued.answer.set_result(work())
+    except Exception as error:  # noqa: BLE001 - the caller's answer
+        queued.answer.set_exception(error)
+
+
+def _placed_step(step: _Step, recordings: list[Recording[UUID]] | None, head: int) -> Receipt:
+    """A grouped command's receipt once the group is saved: the positions of its own events; a replay
+    (or a group the log shows committed after a lost answer) at the head."""
+    if not step.events or recordings is None:
+        return replace(step.receipt, position=head)
+    ids = {id(event) for event in step.events}
+    mine = [r for r in recordings if id(r.domain_event) in ids]
+    own = [r.notification.id for r in mine if not isinstance(r.domain_event, _RECORDED)]
+    return replace(step.receipt, position=max(r.notification.id for r in mine), own_position=max(own, default=0))
 
 
 def _log_late(future: Any) -> None:

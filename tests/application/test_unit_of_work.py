@@ -227,3 +227,186 @@ def test_the_aggregate_cache_is_bounded_by_bytes(app: RectifyApplication) -> Non
     assert app.work.cache.nbytes <= 4096
     assert world.finding_id not in app.work.cache  # its events outgrew the bound
     assert len(app.finding(world.finding_id).measures) == 30
+
+
+# -- group commit: commands queued while a commit is in flight share the next one -----------------
+
+
+class HeldCommit:
+    """Holds the writer in its first save until released, so that the commands sent meanwhile queue
+    behind it; counts the saves."""
+
+    def __init__(self, app: RectifyApplication, monkeypatch: pytest.MonkeyPatch) -> None:
+        import threading
+
+        self.app = app
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.saves: list[int] = []
+        insert = app.recorder.insert_events
+
+        def held(*args: Any, **kwargs: Any) -> Any:
+            self.saves.append(len(args[0]))
+            if len(self.saves) == 1:
+                self.entered.set()
+                self.release.wait(10)
+            return insert(*args, **kwargs)
+
+        monkeypatch.setattr(app.recorder, "insert_events", held)
+
+    def run(self, first: Any, *queued: Any) -> list[Any]:
+        """Sends `first`, then the others while its commit is held; each one's receipt or error, in order."""
+        import threading
+
+        answers: list[Any] = [None] * (1 + len(queued))
+
+        def send(i: int, command: Any) -> None:
+            try:
+                answers[i] = command()
+            except Exception as error:  # noqa: BLE001 - the answer under test
+                answers[i] = error
+
+        threads = [threading.Thread(target=send, args=(0, first))]
+        threads[0].start()
+        assert self.entered.wait(10)
+        for i, command in enumerate(queued, start=1):
+            threads.append(threading.Thread(target=send, args=(i, command)))
+            threads[-1].start()
+        for _ in range(200):  # every one of them queued behind the held commit
+            if self.app.work._queue.qsize() == len(queued):
+                break
+            threading.Event().wait(0.01)
+        self.release.set()
+        for thread in threads:
+            thread.join(20)
+        return answers
+
+
+def test_commands_queued_behind_a_commit_are_saved_together_each_answered_with_its_own_position(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, finding_id = world.app, world.finding_id
+    held = HeldCommit(app, monkeypatch)
+    head = app.head()
+    answers = held.run(
+        lambda: app.plan_measure(world.unit, finding_id=finding_id, text="一是"),
+        lambda: app.plan_measure(world.unit, finding_id=finding_id, text="二是", idempotency_key="g2"),
+        lambda: app.plan_measure(world.unit, finding_id=finding_id, text="三是"),
+        lambda: app.record_activity(world.unit, finding_id=finding_id, kind="自查", occurred_on="2025-09-01", count=1),
+    )
+    assert not any(isinstance(a, Exception) for a in answers), answers
+    assert len(held.saves) == 2  # the first command's save, then one for the three queued behind it
+    assert app.head() == head + 5  # four events and one idempotency record
+    positions = [a.position for a in answers]
+    assert positions[0] == head + 1 and len(set(positions)) == 4 and max(positions) == head + 5
+    assert all(a.own_position for a in answers) and not any(a.replayed for a in answers)
+    assert [m.text for m in app.finding(finding_id).measures] == ["一是", "二是", "三是"]
+    # the group's key holds: a resend is answered from it, nothing stored twice
+    again = app.plan_measure(world.unit, finding_id=finding_id, text="二是", idempotency_key="g2")
+    assert again.replayed and again.entity_id == answers[1].entity_id
+    assert app.head() == head + 5
+
+
+def test_a_refused_command_in_a_group_does_not_sink_the_others(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    app, finding_id = world.app, world.finding_id
+    app.plan_measure(world.unit, finding_id=finding_id, text="旧", idempotency_key="used")
+    held = HeldCommit(app, monkeypatch)
+    head = app.head()
+    answers = held.run(
+        lambda: app.plan_measure(world.unit, finding_id=finding_id, text="一是"),
+        lambda: app.plan_measure(world.unit, finding_id=finding_id, text="二是"),
+        lambda: app.plan_measure(world.unit, finding_id=finding_id, text=""),  # refused: names its field
+        lambda: app.plan_measure(world.unit, finding_id="00000000-0000-0000-0000-000000000001", text="无"),
+        lambda: app.plan_measure(world.unit, finding_id=finding_id, text="另", idempotency_key="used"),  # key reused
+        lambda: app.plan_measure(world.unit, finding_id=finding_id, text="旧", idempotency_key="used"),  # a replay
+        lambda: app.plan_measure(world.unit, finding_id=finding_id, text="三是"),
+    )
+    assert isinstance(answers[2], InvalidInput) and answers[2].field == "text"
+    assert isinstance(answers[3], NotFound)
+    assert isinstance(answers[4], InvalidInput) and answers[4].field == "idempotency_key"
+    assert answers[5].replayed
+    accepted = [answers[i] for i in (0, 1, 6)]
+    assert all(not isinstance(a, Exception) and not a.replayed for a in accepted), answers
+    assert len(held.saves) == 2
+    assert app.head() == head + 3  # the refused appended nothing, the replay nothing again
+    assert [m.text for m in app.finding(finding_id).measures] == ["旧", "一是", "二是", "三是"]
+    assert app.finding(finding_id).version == app.repository.get(finding_id).version
+
+
+def test_a_key_sent_twice_in_one_group_is_carried_out_once(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    app, finding_id = world.app, world.finding_id
+    held = HeldCommit(app, monkeypatch)
+    head = app.head()
+    answers = held.run(
+        lambda: app.plan_measure(world.unit, finding_id=finding_id, text="一是"),
+        lambda: app.plan_measure(world.unit, finding_id=finding_id, text="二是", idempotency_key="twice"),
+        lambda: app.plan_measure(world.unit, finding_id=finding_id, text="二是", idempotency_key="twice"),
+    )
+    assert [a.replayed for a in answers] == [False, False, True]
+    assert answers[1].entity_id == answers[2].entity_id
+    assert answers[2].position >= answers[1].position  # the replay is answered where its write can be read
+    assert app.head() == head + 3
+    assert [m.text for m in app.finding(finding_id).measures] == ["一是", "二是"]
+
+
+def test_a_group_whose_save_fails_answers_each_caller_with_the_fault(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, finding_id = world.app, world.finding_id
+    held = HeldCommit(app, monkeypatch)
+    held_insert = app.recorder.insert_events
+
+    def full_after_the_first(*args: Any, **kwargs: Any) -> Any:
+        if held.saves:
+            held.saves.append(len(args[0]))
+            try:
+                raise sqlite3.OperationalError("database or disk is full")
+            except sqlite3.OperationalError as error:
+                raise OperationalError(str(error)) from error
+        return held_insert(*args, **kwargs)
+
+    monkeypatch.setattr(app.recorder, "insert_events", full_after_the_first)
+    head = app.head()
+    answers = held.run(
+        lambda: app.plan_measure(world.unit, finding_id=finding_id, text="一是"),
+        lambda: app.plan_measure(world.unit, finding_id=finding_id, text="二是"),
+        lambda: app.plan_measure(world.unit, finding_id=finding_id, text="三是", idempotency_key="full"),
+    )
+    assert not isinstance(answers[0], Exception)
+    for answer in answers[1:]:
+        assert isinstance(answer, StoreFault) and answer.reason == "DISK_FULL" and answer.may_have_appended is False
+    assert app.head() == head + 1
+    monkeypatch.undo()
+    resent = app.plan_measure(world.unit, finding_id=finding_id, text="三是", idempotency_key="full")
+    assert not resent.replayed and app.head() == head + 3
+
+
+def test_the_writers_of_one_sqlite_file_in_a_process_take_one_lock_before_sqlites_own(
+    system: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The events' save and the views' commit queue on one lock, not in SQLite's sleeping busy
+    handler (PostgreSQL's writers need none: the views do not take the events table's lock)."""
+    import os
+
+    from rectify.sqlite_lock import sqlite_write_lock
+
+    app = system.app
+    path = app.env.get("SQLITE_DBNAME")
+    if path is None:
+        assert app.work._sqlite_path is None
+        return
+    lock = sqlite_write_lock(path)
+    assert sqlite_write_lock(os.path.join(os.path.dirname(path), ".", os.path.basename(path))) is lock
+    held_at_save: list[bool] = []
+    insert = app.recorder.insert_events
+
+    def observed(*args: Any, **kwargs: Any) -> Any:
+        held_at_save.append(lock.locked())
+        return insert(*args, **kwargs)
+
+    monkeypatch.setattr(app.recorder, "insert_events", observed)
+    World(app)
+    assert held_at_save and all(held_at_save)
+    with system.projector.store.writing():
+        assert lock.locked()
+    assert not lock.locked()

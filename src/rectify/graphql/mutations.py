@@ -388,12 +388,19 @@ async def run_command(info: strawberry.Info, method: str, input_object: Any, **e
     caught_up = False
     try:
         async with asyncio.timeout(VIEWS_WAIT + 0.5):
-            caught_up = await ctx.feed.reached(receipt.position, VIEWS_WAIT)
-            if not ctx.actor.sees_everything:
+            if ctx.actor.sees_everything:
+                caught_up = await ctx.feed.reached(receipt.position, VIEWS_WAIT)
+            else:
                 # As every position the caller is shown: that of its write's last event it may see (not of
-                # the idempotency record saved with it, which only the office sees).
-                shown = await blocking(ctx.queries.reading(ctx.actor).shown, receipt.position)
-                receipt = dataclasses.replace(receipt, position=shown)
+                # the idempotency record saved with it, which only the office sees). The log up to the
+                # position is fixed, so it is looked up while the views catch up, not after.
+                shown = asyncio.ensure_future(blocking(ctx.queries.reading(ctx.actor).shown, receipt.position))
+                try:
+                    caught_up = await ctx.feed.reached(receipt.position, VIEWS_WAIT)
+                except BaseException:
+                    shown.cancel()
+                    raise
+                receipt = dataclasses.replace(receipt, position=await shown)
     except Exception:  # the store or the views failed after the commit: the write stands all the same
         log.warning("%s at %d: stored, but the views could not be waited for", method, receipt.position, exc_info=True)
         if not ctx.actor.sees_everything:

@@ -31,6 +31,7 @@ from rectify.integrity.keys import Checkpoint, TreeHead
 from rectify.integrity.leaves import Leaf, StoredEvent
 from rectify.integrity.merkle import Frontier
 from rectify.settings import Database
+from rectify.sqlite_lock import sqlite_write_lock
 
 READ_BATCH = 10_000
 LEAF_COLUMNS = (
@@ -519,7 +520,7 @@ class SQLiteLogStore(LogStore):
 
     @contextmanager
     def writing(self) -> Iterator[Writer]:
-        with self._lock:
+        with self._lock, sqlite_write_lock(self.path):
             if self._writer is None:
                 self._writer = self._connect(must_exist=False)
                 self._writer.execute("PRAGMA journal_mode=WAL")

@@ -45,6 +45,7 @@ from rectify.projections.fold import (
 from rectify.projections.ledger import LedgerRow
 from rectify.projections.progress import Scope
 from rectify.settings import Database
+from rectify.sqlite_lock import sqlite_write_lock
 
 if TYPE_CHECKING:
     import psycopg
@@ -673,7 +674,7 @@ class SQLiteViewStore(ViewStore):
 
     @contextmanager
     def writing(self, *, durable: bool = True) -> Iterator[Any]:
-        with self._write_lock:
+        with self._write_lock, sqlite_write_lock(self.path):
             if self._writer is None:
                 self._writer = self._connect()
             conn = self._writer
