@@ -24,7 +24,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from itertools import islice
+from itertools import chain, islice
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -32,6 +32,7 @@ from eventsourcing.domain import Aggregate
 
 from rectify.caching import BoundedCache
 from rectify.domain import Finding
+from rectify.domain.values import Activity
 from rectify.projections.fold import (
     CHUNK,
     VIEW_FORMAT,
@@ -53,10 +54,14 @@ log = logging.getLogger(__name__)
 
 PREFIX = "rectify_"
 META = f"{PREFIX}views"
-TABLES = ("aggregates", "ledger", "history", "timeline", "audience")
+TABLES = ("aggregates", "ledger", "activities", "history", "timeline", "audience")
 BULK = 5000  # rows per statement when a rebuild writes everything
 WAL_LIMIT = 64 * 1024 * 1024  # bytes an SQLite WAL is cut back to after a checkpoint
 WAL_CHECKPOINT = 16 * 1024 * 1024  # bytes of WAL past which the view writer checkpoints and truncates
+#: A finding's activities are stored in chunks of this many, apart from its ledger row: recording one
+#: rewrites the last chunk only, so the bytes written per activity stay bounded as its history grows,
+#: and a rebuild still writes one row for most findings (a district finding has a dozen or fewer).
+ACTIVITY_CHUNK = 16
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -111,6 +116,10 @@ def schema_statements(generation: int, blob: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {g('ledger')} (finding_id TEXT NOT NULL, round_id TEXT NOT NULL, "
         "unit_id TEXT NOT NULL, place TEXT NOT NULL, department TEXT, status TEXT NOT NULL, "
         f"disclosure TEXT NOT NULL, position BIGINT NOT NULL, row {blob} NOT NULL)",
+        # a finding's activities, ACTIVITY_CHUNK to a row (chunk n holds activities n*ACTIVITY_CHUNK…);
+        # position: the finding's position when the chunk was last written, at most its row's position
+        f"CREATE TABLE IF NOT EXISTS {g('activities')} (finding_id TEXT NOT NULL, chunk INTEGER NOT NULL, "
+        f"position BIGINT NOT NULL, activities {blob} NOT NULL)",
         # the history index: where each event of an aggregate sits in the log, by version
         f"CREATE TABLE IF NOT EXISTS {g('history')} (aggregate_id TEXT NOT NULL, scope_id TEXT NOT NULL, "
         f"positions {blob} NOT NULL)",
@@ -130,6 +139,7 @@ def index_statements(generation: int) -> list[str]:
     return [
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('aggregates_key')} ON {g('aggregates')} (id)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('ledger_key')} ON {g('ledger')} (finding_id)",
+        f"CREATE UNIQUE INDEX IF NOT EXISTS {g('activities_key')} ON {g('activities')} (finding_id, chunk)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('history_key')} ON {g('history')} (aggregate_id)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('timeline_key')} ON {g('timeline')} (chunk)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('audience_key')} ON {g('audience')} (audience, chunk)",
@@ -144,9 +154,24 @@ DECODED_PER_ENCODED_BYTE = 4
 KEPT_ROWS_BYTES = 64 * 1024 * 1024
 
 
+KEPT_ACTIVITIES_BYTES = 32 * 1024 * 1024
+#: What a decoded activity weighs, charged per activity kept (its objects: UUID, date, strings, Decimal).
+ACTIVITY_BYTES = 1024
+
+
 class KeptRows(BoundedCache[tuple[str, int], LedgerRow]):
-    """Decoded ledger rows keyed by (finding id, position): the one bounded cache, by bytes (a row
-    with hundreds of activities weighs hundreds of KB, and each new position of it is another entry)."""
+    """Decoded ledger rows keyed by (finding id, position), activities attached, bounded by bytes."""
+
+
+class KeptActivities:
+    """A finding's decoded activities at a position: its chunks, and that position."""
+
+    __slots__ = ("position", "chunks", "activities")
+
+    def __init__(self, position: int, chunks: dict[int, tuple[Activity, ...]]) -> None:
+        self.position = position
+        self.chunks = chunks
+        self.activities = tuple(chain.from_iterable(chunk for _, chunk in sorted(chunks.items())))
 
 
 class ViewStore(ABC):
@@ -158,6 +183,9 @@ class ViewStore(ABC):
         self.codec = codec
         self._texts: dict[UUID, str] = {}
         self.kept_rows = KeptRows(KEPT_ROWS_BYTES)
+        #: per (generation, finding id), its activities at the last position read: a later read of
+        #: the finding fetches and decodes only the chunks written since (the last one, usually)
+        self.kept_activities: BoundedCache[tuple[int, str], KeptActivities] = BoundedCache(KEPT_ACTIVITIES_BYTES)
 
     # -- dialect ------------------------------------------------------------------------------
 
@@ -309,7 +337,18 @@ class ViewStore(ABC):
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (finding_id) DO UPDATE SET "
             "department = excluded.department, status = excluded.status, position = excluded.position, "
             "row = excluded.row",
-            [self._ledger_values(r) for r in fold.ledger_rows(changes.aggregates)],
+            [self._ledger_values(r) for r in fold.ledger_rows(changes.aggregates, with_activities=False)],
+        )
+        cursor.executemany(
+            f"INSERT INTO {table(generation, 'activities')} (finding_id, chunk, position, activities) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (finding_id, chunk) DO UPDATE SET position = excluded.position, "
+            "activities = excluded.activities",
+            [
+                values
+                for key in changes.aggregates
+                if isinstance((state := fold.states[key]).aggregate, Finding)
+                for values in self._activity_values(state, changes.activities_before.get(key, ()))
+            ],
         )
         cursor.executemany(
             f"INSERT INTO {table(generation, 'history')} (aggregate_id, scope_id, positions) VALUES (?, ?, ?) "
@@ -375,7 +414,21 @@ class ViewStore(ABC):
             (self._state_values(s) for s in fold.states.values() if not isinstance(s.aggregate, Finding)),
         )
         self.bulk_insert(
-            cursor, table(generation, "ledger"), LEDGER_COLUMNS, (self._ledger_values(r) for r in fold.ledger_rows())
+            cursor,
+            table(generation, "ledger"),
+            LEDGER_COLUMNS,
+            (self._ledger_values(r) for r in fold.ledger_rows(with_activities=False)),
+        )
+        self.bulk_insert(
+            cursor,
+            table(generation, "activities"),
+            ("finding_id", "chunk", "position", "activities"),
+            (
+                values
+                for state in fold.states.values()
+                if isinstance(state.aggregate, Finding)
+                for values in self._activity_values(state, ())
+            ),
         )
         self.bulk_insert(
             cursor,
@@ -410,6 +463,25 @@ class ViewStore(ABC):
             state.position,
             self.codec.encode(aggregate),
         )
+
+    def _activity_values(self, state: State, before: tuple[Activity, ...]) -> Iterator[tuple[Any, ...]]:
+        """Rows of the chunks of a finding's activities that differ from `before` (its activities as
+        last written). Activities are immutable: a recorded one is a new item, a retracted one a new
+        object in its place, and an unchanged prefix compares equal at C speed (items by identity)."""
+        activities: tuple[Activity, ...] = state.aggregate.activities  # type: ignore[attr-defined] # a Finding
+        kept = len(before)
+        if len(activities) == kept and activities == before:
+            return
+        if activities[:kept] == before:
+            changed: Iterable[int] = range(kept // ACTIVITY_CHUNK, -(-len(activities) // ACTIVITY_CHUNK))
+        else:
+            changed = sorted(
+                {i // ACTIVITY_CHUNK for i, now in enumerate(activities) if i >= kept or before[i] is not now}
+            )
+        text = self._text(state.aggregate.id)
+        for number in changed:
+            chunk = activities[number * ACTIVITY_CHUNK : (number + 1) * ACTIVITY_CHUNK]
+            yield (text, number, state.position, self.codec.encode(chunk))
 
     def _history_values(self, state: State, positions: list[int]) -> tuple[Any, ...]:
         return (self._text(state.aggregate.id), self._text(scope_of(state.aggregate)), pack(positions))
@@ -495,8 +567,8 @@ class StoredView:
         return None if found is None else self._rows([(found[0], int(found[1]))])[0]
 
     def _rows(self, keys: list[tuple[str, int]]) -> list[LedgerRow]:
-        """Ledger rows by (finding, position of its last event): a row at a position never changes,
-        so rows decoded once are kept and only the others are read and decoded."""
+        """Ledger rows by (finding, position of its last event), their activities attached: a row at a
+        position never changes, so rows decoded once are kept and only the others are read and decoded."""
         kept = self.store.kept_rows
         found = {key: row for key in keys if (row := kept.get(key)) is not None}
         missing = [key[0] for key in keys if key not in found]
@@ -508,12 +580,59 @@ class StoredView:
                     f"WHERE finding_id IN ({', '.join('?' for _ in chunk)})",
                     chunk,
                 )
-                for finding_id, position, row in self.cursor.fetchall():
-                    key = (finding_id, int(position))
-                    encoded = bytes(row)
-                    found[key] = decoded = decode(encoded)
-                    kept.put(key, decoded, len(encoded) * DECODED_PER_ENCODED_BYTE)
+                decoded = [(f, int(p), bytes(row)) for f, p, row in self.cursor.fetchall()]
+                activities = self._activities([(f, p) for f, p, _ in decoded])
+                for finding_id, position, encoded in decoded:
+                    key = (finding_id, position)
+                    row = decode(encoded)
+                    # Just decoded and not yet shared: fill the field in place (replace() copies every field).
+                    object.__setattr__(row, "activities", activities[finding_id])
+                    found[key] = row
+                    kept.put(key, row, len(encoded) * DECODED_PER_ENCODED_BYTE + 8 * len(row.activities))
         return [found[key] for key in keys]  # one snapshot: each key was found as it was asked for
+
+    def _activities(self, rows: list[tuple[str, int]]) -> dict[str, tuple[Activity, ...]]:
+        """The activities of these findings (id, position of the row read), from the chunks kept at an
+        earlier position and those written since, or else all of the finding's chunks."""
+        kept = self.store.kept_activities
+        found: dict[str, KeptActivities] = {}
+        whole: list[str] = []
+        later: list[tuple[str, KeptActivities]] = []
+        older: set[str] = set()  # read from an older snapshot than the one kept: not kept over it
+        for finding_id, position in rows:
+            known = kept.get((self.generation, finding_id))
+            if known is None:
+                whole.append(finding_id)
+            elif known.position > position:
+                whole.append(finding_id)
+                older.add(finding_id)
+            elif known.position == position:
+                found[finding_id] = known
+            else:
+                later.append((finding_id, known))
+        chunks: dict[str, dict[int, tuple[Activity, ...]]] = {f: {} for f in whole}
+        decode = self.store.codec.decode
+        t = self._t("activities")
+        for part in batched(whole, 500):
+            self.cursor.execute(
+                f"SELECT finding_id, chunk, activities FROM {t} WHERE finding_id IN ({', '.join('?' for _ in part)})",
+                part,
+            )
+            for finding_id, number, activities in self.cursor.fetchall():
+                chunks[finding_id][int(number)] = decode(bytes(activities))
+        for finding_id, known in later:
+            self.cursor.execute(
+                f"SELECT chunk, activities FROM {t} WHERE finding_id = ? AND position > ?", (finding_id, known.position)
+            )
+            chunks[finding_id] = {**known.chunks}
+            for number, activities in self.cursor.fetchall():
+                chunks[finding_id][int(number)] = decode(bytes(activities))
+        positions = dict(rows)
+        for finding_id, by_number in chunks.items():
+            fresh = found[finding_id] = KeptActivities(positions[finding_id], by_number)
+            if fresh.activities and finding_id not in older:
+                kept.put((self.generation, finding_id), fresh, ACTIVITY_BYTES * len(fresh.activities))
+        return {finding_id: known.activities for finding_id, known in found.items()}
 
     def aggregates(self, cls: type[AnAggregate]) -> list[AnAggregate]:
         self.cursor.execute(f"SELECT state FROM {self._t('aggregates')} WHERE kind = ? ORDER BY id", (cls.__name__,))
@@ -620,6 +739,10 @@ class StoredView:
             rows = [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in self.cursor.fetchall()]
             if name in ("aggregates", "ledger"):
                 rows = [(*r[:-1], decode(r[-1])) for r in rows]
+            if name == "activities":
+                # Without the position a chunk was written at: a rebuild writes every chunk at its
+                # finding's last position, the runner at the position of the batch that changed it.
+                rows = [(r[0], r[1], decode(r[-1])) for r in rows]
             if name in ("history", "audience"):
                 rows = [(*r[:-1], unpack(r[-1])) for r in rows]
             tables[name] = sorted(rows, key=lambda r: tuple(str(v) for v in r[:-1]))
