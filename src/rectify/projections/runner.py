@@ -20,7 +20,7 @@ from eventsourcing.persistence import Notification
 
 from rectify.application import RectifyApplication
 from rectify.projections.fold import Fold, State, paused_garbage_collection, scope_of
-from rectify.projections.store import PostgresViewStore, ViewStore
+from rectify.projections.store import HISTORY_CHUNK, PostgresViewStore, ViewStore
 
 log = logging.getLogger(__name__)
 FOLLOW_INTERVAL = 0.2  # seconds between the followers' passes, at least
@@ -76,8 +76,8 @@ class Projector:
                     return None
                 before = Fold.needs(notifications)
                 with self.store.reading() as cursor:
-                    known = self.store.load_positions(cursor, target, before)
-                fold = Fold(self._states(target, before, known), position=position)
+                    last_chunks = self.store.load_last_chunks(cursor, target, before)
+                fold = Fold(self._states(target, before, last_chunks), position=position)
                 fold.apply_all(notifications, self.app.mapper)
                 scopes = frozenset(scope_of(fold.states[i].aggregate) for i in fold.changes.aggregates)
                 with self.store.writing() as cursor:
@@ -85,7 +85,7 @@ class Projector:
                         generation is None and self.store._live_generation(cursor) != target
                     )
                     if not moved:
-                        self.store.write_changes(cursor, target, fold, known)
+                        self.store.write_changes(cursor, target, fold, last_chunks)
                         self.store.set_tracking(cursor, target, fold.position)
                         if generation is None:
                             self.store.announce(cursor, target, fold.position, scopes)
@@ -96,8 +96,9 @@ class Projector:
         self._remember(target, fold)
         return Advance(target, fold.position, scopes)
 
-    def _states(self, generation: int, before: dict[UUID, int], known: dict[UUID, list[int]]) -> dict[int, State]:
-        """The aggregates at the versions the batch starts from."""
+    def _states(self, generation: int, before: dict[UUID, int], last_chunks: dict[UUID, list[int]]) -> dict[int, State]:
+        """The aggregates at the versions the batch starts from (`last_chunks`: the history-index chunk
+        holding each one's position at that version)."""
         cache = self._cache.setdefault(generation, OrderedDict())
         states: dict[int, State] = {}
         for identifier, version in before.items():
@@ -108,7 +109,7 @@ class Projector:
                 states[identifier.int] = cached
                 continue
             aggregate: Aggregate = self.app.repository.get(identifier, version=version)
-            states[identifier.int] = State(aggregate, known[identifier][version - 1])
+            states[identifier.int] = State(aggregate, last_chunks[identifier][(version - 1) % HISTORY_CHUNK])
         return states
 
     def _remember(self, generation: int, fold: Fold) -> None:

@@ -62,6 +62,9 @@ WAL_CHECKPOINT = 16 * 1024 * 1024  # bytes of WAL past which the view writer che
 #: rewrites the last chunk only, so the bytes written per activity stay bounded as its history grows,
 #: and a rebuild still writes one row for most findings (a district finding has a dozen or fewer).
 ACTIVITY_CHUNK = 16
+#: The history index keeps an aggregate's event positions in chunks of this many versions: a new
+#: event rewrites the last chunk only (at most 512 bytes), however long the aggregate's history.
+HISTORY_CHUNK = 64
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -96,6 +99,14 @@ def unpack(data: bytes) -> list[int]:
     return packed.tolist()
 
 
+def joined(rows: Iterable[tuple[str, int, bytes]]) -> dict[UUID, list[int]]:
+    """Per aggregate, the positions of its history-index chunks (aggregate id, chunk, packed), in chunk order."""
+    histories: dict[UUID, list[int]] = {}
+    for identifier, _, packed in sorted(rows, key=lambda row: (row[0], int(row[1]))):
+        histories.setdefault(UUID(identifier), []).extend(unpack(packed))
+    return histories
+
+
 def cut_at(histories: dict[UUID, list[int]], position: int) -> dict[UUID, tuple[int, list[int]]]:
     """Per aggregate with an event at or before `position`: its version then, and the positions of
     its events up to it."""
@@ -121,8 +132,9 @@ def schema_statements(generation: int, blob: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {g('activities')} (finding_id TEXT NOT NULL, chunk INTEGER NOT NULL, "
         f"position BIGINT NOT NULL, activities {blob} NOT NULL)",
         # the history index: where each event of an aggregate sits in the log, by version
+        # (chunk n holds versions n*HISTORY_CHUNK+1…)
         f"CREATE TABLE IF NOT EXISTS {g('history')} (aggregate_id TEXT NOT NULL, scope_id TEXT NOT NULL, "
-        f"positions {blob} NOT NULL)",
+        f"chunk INTEGER NOT NULL, positions {blob} NOT NULL)",
         # record times per chunk of positions, to map a record time to a position
         f"CREATE TABLE IF NOT EXISTS {g('timeline')} (chunk BIGINT NOT NULL, first_position BIGINT NOT NULL, "
         "last_position BIGINT NOT NULL, earliest BIGINT NOT NULL, latest BIGINT NOT NULL)",
@@ -140,7 +152,7 @@ def index_statements(generation: int) -> list[str]:
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('aggregates_key')} ON {g('aggregates')} (id)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('ledger_key')} ON {g('ledger')} (finding_id)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('activities_key')} ON {g('activities')} (finding_id, chunk)",
-        f"CREATE UNIQUE INDEX IF NOT EXISTS {g('history_key')} ON {g('history')} (aggregate_id)",
+        f"CREATE UNIQUE INDEX IF NOT EXISTS {g('history_key')} ON {g('history')} (aggregate_id, chunk)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('timeline_key')} ON {g('timeline')} (chunk)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('audience_key')} ON {g('audience')} (audience, chunk)",
         f"CREATE INDEX IF NOT EXISTS {g('ledger_round')} ON {g('ledger')} (round_id, place)",
@@ -159,8 +171,20 @@ KEPT_ACTIVITIES_BYTES = 32 * 1024 * 1024
 ACTIVITY_BYTES = 1024
 
 
-class KeptRows(BoundedCache[tuple[str, int], LedgerRow]):
-    """Decoded ledger rows keyed by (finding id, position), activities attached, bounded by bytes."""
+class KeptRows(BoundedCache[str, LedgerRow]):
+    """Decoded ledger rows (activities attached) by finding id, each as of the newest position read:
+    a row at a position never changes, and a row superseded by a newer one is not kept beside it
+    (under a stream of writes, every version kept would fill the cache with rows no one reads)."""
+
+    def at(self, finding_id: str, position: int) -> LedgerRow | None:
+        row = self.get(finding_id)
+        return row if row is not None and row.position == position else None
+
+    def offer(self, row: LedgerRow, key: str, nbytes: int) -> None:
+        """Keeps the row unless a newer one of its finding is kept (read from a newer snapshot)."""
+        kept = self.get(key)
+        if kept is None or kept.position <= row.position:
+            self.put(key, row, nbytes)
 
 
 class KeptActivities:
@@ -311,19 +335,34 @@ class ViewStore(ABC):
 
     def load_positions(self, cursor: Any, generation: int, ids: Iterable[UUID]) -> dict[UUID, list[int]]:
         """The known event positions of these aggregates (the history index)."""
-        found: dict[UUID, list[int]] = {}
+        rows = []
         for chunk in batched([self._text(i) for i in ids], 500):
             cursor.execute(
-                f"SELECT aggregate_id, positions FROM {table(generation, 'history')} "
+                f"SELECT aggregate_id, chunk, positions FROM {table(generation, 'history')} "
                 f"WHERE aggregate_id IN ({', '.join('?' for _ in chunk)})",
                 chunk,
+            )
+            rows += cursor.fetchall()
+        return joined(rows)
+
+    def load_last_chunks(self, cursor: Any, generation: int, versions: dict[UUID, int]) -> dict[UUID, list[int]]:
+        """Per aggregate at a version (above 0), the positions held by the history-index chunk of that
+        version: what a batch needs of its aggregates' histories, however long they are."""
+        wanted = [(self._text(i), (v - 1) // HISTORY_CHUNK) for i, v in versions.items() if v > 0]
+        found: dict[UUID, list[int]] = {}
+        for chunk in batched(wanted, 200):
+            cursor.execute(
+                f"SELECT aggregate_id, positions FROM {table(generation, 'history')} WHERE "
+                + " OR ".join("(aggregate_id = ? AND chunk = ?)" for _ in chunk),
+                [value for key in chunk for value in key],
             )
             for identifier, positions in cursor.fetchall():
                 found[UUID(identifier)] = unpack(positions)
         return found
 
-    def write_changes(self, cursor: Any, generation: int, fold: Fold, known: dict[UUID, list[int]]) -> None:
-        """Upserts what the fold changed; `known` holds the changed aggregates' positions before it."""
+    def write_changes(self, cursor: Any, generation: int, fold: Fold, last_chunks: dict[UUID, list[int]]) -> None:
+        """Upserts what the fold changed; `last_chunks`: the changed aggregates' last history-index chunk
+        before it (load_last_chunks)."""
         changes = fold.take_changes()
         states = [fold.states[key] for key in changes.aggregates]
         cursor.executemany(
@@ -350,13 +389,17 @@ class ViewStore(ABC):
                 for values in self._activity_values(state, changes.activities_before.get(key, ()))
             ],
         )
+        history = []
+        for changed, new in changes.positions.items():
+            aggregate = fold.states[changed].aggregate
+            before = aggregate.version - len(new)
+            first = before // HISTORY_CHUNK  # the chunk of the first new version
+            earlier = last_chunks.get(aggregate.id, [])[: before - first * HISTORY_CHUNK]
+            history += self._history_values(fold.states[changed], first, earlier + new)
         cursor.executemany(
-            f"INSERT INTO {table(generation, 'history')} (aggregate_id, scope_id, positions) VALUES (?, ?, ?) "
-            "ON CONFLICT (aggregate_id) DO UPDATE SET positions = excluded.positions",
-            [
-                self._history_values(fold.states[key], known.get(fold.states[key].aggregate.id, []) + new)
-                for key, new in changes.positions.items()
-            ],
+            f"INSERT INTO {table(generation, 'history')} (aggregate_id, scope_id, chunk, positions) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (aggregate_id, chunk) DO UPDATE SET positions = excluded.positions",
+            history,
         )
         spans = changes.timeline
         if spans:
@@ -433,8 +476,12 @@ class ViewStore(ABC):
         self.bulk_insert(
             cursor,
             table(generation, "history"),
-            ("aggregate_id", "scope_id", "positions"),
-            (self._history_values(fold.states[key], positions) for key, positions in changes.positions.items()),
+            ("aggregate_id", "scope_id", "chunk", "positions"),
+            (
+                values
+                for key, positions in changes.positions.items()
+                for values in self._history_values(fold.states[key], 0, positions)
+            ),
         )
         self.bulk_insert(
             cursor,
@@ -483,8 +530,13 @@ class ViewStore(ABC):
             chunk = activities[number * ACTIVITY_CHUNK : (number + 1) * ACTIVITY_CHUNK]
             yield (text, number, state.position, self.codec.encode(chunk))
 
-    def _history_values(self, state: State, positions: list[int]) -> tuple[Any, ...]:
-        return (self._text(state.aggregate.id), self._text(scope_of(state.aggregate)), pack(positions))
+    def _history_values(self, state: State, first: int, positions: list[int]) -> list[tuple[Any, ...]]:
+        """History-index rows of an aggregate: `positions` from the start of chunk `first` on."""
+        identifier, scope = self._text(state.aggregate.id), self._text(scope_of(state.aggregate))
+        return [
+            (identifier, scope, first + n, pack(positions[start : start + HISTORY_CHUNK]))
+            for n, start in enumerate(range(0, len(positions), HISTORY_CHUNK))
+        ]
 
     def _ledger_values(self, row: LedgerRow) -> tuple[Any, ...]:
         return (
@@ -570,7 +622,7 @@ class StoredView:
         """Ledger rows by (finding, position of its last event), their activities attached: a row at a
         position never changes, so rows decoded once are kept and only the others are read and decoded."""
         kept = self.store.kept_rows
-        found = {key: row for key in keys if (row := kept.get(key)) is not None}
+        found = {key: row for key in keys if (row := kept.at(*key)) is not None}
         missing = [key[0] for key in keys if key not in found]
         decode = self.store.codec.decode
         with paused_garbage_collection():
@@ -588,7 +640,7 @@ class StoredView:
                     # Just decoded and not yet shared: fill the field in place (replace() copies every field).
                     object.__setattr__(row, "activities", activities[finding_id])
                     found[key] = row
-                    kept.put(key, row, len(encoded) * DECODED_PER_ENCODED_BYTE + 8 * len(row.activities))
+                    kept.offer(row, finding_id, len(encoded) * DECODED_PER_ENCODED_BYTE + 8 * len(row.activities))
         return [found[key] for key in keys]  # one snapshot: each key was found as it was asked for
 
     def _activities(self, rows: list[tuple[str, int]]) -> dict[str, tuple[Activity, ...]]:
@@ -647,15 +699,15 @@ class StoredView:
         """Per aggregate of these scopes with an event at or before `position`: its version then, and
         the positions of its events up to it (history index)."""
         ids = [str(i) for i in scope_ids]
-        histories: dict[UUID, list[int]] = {}
+        rows = []
         for chunk in batched(ids, 500):
             self.cursor.execute(
-                f"SELECT aggregate_id, positions FROM {self._t('history')} "
+                f"SELECT aggregate_id, chunk, positions FROM {self._t('history')} "
                 f"WHERE scope_id IN ({', '.join('?' for _ in chunk)})",
                 chunk,
             )
-            histories.update((UUID(identifier), unpack(packed)) for identifier, packed in self.cursor.fetchall())
-        return cut_at(histories, position)
+            rows += self.cursor.fetchall()
+        return cut_at(joined(rows), position)
 
     def settled(self, position: int) -> tuple[list[LedgerRow], list[State]]:
         """The ledger rows, and the rounds and units, whose last event is at or before `position`:
@@ -679,9 +731,11 @@ class StoredView:
 
     def positions_of(self, aggregate_id: UUID) -> list[int]:
         """The log position of each event of one aggregate, version 1 first."""
-        self.cursor.execute(f"SELECT positions FROM {self._t('history')} WHERE aggregate_id = ?", (str(aggregate_id),))
-        found = self.cursor.fetchone()
-        return [] if found is None else unpack(found[0])
+        self.cursor.execute(
+            f"SELECT aggregate_id, chunk, positions FROM {self._t('history')} WHERE aggregate_id = ?",
+            (str(aggregate_id),),
+        )
+        return joined(self.cursor.fetchall()).get(aggregate_id, [])
 
     def last_seen(self, audiences: Iterable[str], position: int) -> int:
         """The position of the last event at or before `position` that one of these audiences may
