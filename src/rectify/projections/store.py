@@ -20,7 +20,7 @@ import sys
 import threading
 from abc import ABC, abstractmethod
 from array import array
-from bisect import bisect_right
+from bisect import bisect_right, insort
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -171,20 +171,34 @@ KEPT_ACTIVITIES_BYTES = 32 * 1024 * 1024
 ACTIVITY_BYTES = 1024
 
 
-class KeptRows(BoundedCache[str, LedgerRow]):
-    """Decoded ledger rows (activities attached) by finding id, each as of the newest position read:
-    a row at a position never changes, and a row superseded by a newer one is not kept beside it
-    (under a stream of writes, every version kept would fill the cache with rows no one reads)."""
+#: Of each finding, the ledger rows of this many positions are kept at most (the latest ones read).
+KEPT_VERSIONS = 3
 
-    def at(self, finding_id: str, position: int) -> LedgerRow | None:
-        row = self.get(finding_id)
-        return row if row is not None and row.position == position else None
 
-    def offer(self, row: LedgerRow, key: str, nbytes: int) -> None:
-        """Keeps the row unless a newer one of its finding is kept (read from a newer snapshot)."""
-        kept = self.get(key)
-        if kept is None or kept.position <= row.position:
-            self.put(key, row, nbytes)
+class KeptRows(BoundedCache[tuple[str, int], LedgerRow]):
+    """Decoded ledger rows (activities attached) by (finding id, position), bounded by bytes.
+
+    Of each finding only the last few positions read are kept: a request that began reading just
+    before a write still finds the row as it was (StoredView.round_at), while under a stream of
+    writes every superseded version kept would fill the cache with rows no one reads again."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(max_bytes)
+        self._positions: dict[str, list[int]] = {}
+        self._guard = threading.Lock()
+
+    def offer(self, key: tuple[str, int], row: LedgerRow, nbytes: int) -> None:
+        """Keeps the row, and drops the finding's rows older than the last KEPT_VERSIONS positions."""
+        self.put(key, row, nbytes)
+        finding_id, position = key
+        with self._guard:
+            positions = self._positions.setdefault(finding_id, [])
+            if position not in positions:
+                insort(positions, position)
+            superseded = positions[:-KEPT_VERSIONS]
+            del positions[:-KEPT_VERSIONS]
+        for old in superseded:
+            self.discard((finding_id, old))
 
 
 class KeptActivities:
@@ -622,7 +636,7 @@ class StoredView:
         """Ledger rows by (finding, position of its last event), their activities attached: a row at a
         position never changes, so rows decoded once are kept and only the others are read and decoded."""
         kept = self.store.kept_rows
-        found = {key: row for key in keys if (row := kept.at(*key)) is not None}
+        found = {key: row for key in keys if (row := kept.get(key)) is not None}
         missing = [key[0] for key in keys if key not in found]
         decode = self.store.codec.decode
         with paused_garbage_collection():
@@ -640,7 +654,7 @@ class StoredView:
                     # Just decoded and not yet shared: fill the field in place (replace() copies every field).
                     object.__setattr__(row, "activities", activities[finding_id])
                     found[key] = row
-                    kept.offer(row, finding_id, len(encoded) * DECODED_PER_ENCODED_BYTE + 8 * len(row.activities))
+                    kept.offer(key, row, len(encoded) * DECODED_PER_ENCODED_BYTE + 8 * len(row.activities))
         return [found[key] for key in keys]  # one snapshot: each key was found as it was asked for
 
     def _activities(self, rows: list[tuple[str, int]]) -> dict[str, tuple[Activity, ...]]:
@@ -717,6 +731,48 @@ class StoredView:
         self.cursor.execute(f"SELECT position, state FROM {self._t('aggregates')} WHERE position <= ?", (position,))
         decode = self.store.codec.decode
         return rows, [State(decode(bytes(state)), int(p)) for p, state in self.cursor.fetchall()]
+
+    def round_at(
+        self, round_id: UUID, position: int
+    ) -> tuple[list[LedgerRow], list[State], dict[UUID, tuple[int, list[int]]]] | None:
+        """One round as of a recent `position`, from the views as they are now: its round, units and
+        standing rules (None when one of them changed after `position`: ask for a replay), the ledger
+        rows as they were then (unchanged since, or kept from a read at the time), and for the
+        findings whose row then is not at hand, their version then and the positions of their events
+        up to it, to fold again. A request that began just before a write reads its position so."""
+        aggregates, history = self._t("aggregates"), self._t("history")
+        decode = self.store.codec.decode
+        self.cursor.execute(f"SELECT position, state FROM {aggregates} WHERE id = ?", (str(round_id),))
+        found = self.cursor.fetchone()
+        if found is None or int(found[0]) > position:
+            return None
+        scopes = [str(round_id), *(str(u) for u in decode(bytes(found[1])).unit_ids)]
+        self.cursor.execute(
+            f"SELECT a.position, a.state FROM {aggregates} a JOIN {history} h ON h.aggregate_id = a.id "
+            f"AND h.chunk = 0 WHERE h.scope_id IN ({', '.join('?' for _ in scopes)})",
+            scopes,
+        )
+        states = [(int(p), state) for p, state in self.cursor.fetchall()]
+        if any(p > position for p, _ in states):
+            return None
+        self.cursor.execute(
+            f"SELECT finding_id, position FROM {self._t('ledger')} WHERE round_id = ? ORDER BY place, finding_id",
+            (str(round_id),),
+        )
+        listed = [(f, int(p)) for f, p in self.cursor.fetchall()]
+        rows = self._rows([(f, p) for f, p in listed if p <= position])
+        changed = cut_at(
+            self.store.load_positions(self.cursor, self.generation, [UUID(f) for f, p in listed if p > position]),
+            position,
+        )  # a finding raised after `position` has no event up to it, and is left out
+        refold = {}
+        for finding_id, (version, positions) in changed.items():
+            row = self.store.kept_rows.get((str(finding_id), positions[-1]))
+            if row is None:
+                refold[finding_id] = (version, positions)
+            else:
+                rows.append(row)
+        return rows, [State(decode(bytes(state)), p) for p, state in states], refold
 
     def changed_after(self, position: int) -> dict[UUID, tuple[int, list[int]]]:
         """The aggregates with events both at or before `position` and after it: their version
