@@ -59,7 +59,11 @@ class FoldedView:
         self.position = position
         rows = list(rows)
         self._findings_folded = not rows
-        self._ledger = sorted([*fold.ledger_rows(), *rows], key=lambda r: (r.place, str(r.finding_id)))
+        folded = fold.ledger_rows()
+        #: what the view weighs in the cache of past states: its rows, and the activities of the findings
+        #: folded for it (its own objects; the rows read from the views share theirs with the store's cache)
+        self.weight = len(folded) + len(rows) + sum(len(r.activities) for r in folded)
+        self._ledger = sorted([*folded, *rows], key=lambda r: (r.place, str(r.finding_id)))
         self._by_id = {row.finding_id: row for row in self._ledger}
         self._by_round: dict[UUID, list[LedgerRow]] = {}
         for row in self._ledger:
@@ -118,7 +122,8 @@ class ReadModels:
         self._wait_for = wait_for
         self._cache: OrderedDict[tuple[Any, ...], FoldedView] = OrderedDict()
         self._cache_size = cache_size
-        self._cache_rows = cache_rows  # a district view of a big log holds many rows: bound them too
+        # a district view of a big log holds many rows, a refolded finding many activities: bound them too
+        self._cache_rows = cache_rows
         self._cached_rows = 0
         self._lock = threading.Lock()
 
@@ -267,12 +272,12 @@ class ReadModels:
         with self._lock:
             if key not in self._cache:
                 self._cache[key] = built
-                self._cached_rows += built.size
+                self._cached_rows += built.weight
             while len(self._cache) > 1 and (
                 len(self._cache) > self._cache_size or self._cached_rows > self._cache_rows
             ):
                 _, dropped = self._cache.popitem(last=False)
-                self._cached_rows -= dropped.size
+                self._cached_rows -= dropped.weight
         return built
 
     def _replay(self, position: int) -> FoldedView:
