@@ -15,7 +15,9 @@ from rectify.access import Actor, Role
 from rectify.bootstrap import System
 from rectify.examples.songyuan import Loaded
 from rectify.projections.ledger import LedgerRow
+from rectify.projections.runner import Projector
 from rectify.projections.store import ACTIVITY_CHUNK, HISTORY_CHUNK
+from scenario import load_reference
 
 FINDING = "人居环境品质有效提升"
 
@@ -153,3 +155,13 @@ def test_rows_read_at_an_older_snapshot_keep_their_own_activities(system: System
     assert newer.activities[: len(older[0].activities)] == older[0].activities
     kept = system.store.kept_activities.get((generation, str(finding)))
     assert kept is not None and kept.position == newer.position
+
+
+def test_the_projector_keeps_folded_aggregates_within_a_bound_in_bytes(system: System) -> None:
+    """A finding with thousands of activities weighs thousands of times a fresh one: counting entries bounds nothing."""
+    load_reference(system.app)
+    projector = Projector(system.app, system.store, cache_bytes=32 * 1024)
+    projector.catch_up()
+    kept = projector._cache
+    assert 0 < kept.nbytes <= 32 * 1024
+    assert 0 < len(kept) < 10  # of the reference round's 16 aggregates, each charged by its events
