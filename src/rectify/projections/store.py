@@ -164,15 +164,12 @@ def index_statements(generation: int) -> list[str]:
 #: A decoded ledger row holds about this many times the bytes of its pickle (objects, not bytes).
 DECODED_PER_ENCODED_BYTE = 4
 KEPT_ROWS_BYTES = 64 * 1024 * 1024
-
-
-KEPT_ACTIVITIES_BYTES = 32 * 1024 * 1024
-#: What a decoded activity weighs, charged per activity kept (its objects: UUID, date, strings, Decimal).
-ACTIVITY_BYTES = 1024
-
-
 #: Of each finding, the ledger rows of this many positions are kept at most (the latest ones read).
 KEPT_VERSIONS = 3
+KEPT_ACTIVITIES_BYTES = 32 * 1024 * 1024
+#: What a decoded activity is charged in the cache: its objects (UUID, date, strings) weigh about
+#: 400 bytes as measured with tracemalloc; the rest is the chunks' tuples and slack.
+ACTIVITY_BYTES = 512
 
 
 class KeptRows(BoundedCache[tuple[str, int], LedgerRow]):
