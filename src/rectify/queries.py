@@ -551,9 +551,15 @@ class Reading:
         position = self._resolve(at) if isinstance(at, At) else at
         with read.store.snapshot() as stored:
             with self._lock:
+                pinned = False
                 if self._now is None:
-                    self._now = stored.position
+                    self._now, pinned = stored.position, True
                 wanted = self._now if position is None else position
+            if pinned and scope.round_id is not None:
+                # The round's rows as of the pinned position are kept then (the store's KeptRows): if a
+                # write moves the views on before a later read of this request, that read finds them
+                # instead of folding those findings' whole histories again.
+                stored.ledger(Scope(round_id=scope.round_id))
             if stored.position == wanted:
                 yield stored
                 return

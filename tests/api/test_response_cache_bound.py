@@ -17,9 +17,12 @@ from rectify.web.app import WebSettings, create_app
 LEDGER = f"query($first: Int!) {{ ledger(first: $first) {everything('FindingPage')} }}"
 
 
-def answers(database_url: str, bound: str, token: str, count: int) -> tuple[list[int], Any]:
+def answers(
+    database_url: str, bound: str, token: str, count: int, *, moved_before_last: bool = False
+) -> tuple[list[int], Any]:
     """Asks the ledger `count` times, each with a different unused variable (so each is a new answer
-    to keep), then the last one again; the sizes of the answers, and the cache."""
+    to keep), then the last one again (after the views moved on, if asked); the sizes of the answers,
+    and the cache."""
     config = settings.load({"RECTIFY_RESPONSE_CACHE_BYTES": bound}, database_url=database_url)
     app = create_app(config, WebSettings(limits=config.limits), run_projector=False)
 
@@ -33,7 +36,9 @@ def answers(database_url: str, bound: str, token: str, count: int) -> tuple[list
             ) as client,
         ):
             sizes = []
-            for nonce in [*range(count), count - 1]:
+            for asked, nonce in enumerate([*range(count), count - 1]):
+                if moved_before_last and asked == count:
+                    app.state.rectify.feed.position += 1  # as a write's batch moves the views on
                 response = await client.post(
                     "/graphql", json={"query": LEDGER, "variables": {"first": 100, "n": nonce}}
                 )
@@ -57,3 +62,11 @@ def test_an_answer_larger_than_the_whole_bound_is_answered_but_not_kept(shared_w
     sizes, cache = answers(shared_world.database_url, "4KiB", shared_world.tokens["INSPECTOR"], 3)
     assert min(sizes) > 4096
     assert len(cache) == 0 and cache.nbytes == 0
+
+
+def test_answers_at_a_position_the_views_have_left_are_dropped(shared_world) -> None:
+    """Under a stream of writes, answers keyed by past positions, never asked for again, would fill the cache."""
+    sizes, cache = answers(
+        shared_world.database_url, "1MiB", shared_world.tokens["INSPECTOR"], 5, moved_before_last=True
+    )
+    assert len(cache) == 1  # the last answer only, at the views' new position

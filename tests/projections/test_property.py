@@ -276,6 +276,13 @@ def check(
                 for round_id in driver.rounds:
                     one_round = system.read.rounds_as_of((round_id,), position)
                     assert one_round.ledger() == [r for r in ledger if r.round_id == round_id], position
+                    # as a request reads a position the views have passed: the views, kept rows, refolded findings
+                    recent = system.read._round(round_id, position)
+                    assert recent.ledger() == one_round.ledger(), position
+                    for kind in (Round, Unit):
+                        assert [vars(a) for a in recent.aggregates(kind)] == [
+                            vars(a) for a in one_round.aggregates(kind)
+                        ], position
         finally:
             system.close()
 

@@ -70,6 +70,43 @@ def test_a_round_as_of_an_earlier_position_equals_the_view_that_existed_then(sys
         assert past.ledger() == ledger, position
 
 
+def test_a_round_as_of_a_position_just_passed_is_read_from_the_views_and_kept_rows(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request pins the position of its first read; when a write moves the views on before its next
+    read, that read takes the round from the views and the rows kept from the earlier read, folding
+    nothing again (a replay costs the round's whole history, and under load happened on most requests)."""
+    loaded = load_reference(system.app)
+    system.projector.catch_up()
+    scope = Scope(round_id=loaded.round_id)
+    with system.read.view() as view:
+        before, position = view.ledger(scope), view.position
+    unit = Actor("u", Role.UNIT, loaded.unit_id)
+    finding = loaded.finding_ids["人居环境品质有效提升"]
+    for _ in range(2):
+        system.app.record_activity(unit, finding_id=finding, kind="大扫除", occurred_on="2026-03-10", count=1)
+    system.projector.catch_up()
+
+    def not_this_way(*args: Any) -> Any:
+        raise AssertionError("folded again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(system.read, "rounds_as_of", not_this_way)
+        patched.setattr(system.read, "_fold_versions", not_this_way)
+        with system.read.view(At(position=position), scope) as past:
+            assert past.ledger(scope) == before
+            assert past.aggregate(loaded.round_id) is not None
+    system.read.forget()
+    system.store.kept_rows.clear()  # rows as they were no longer at hand: those findings are folded again
+    with monkeypatch.context() as patched:
+        patched.setattr(system.read, "rounds_as_of", not_this_way)
+        refolded = system.read.as_of(position, scope)
+        assert refolded.ledger(scope) == before
+        # the cache of past states weighs the activities of the findings folded for it, not only its rows
+        assert refolded.weight > len(before)  # type: ignore[attr-defined]
+    assert system.read.rounds_as_of((loaded.round_id,), position).ledger() == before
+
+
 def test_the_district_as_of_a_recent_position_folds_again_only_what_changed_since(
     system: System, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -25,6 +25,7 @@ from eventsourcing.utils import get_topic
 from rectify.access import audience_of
 from rectify.domain import Finding, Round, Unit
 from rectify.domain.rule import StandingRule
+from rectify.domain.values import Activity
 from rectify.projections.ledger import LedgerRow, ledger_row
 
 #: An aggregate of the class asked for: `aggregates(Round)` gives Rounds.
@@ -97,6 +98,9 @@ class Changes:
     #: per audience (rectify.access.audience_of: EVERYONE or a unit's id), the positions of the
     #: events it may see, in order; events only the inspection office may see are not listed
     audiences: dict[str | UUID, list[int]] = field(default_factory=dict)
+    #: per finding that existed before this stretch, its activities then: the store rewrites only the
+    #: chunks of activities that differ (recorded activities are new items, retracted ones new objects)
+    activities_before: dict[int, tuple[Activity, ...]] = field(default_factory=dict)
 
     @property
     def aggregates(self) -> Iterable[int]:
@@ -158,6 +162,7 @@ class Fold:
 
     def _fold(self, event: Any, position: int) -> None:
         key = event.originator_id.int
+        changes = self.changes
         state = self.states.get(key)
         if state is None:
             state = self.states[key] = State(event.mutate(None), position)
@@ -166,13 +171,14 @@ class Fold:
         else:
             # What event.mutate() does, minus its UUID comparison (slow, and the key just matched).
             aggregate = state.aggregate
+            if key not in changes.positions and isinstance(aggregate, Finding):
+                changes.activities_before[key] = aggregate.activities
             if event.originator_version != aggregate._version + 1:
                 raise ValueError(f"{event!r} does not follow version {aggregate._version} of its aggregate")
             event.apply(aggregate)
             aggregate._version = event.originator_version
             aggregate._modified_on = event.timestamp
             state.position = position
-        changes = self.changes
         known = changes.positions.get(key)
         if known is None:
             changes.positions[key] = [position]
@@ -204,9 +210,14 @@ class Fold:
 
     # -- derived rows -------------------------------------------------------------------------
 
-    def ledger_rows(self, ids: Iterable[int] | None = None) -> list[LedgerRow]:
+    def ledger_rows(self, ids: Iterable[int] | None = None, *, with_activities: bool = True) -> list[LedgerRow]:
+        """The findings' ledger rows; `with_activities=False` for the store, which keeps activities apart."""
         chosen = self.states.values() if ids is None else (self.states[i] for i in ids if i in self.states)
-        return [ledger_row(s.aggregate, s.position) for s in chosen if isinstance(s.aggregate, Finding)]
+        return [
+            ledger_row(s.aggregate, s.position, with_activities=with_activities)
+            for s in chosen
+            if isinstance(s.aggregate, Finding)
+        ]
 
     def aggregates(self, cls: type[AnAggregate]) -> list[AnAggregate]:
         return [s.aggregate for s in self.states.values() if isinstance(s.aggregate, cls)]
@@ -247,4 +258,4 @@ class StateCodec:
 
 #: Bump when the pickled classes (aggregates, LedgerRow, …) or the tables change shape:
 #: views in an older format are rebuilt from the log when rectify starts.
-VIEW_FORMAT = 7
+VIEW_FORMAT = 8

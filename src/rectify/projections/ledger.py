@@ -304,7 +304,9 @@ def money(amount: Decimal, unit: str) -> Decimal:
     return amount * MONEY[unit] if unit in MONEY else Decimal(0)
 
 
-def ledger_row(finding: Finding, position: int) -> LedgerRow:
+def ledger_row(finding: Finding, position: int, *, with_activities: bool = True) -> LedgerRow:
+    """The finding's row; the views' store asks for it without activities, which it keeps in chunks of
+    their own so that recording one does not rewrite the row (reading the row brings them back)."""
     responsibility = finding.responsibility
     return LedgerRow(
         finding_id=finding.id,
@@ -326,7 +328,7 @@ def ledger_row(finding: Finding, position: int) -> LedgerRow:
         extensions=finding.extensions,
         status=finding.status,
         measures=finding.measures,
-        activities=finding.activities,
+        activities=finding.activities if with_activities else (),
         last_verification=finding.verifications[-1] if finding.verifications else None,
         close_out=finding.close_outs[-1] if finding.close_outs else None,
         relapse_checks=finding.relapse_checks,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
@@ -19,11 +18,16 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Notification
 
 from rectify.application import RectifyApplication
+from rectify.caching import BoundedCache
 from rectify.projections.fold import Fold, State, paused_garbage_collection, scope_of
-from rectify.projections.store import PostgresViewStore, ViewStore
+from rectify.projections.store import HISTORY_CHUNK, PostgresViewStore, ViewStore
 
 log = logging.getLogger(__name__)
 FOLLOW_INTERVAL = 0.2  # seconds between the followers' passes, at least
+#: What a folded aggregate is charged in the cache: a base, and per event folded into it (about what a
+#: decoded activity weighs, the commonest event of a long history).
+STATE_BYTES = 2048
+EVENT_BYTES = 512
 MAX_BACKOFF = 1.0  # seconds between tries of a failing batch, at most: the views catch up soon after an outage
 
 
@@ -44,13 +48,15 @@ class Projector:
     """
 
     def __init__(
-        self, app: RectifyApplication, store: ViewStore, *, batch_size: int = 1000, cache_size: int = 5000
+        self, app: RectifyApplication, store: ViewStore, *, batch_size: int = 1000, cache_bytes: int = 64 * 1024**2
     ) -> None:
         self.app = app
         self.store = store
         self.batch_size = batch_size
-        self.cache_size = cache_size
-        self._cache: dict[int, OrderedDict[int, State]] = {}  # per generation, keyed by uuid.int
+        # Aggregates as the last batch left them, keyed by (generation, uuid.int), charged by their
+        # version: a folded aggregate grows with its events (a finding's activities), and a count of
+        # entries bounds nothing when one finding holds thousands of them.
+        self._cache: BoundedCache[tuple[int, int], State] = BoundedCache(cache_bytes)
         self._lock = threading.Lock()
 
     def _notifications(self, after: int, limit: int) -> list[Notification]:
@@ -76,8 +82,8 @@ class Projector:
                     return None
                 before = Fold.needs(notifications)
                 with self.store.reading() as cursor:
-                    known = self.store.load_positions(cursor, target, before)
-                fold = Fold(self._states(target, before, known), position=position)
+                    last_chunks = self.store.load_last_chunks(cursor, target, before)
+                fold = Fold(self._states(target, before, last_chunks), position=position)
                 fold.apply_all(notifications, self.app.mapper)
                 scopes = frozenset(scope_of(fold.states[i].aggregate) for i in fold.changes.aggregates)
                 with self.store.writing() as cursor:
@@ -85,7 +91,7 @@ class Projector:
                         generation is None and self.store._live_generation(cursor) != target
                     )
                     if not moved:
-                        self.store.write_changes(cursor, target, fold, known)
+                        self.store.write_changes(cursor, target, fold, last_chunks)
                         self.store.set_tracking(cursor, target, fold.position)
                         if generation is None:
                             self.store.announce(cursor, target, fold.position, scopes)
@@ -96,31 +102,27 @@ class Projector:
         self._remember(target, fold)
         return Advance(target, fold.position, scopes)
 
-    def _states(self, generation: int, before: dict[UUID, int], known: dict[UUID, list[int]]) -> dict[int, State]:
-        """The aggregates at the versions the batch starts from."""
-        cache = self._cache.setdefault(generation, OrderedDict())
+    def _states(self, generation: int, before: dict[UUID, int], last_chunks: dict[UUID, list[int]]) -> dict[int, State]:
+        """The aggregates at the versions the batch starts from (`last_chunks`: the history-index chunk
+        holding each one's position at that version)."""
         states: dict[int, State] = {}
         for identifier, version in before.items():
             if version == 0:
                 continue  # created in this batch
-            cached = cache.pop(identifier.int, None)  # taken out: the fold changes it in place
+            cached = self._cache.get((generation, identifier.int))
+            self._cache.discard((generation, identifier.int))  # taken out: the fold changes it in place
             if cached is not None and cached.aggregate.version == version:
                 states[identifier.int] = cached
                 continue
             aggregate: Aggregate = self.app.repository.get(identifier, version=version)
-            states[identifier.int] = State(aggregate, known[identifier][version - 1])
+            states[identifier.int] = State(aggregate, last_chunks[identifier][(version - 1) % HISTORY_CHUNK])
         return states
 
     def _remember(self, generation: int, fold: Fold) -> None:
-        """After a commit, keeps the batch's aggregates for the next batches."""
-        cache = self._cache.setdefault(generation, OrderedDict())
+        """After a commit, keeps the batch's aggregates for the next batches (a rebuilt generation's
+        keys differ, so those of the one before it age out)."""
         for identifier, state in fold.states.items():
-            cache[identifier] = state
-            cache.move_to_end(identifier)
-        while len(cache) > self.cache_size:
-            cache.popitem(last=False)
-        for old in [g for g in self._cache if g < generation - 1]:
-            del self._cache[old]
+            self._cache.put((generation, identifier), state, STATE_BYTES + EVENT_BYTES * state.aggregate.version)
 
     def catch_up(self, generation: int | None = None, on_advance: Callable[[Advance], None] | None = None) -> int:
         """Processes batches until the views reach the head of the log; returns the position reached."""

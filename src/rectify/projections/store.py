@@ -20,11 +20,11 @@ import sys
 import threading
 from abc import ABC, abstractmethod
 from array import array
-from bisect import bisect_right
+from bisect import bisect_right, insort
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from itertools import islice
+from itertools import chain, islice
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -32,6 +32,7 @@ from eventsourcing.domain import Aggregate
 
 from rectify.caching import BoundedCache
 from rectify.domain import Finding
+from rectify.domain.values import Activity
 from rectify.projections.fold import (
     CHUNK,
     VIEW_FORMAT,
@@ -54,10 +55,17 @@ log = logging.getLogger(__name__)
 
 PREFIX = "rectify_"
 META = f"{PREFIX}views"
-TABLES = ("aggregates", "ledger", "history", "timeline", "audience")
+TABLES = ("aggregates", "ledger", "activities", "history", "timeline", "audience")
 BULK = 5000  # rows per statement when a rebuild writes everything
 WAL_LIMIT = 64 * 1024 * 1024  # bytes an SQLite WAL is cut back to after a checkpoint
 WAL_CHECKPOINT = 16 * 1024 * 1024  # bytes of WAL past which the view writer checkpoints and truncates
+#: A finding's activities are stored in chunks of this many, apart from its ledger row: recording one
+#: rewrites the last chunk only, so the bytes written per activity stay bounded as its history grows,
+#: and a rebuild still writes one row for most findings (a district finding has a dozen or fewer).
+ACTIVITY_CHUNK = 16
+#: The history index keeps an aggregate's event positions in chunks of this many versions: a new
+#: event rewrites the last chunk only (at most 512 bytes), however long the aggregate's history.
+HISTORY_CHUNK = 64
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -92,6 +100,14 @@ def unpack(data: bytes) -> list[int]:
     return packed.tolist()
 
 
+def joined(rows: Iterable[tuple[str, int, bytes]]) -> dict[UUID, list[int]]:
+    """Per aggregate, the positions of its history-index chunks (aggregate id, chunk, packed), in chunk order."""
+    histories: dict[UUID, list[int]] = {}
+    for identifier, _, packed in sorted(rows, key=lambda row: (row[0], int(row[1]))):
+        histories.setdefault(UUID(identifier), []).extend(unpack(packed))
+    return histories
+
+
 def cut_at(histories: dict[UUID, list[int]], position: int) -> dict[UUID, tuple[int, list[int]]]:
     """Per aggregate with an event at or before `position`: its version then, and the positions of
     its events up to it."""
@@ -112,9 +128,14 @@ def schema_statements(generation: int, blob: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {g('ledger')} (finding_id TEXT NOT NULL, round_id TEXT NOT NULL, "
         "unit_id TEXT NOT NULL, place TEXT NOT NULL, department TEXT, status TEXT NOT NULL, "
         f"disclosure TEXT NOT NULL, position BIGINT NOT NULL, row {blob} NOT NULL)",
+        # a finding's activities, ACTIVITY_CHUNK to a row (chunk n holds activities n*ACTIVITY_CHUNK…);
+        # position: the finding's position when the chunk was last written, at most its row's position
+        f"CREATE TABLE IF NOT EXISTS {g('activities')} (finding_id TEXT NOT NULL, chunk INTEGER NOT NULL, "
+        f"position BIGINT NOT NULL, activities {blob} NOT NULL)",
         # the history index: where each event of an aggregate sits in the log, by version
+        # (chunk n holds versions n*HISTORY_CHUNK+1…)
         f"CREATE TABLE IF NOT EXISTS {g('history')} (aggregate_id TEXT NOT NULL, scope_id TEXT NOT NULL, "
-        f"positions {blob} NOT NULL)",
+        f"chunk INTEGER NOT NULL, positions {blob} NOT NULL)",
         # record times per chunk of positions, to map a record time to a position
         f"CREATE TABLE IF NOT EXISTS {g('timeline')} (chunk BIGINT NOT NULL, first_position BIGINT NOT NULL, "
         "last_position BIGINT NOT NULL, earliest BIGINT NOT NULL, latest BIGINT NOT NULL)",
@@ -131,7 +152,8 @@ def index_statements(generation: int) -> list[str]:
     return [
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('aggregates_key')} ON {g('aggregates')} (id)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('ledger_key')} ON {g('ledger')} (finding_id)",
-        f"CREATE UNIQUE INDEX IF NOT EXISTS {g('history_key')} ON {g('history')} (aggregate_id)",
+        f"CREATE UNIQUE INDEX IF NOT EXISTS {g('activities_key')} ON {g('activities')} (finding_id, chunk)",
+        f"CREATE UNIQUE INDEX IF NOT EXISTS {g('history_key')} ON {g('history')} (aggregate_id, chunk)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('timeline_key')} ON {g('timeline')} (chunk)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('audience_key')} ON {g('audience')} (audience, chunk)",
         f"CREATE INDEX IF NOT EXISTS {g('ledger_round')} ON {g('ledger')} (round_id, place)",
@@ -143,11 +165,49 @@ def index_statements(generation: int) -> list[str]:
 #: A decoded ledger row holds about this many times the bytes of its pickle (objects, not bytes).
 DECODED_PER_ENCODED_BYTE = 4
 KEPT_ROWS_BYTES = 64 * 1024 * 1024
+#: Of each finding, the ledger rows of this many positions are kept at most (the latest ones read).
+KEPT_VERSIONS = 3
+KEPT_ACTIVITIES_BYTES = 32 * 1024 * 1024
+#: What a decoded activity is charged in the cache: its objects (UUID, date, strings) weigh about
+#: 400 bytes as measured with tracemalloc; the rest is the chunks' tuples and slack.
+ACTIVITY_BYTES = 512
 
 
 class KeptRows(BoundedCache[tuple[str, int], LedgerRow]):
-    """Decoded ledger rows keyed by (finding id, position): the one bounded cache, by bytes (a row
-    with hundreds of activities weighs hundreds of KB, and each new position of it is another entry)."""
+    """Decoded ledger rows (activities attached) by (finding id, position), bounded by bytes.
+
+    Of each finding only the last few positions read are kept: a request that began reading just
+    before a write still finds the row as it was (StoredView.round_at), while under a stream of
+    writes every superseded version kept would fill the cache with rows no one reads again."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(max_bytes)
+        self._positions: dict[str, list[int]] = {}
+        self._guard = threading.Lock()
+
+    def offer(self, key: tuple[str, int], row: LedgerRow, nbytes: int) -> None:
+        """Keeps the row, and drops the finding's rows older than the last KEPT_VERSIONS positions."""
+        self.put(key, row, nbytes)
+        finding_id, position = key
+        with self._guard:
+            positions = self._positions.setdefault(finding_id, [])
+            if position not in positions:
+                insort(positions, position)
+            superseded = positions[:-KEPT_VERSIONS]
+            del positions[:-KEPT_VERSIONS]
+        for old in superseded:
+            self.discard((finding_id, old))
+
+
+class KeptActivities:
+    """A finding's decoded activities at a position: its chunks, and that position."""
+
+    __slots__ = ("position", "chunks", "activities")
+
+    def __init__(self, position: int, chunks: dict[int, tuple[Activity, ...]]) -> None:
+        self.position = position
+        self.chunks = chunks
+        self.activities = tuple(chain.from_iterable(chunk for _, chunk in sorted(chunks.items())))
 
 
 class ViewStore(ABC):
@@ -159,6 +219,9 @@ class ViewStore(ABC):
         self.codec = codec
         self._texts: dict[UUID, str] = {}
         self.kept_rows = KeptRows(KEPT_ROWS_BYTES)
+        #: per (generation, finding id), its activities at the last position read: a later read of
+        #: the finding fetches and decodes only the chunks written since (the last one, usually)
+        self.kept_activities: BoundedCache[tuple[int, str], KeptActivities] = BoundedCache(KEPT_ACTIVITIES_BYTES)
 
     # -- dialect ------------------------------------------------------------------------------
 
@@ -284,19 +347,34 @@ class ViewStore(ABC):
 
     def load_positions(self, cursor: Any, generation: int, ids: Iterable[UUID]) -> dict[UUID, list[int]]:
         """The known event positions of these aggregates (the history index)."""
-        found: dict[UUID, list[int]] = {}
+        rows = []
         for chunk in batched([self._text(i) for i in ids], 500):
             cursor.execute(
-                f"SELECT aggregate_id, positions FROM {table(generation, 'history')} "
+                f"SELECT aggregate_id, chunk, positions FROM {table(generation, 'history')} "
                 f"WHERE aggregate_id IN ({', '.join('?' for _ in chunk)})",
                 chunk,
+            )
+            rows += cursor.fetchall()
+        return joined(rows)
+
+    def load_last_chunks(self, cursor: Any, generation: int, versions: dict[UUID, int]) -> dict[UUID, list[int]]:
+        """Per aggregate at a version (above 0), the positions held by the history-index chunk of that
+        version: what a batch needs of its aggregates' histories, however long they are."""
+        wanted = [(self._text(i), (v - 1) // HISTORY_CHUNK) for i, v in versions.items() if v > 0]
+        found: dict[UUID, list[int]] = {}
+        for chunk in batched(wanted, 200):
+            cursor.execute(
+                f"SELECT aggregate_id, positions FROM {table(generation, 'history')} WHERE "
+                + " OR ".join("(aggregate_id = ? AND chunk = ?)" for _ in chunk),
+                [value for key in chunk for value in key],
             )
             for identifier, positions in cursor.fetchall():
                 found[UUID(identifier)] = unpack(positions)
         return found
 
-    def write_changes(self, cursor: Any, generation: int, fold: Fold, known: dict[UUID, list[int]]) -> None:
-        """Upserts what the fold changed; `known` holds the changed aggregates' positions before it."""
+    def write_changes(self, cursor: Any, generation: int, fold: Fold, last_chunks: dict[UUID, list[int]]) -> None:
+        """Upserts what the fold changed; `last_chunks`: the changed aggregates' last history-index chunk
+        before it (load_last_chunks)."""
         changes = fold.take_changes()
         states = [fold.states[key] for key in changes.aggregates]
         cursor.executemany(
@@ -310,15 +388,30 @@ class ViewStore(ABC):
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (finding_id) DO UPDATE SET "
             "department = excluded.department, status = excluded.status, position = excluded.position, "
             "row = excluded.row",
-            [self._ledger_values(r) for r in fold.ledger_rows(changes.aggregates)],
+            [self._ledger_values(r) for r in fold.ledger_rows(changes.aggregates, with_activities=False)],
         )
         cursor.executemany(
-            f"INSERT INTO {table(generation, 'history')} (aggregate_id, scope_id, positions) VALUES (?, ?, ?) "
-            "ON CONFLICT (aggregate_id) DO UPDATE SET positions = excluded.positions",
+            f"INSERT INTO {table(generation, 'activities')} (finding_id, chunk, position, activities) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (finding_id, chunk) DO UPDATE SET position = excluded.position, "
+            "activities = excluded.activities",
             [
-                self._history_values(fold.states[key], known.get(fold.states[key].aggregate.id, []) + new)
-                for key, new in changes.positions.items()
+                values
+                for key in changes.aggregates
+                if isinstance((state := fold.states[key]).aggregate, Finding)
+                for values in self._activity_values(state, changes.activities_before.get(key, ()))
             ],
+        )
+        history = []
+        for changed, new in changes.positions.items():
+            aggregate = fold.states[changed].aggregate
+            before = aggregate.version - len(new)
+            first = before // HISTORY_CHUNK  # the chunk of the first new version
+            earlier = last_chunks.get(aggregate.id, [])[: before - first * HISTORY_CHUNK]
+            history += self._history_values(fold.states[changed], first, earlier + new)
+        cursor.executemany(
+            f"INSERT INTO {table(generation, 'history')} (aggregate_id, scope_id, chunk, positions) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (aggregate_id, chunk) DO UPDATE SET positions = excluded.positions",
+            history,
         )
         spans = changes.timeline
         if spans:
@@ -376,13 +469,31 @@ class ViewStore(ABC):
             (self._state_values(s) for s in fold.states.values() if not isinstance(s.aggregate, Finding)),
         )
         self.bulk_insert(
-            cursor, table(generation, "ledger"), LEDGER_COLUMNS, (self._ledger_values(r) for r in fold.ledger_rows())
+            cursor,
+            table(generation, "ledger"),
+            LEDGER_COLUMNS,
+            (self._ledger_values(r) for r in fold.ledger_rows(with_activities=False)),
+        )
+        self.bulk_insert(
+            cursor,
+            table(generation, "activities"),
+            ("finding_id", "chunk", "position", "activities"),
+            (
+                values
+                for state in fold.states.values()
+                if isinstance(state.aggregate, Finding)
+                for values in self._activity_values(state, ())
+            ),
         )
         self.bulk_insert(
             cursor,
             table(generation, "history"),
-            ("aggregate_id", "scope_id", "positions"),
-            (self._history_values(fold.states[key], positions) for key, positions in changes.positions.items()),
+            ("aggregate_id", "scope_id", "chunk", "positions"),
+            (
+                values
+                for key, positions in changes.positions.items()
+                for values in self._history_values(fold.states[key], 0, positions)
+            ),
         )
         self.bulk_insert(
             cursor,
@@ -412,8 +523,32 @@ class ViewStore(ABC):
             self.codec.encode(aggregate),
         )
 
-    def _history_values(self, state: State, positions: list[int]) -> tuple[Any, ...]:
-        return (self._text(state.aggregate.id), self._text(scope_of(state.aggregate)), pack(positions))
+    def _activity_values(self, state: State, before: tuple[Activity, ...]) -> Iterator[tuple[Any, ...]]:
+        """Rows of the chunks of a finding's activities that differ from `before` (its activities as
+        last written). Activities are immutable: a recorded one is a new item, a retracted one a new
+        object in its place, and an unchanged prefix compares equal at C speed (items by identity)."""
+        activities: tuple[Activity, ...] = state.aggregate.activities  # type: ignore[attr-defined] # a Finding
+        kept = len(before)
+        if len(activities) == kept and activities == before:
+            return
+        if activities[:kept] == before:
+            changed: Iterable[int] = range(kept // ACTIVITY_CHUNK, -(-len(activities) // ACTIVITY_CHUNK))
+        else:
+            changed = sorted(
+                {i // ACTIVITY_CHUNK for i, now in enumerate(activities) if i >= kept or before[i] is not now}
+            )
+        text = self._text(state.aggregate.id)
+        for number in changed:
+            chunk = activities[number * ACTIVITY_CHUNK : (number + 1) * ACTIVITY_CHUNK]
+            yield (text, number, state.position, self.codec.encode(chunk))
+
+    def _history_values(self, state: State, first: int, positions: list[int]) -> list[tuple[Any, ...]]:
+        """History-index rows of an aggregate: `positions` from the start of chunk `first` on."""
+        identifier, scope = self._text(state.aggregate.id), self._text(scope_of(state.aggregate))
+        return [
+            (identifier, scope, first + n, pack(positions[start : start + HISTORY_CHUNK]))
+            for n, start in enumerate(range(0, len(positions), HISTORY_CHUNK))
+        ]
 
     def _ledger_values(self, row: LedgerRow) -> tuple[Any, ...]:
         return (
@@ -496,8 +631,8 @@ class StoredView:
         return None if found is None else self._rows([(found[0], int(found[1]))])[0]
 
     def _rows(self, keys: list[tuple[str, int]]) -> list[LedgerRow]:
-        """Ledger rows by (finding, position of its last event): a row at a position never changes,
-        so rows decoded once are kept and only the others are read and decoded."""
+        """Ledger rows by (finding, position of its last event), their activities attached: a row at a
+        position never changes, so rows decoded once are kept and only the others are read and decoded."""
         kept = self.store.kept_rows
         found = {key: row for key in keys if (row := kept.get(key)) is not None}
         missing = [key[0] for key in keys if key not in found]
@@ -509,12 +644,59 @@ class StoredView:
                     f"WHERE finding_id IN ({', '.join('?' for _ in chunk)})",
                     chunk,
                 )
-                for finding_id, position, row in self.cursor.fetchall():
-                    key = (finding_id, int(position))
-                    encoded = bytes(row)
-                    found[key] = decoded = decode(encoded)
-                    kept.put(key, decoded, len(encoded) * DECODED_PER_ENCODED_BYTE)
+                decoded = [(f, int(p), bytes(row)) for f, p, row in self.cursor.fetchall()]
+                activities = self._activities([(f, p) for f, p, _ in decoded])
+                for finding_id, position, encoded in decoded:
+                    key = (finding_id, position)
+                    row = decode(encoded)
+                    # Just decoded and not yet shared: fill the field in place (replace() copies every field).
+                    object.__setattr__(row, "activities", activities[finding_id])
+                    found[key] = row
+                    kept.offer(key, row, len(encoded) * DECODED_PER_ENCODED_BYTE + 8 * len(row.activities))
         return [found[key] for key in keys]  # one snapshot: each key was found as it was asked for
+
+    def _activities(self, rows: list[tuple[str, int]]) -> dict[str, tuple[Activity, ...]]:
+        """The activities of these findings (id, position of the row read), from the chunks kept at an
+        earlier position and those written since, or else all of the finding's chunks."""
+        kept = self.store.kept_activities
+        found: dict[str, KeptActivities] = {}
+        whole: list[str] = []
+        later: list[tuple[str, KeptActivities]] = []
+        older: set[str] = set()  # read from an older snapshot than the one kept: not kept over it
+        for finding_id, position in rows:
+            known = kept.get((self.generation, finding_id))
+            if known is None:
+                whole.append(finding_id)
+            elif known.position > position:
+                whole.append(finding_id)
+                older.add(finding_id)
+            elif known.position == position:
+                found[finding_id] = known
+            else:
+                later.append((finding_id, known))
+        chunks: dict[str, dict[int, tuple[Activity, ...]]] = {f: {} for f in whole}
+        decode = self.store.codec.decode
+        t = self._t("activities")
+        for part in batched(whole, 500):
+            self.cursor.execute(
+                f"SELECT finding_id, chunk, activities FROM {t} WHERE finding_id IN ({', '.join('?' for _ in part)})",
+                part,
+            )
+            for finding_id, number, activities in self.cursor.fetchall():
+                chunks[finding_id][int(number)] = decode(bytes(activities))
+        for finding_id, known in later:
+            self.cursor.execute(
+                f"SELECT chunk, activities FROM {t} WHERE finding_id = ? AND position > ?", (finding_id, known.position)
+            )
+            chunks[finding_id] = {**known.chunks}
+            for number, activities in self.cursor.fetchall():
+                chunks[finding_id][int(number)] = decode(bytes(activities))
+        positions = dict(rows)
+        for finding_id, by_number in chunks.items():
+            fresh = found[finding_id] = KeptActivities(positions[finding_id], by_number)
+            if fresh.activities and finding_id not in older:
+                kept.put((self.generation, finding_id), fresh, ACTIVITY_BYTES * len(fresh.activities))
+        return {finding_id: known.activities for finding_id, known in found.items()}
 
     def aggregates(self, cls: type[AnAggregate]) -> list[AnAggregate]:
         self.cursor.execute(f"SELECT state FROM {self._t('aggregates')} WHERE kind = ? ORDER BY id", (cls.__name__,))
@@ -529,15 +711,15 @@ class StoredView:
         """Per aggregate of these scopes with an event at or before `position`: its version then, and
         the positions of its events up to it (history index)."""
         ids = [str(i) for i in scope_ids]
-        histories: dict[UUID, list[int]] = {}
+        rows = []
         for chunk in batched(ids, 500):
             self.cursor.execute(
-                f"SELECT aggregate_id, positions FROM {self._t('history')} "
+                f"SELECT aggregate_id, chunk, positions FROM {self._t('history')} "
                 f"WHERE scope_id IN ({', '.join('?' for _ in chunk)})",
                 chunk,
             )
-            histories.update((UUID(identifier), unpack(packed)) for identifier, packed in self.cursor.fetchall())
-        return cut_at(histories, position)
+            rows += self.cursor.fetchall()
+        return cut_at(joined(rows), position)
 
     def settled(self, position: int) -> tuple[list[LedgerRow], list[State]]:
         """The ledger rows, and the rounds and units, whose last event is at or before `position`:
@@ -547,6 +729,48 @@ class StoredView:
         self.cursor.execute(f"SELECT position, state FROM {self._t('aggregates')} WHERE position <= ?", (position,))
         decode = self.store.codec.decode
         return rows, [State(decode(bytes(state)), int(p)) for p, state in self.cursor.fetchall()]
+
+    def round_at(
+        self, round_id: UUID, position: int
+    ) -> tuple[list[LedgerRow], list[State], dict[UUID, tuple[int, list[int]]]] | None:
+        """One round as of a recent `position`, from the views as they are now: its round, units and
+        standing rules (None when one of them changed after `position`: ask for a replay), the ledger
+        rows as they were then (unchanged since, or kept from a read at the time), and for the
+        findings whose row then is not at hand, their version then and the positions of their events
+        up to it, to fold again. A request that began just before a write reads its position so."""
+        aggregates, history = self._t("aggregates"), self._t("history")
+        decode = self.store.codec.decode
+        self.cursor.execute(f"SELECT position, state FROM {aggregates} WHERE id = ?", (str(round_id),))
+        found = self.cursor.fetchone()
+        if found is None or int(found[0]) > position:
+            return None
+        scopes = [str(round_id), *(str(u) for u in decode(bytes(found[1])).unit_ids)]
+        self.cursor.execute(
+            f"SELECT a.position, a.state FROM {aggregates} a JOIN {history} h ON h.aggregate_id = a.id "
+            f"AND h.chunk = 0 WHERE h.scope_id IN ({', '.join('?' for _ in scopes)})",
+            scopes,
+        )
+        states = [(int(p), state) for p, state in self.cursor.fetchall()]
+        if any(p > position for p, _ in states):
+            return None
+        self.cursor.execute(
+            f"SELECT finding_id, position FROM {self._t('ledger')} WHERE round_id = ? ORDER BY place, finding_id",
+            (str(round_id),),
+        )
+        listed = [(f, int(p)) for f, p in self.cursor.fetchall()]
+        rows = self._rows([(f, p) for f, p in listed if p <= position])
+        changed = cut_at(
+            self.store.load_positions(self.cursor, self.generation, [UUID(f) for f, p in listed if p > position]),
+            position,
+        )  # a finding raised after `position` has no event up to it, and is left out
+        refold = {}
+        for finding_id, (version, positions) in changed.items():
+            row = self.store.kept_rows.get((str(finding_id), positions[-1]))
+            if row is None:
+                refold[finding_id] = (version, positions)
+            else:
+                rows.append(row)
+        return rows, [State(decode(bytes(state)), p) for p, state in states], refold
 
     def changed_after(self, position: int) -> dict[UUID, tuple[int, list[int]]]:
         """The aggregates with events both at or before `position` and after it: their version
@@ -561,9 +785,11 @@ class StoredView:
 
     def positions_of(self, aggregate_id: UUID) -> list[int]:
         """The log position of each event of one aggregate, version 1 first."""
-        self.cursor.execute(f"SELECT positions FROM {self._t('history')} WHERE aggregate_id = ?", (str(aggregate_id),))
-        found = self.cursor.fetchone()
-        return [] if found is None else unpack(found[0])
+        self.cursor.execute(
+            f"SELECT aggregate_id, chunk, positions FROM {self._t('history')} WHERE aggregate_id = ?",
+            (str(aggregate_id),),
+        )
+        return joined(self.cursor.fetchall()).get(aggregate_id, [])
 
     def last_seen(self, audiences: Iterable[str], position: int) -> int:
         """The position of the last event at or before `position` that one of these audiences may
@@ -621,6 +847,10 @@ class StoredView:
             rows = [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in self.cursor.fetchall()]
             if name in ("aggregates", "ledger"):
                 rows = [(*r[:-1], decode(r[-1])) for r in rows]
+            if name == "activities":
+                # Without the position a chunk was written at: a rebuild writes every chunk at its
+                # finding's last position, the runner at the position of the batch that changed it.
+                rows = [(r[0], r[1], decode(r[-1])) for r in rows]
             if name in ("history", "audience"):
                 rows = [(*r[:-1], unpack(r[-1])) for r in rows]
             tables[name] = sorted(rows, key=lambda r: tuple(str(v) for v in r[:-1]))

@@ -59,7 +59,11 @@ class FoldedView:
         self.position = position
         rows = list(rows)
         self._findings_folded = not rows
-        self._ledger = sorted([*fold.ledger_rows(), *rows], key=lambda r: (r.place, str(r.finding_id)))
+        folded = fold.ledger_rows()
+        #: what the view weighs in the cache of past states: its rows, and the activities of the findings
+        #: folded for it (its own objects; the rows read from the views share theirs with the store's cache)
+        self.weight = len(folded) + len(rows) + sum(len(r.activities) for r in folded)
+        self._ledger = sorted([*folded, *rows], key=lambda r: (r.place, str(r.finding_id)))
         self._by_id = {row.finding_id: row for row in self._ledger}
         self._by_round: dict[UUID, list[LedgerRow]] = {}
         for row in self._ledger:
@@ -118,7 +122,8 @@ class ReadModels:
         self._wait_for = wait_for
         self._cache: OrderedDict[tuple[Any, ...], FoldedView] = OrderedDict()
         self._cache_size = cache_size
-        self._cache_rows = cache_rows  # a district view of a big log holds many rows: bound them too
+        # a district view of a big log holds many rows, a refolded finding many activities: bound them too
+        self._cache_rows = cache_rows
         self._cached_rows = 0
         self._lock = threading.Lock()
 
@@ -183,8 +188,8 @@ class ReadModels:
     def as_of(self, position: int, scope: Scope = Scope()) -> FoldedView:
         if (district := self._kept(("district", position))) is not None:
             return district  # it holds every round and unit, and finds a round's rows by key
-        if scope.round_id is not None:
-            return self.rounds_as_of((scope.round_id,), position)
+        if (round_id := scope.round_id) is not None:
+            return self._cached(("round", round_id, position), lambda: self._round(round_id, position))
         if scope.unit_id is not None:
             with self.store.snapshot() as stored:
                 rounds = [r.id for r in stored.aggregates(Round) if scope.unit_id in r.unit_ids]
@@ -208,6 +213,26 @@ class ReadModels:
                 if sum(version for version, _ in changed.values()) + PER_AGGREGATE * len(changed) < position:
                     return self._refold_changed(stored, changed, position)
             return self._replay(position)
+
+    def _round(self, round_id: UUID, position: int) -> FoldedView:
+        """One round as of `position`: from the views as they are, with only the findings changed since
+        (and not kept as they were) folded again, when its round, units and rules have not changed since
+        (StoredView.round_at); else from the round's own events. Under a stream of writes, a request
+        whose views moved on after its first read comes this way: the replay costs its round's whole
+        history, and each one kept in the cache held a copy of every activity."""
+        self._ensure_indexed(position)
+        with paused_garbage_collection():
+            with self.store.snapshot() as stored:
+                found = stored.round_at(round_id, position)
+            if found is None:
+                return self.rounds_as_of((round_id,), position)
+            rows, states, refold = found
+            fold = Fold({state.aggregate.id.int: state for state in states})
+            if refold:
+                self._fold_versions(fold, refold)
+            fold.position = position
+            fold.take_changes()
+            return FoldedView(fold, position, rows)
 
     def _refold_changed(
         self, stored: StoredView, changed: dict[UUID, tuple[int, list[int]]], position: int
@@ -247,12 +272,12 @@ class ReadModels:
         with self._lock:
             if key not in self._cache:
                 self._cache[key] = built
-                self._cached_rows += built.size
+                self._cached_rows += built.weight
             while len(self._cache) > 1 and (
                 len(self._cache) > self._cache_size or self._cached_rows > self._cache_rows
             ):
                 _, dropped = self._cache.popitem(last=False)
-                self._cached_rows -= dropped.size
+                self._cached_rows -= dropped.weight
         return built
 
     def _replay(self, position: int) -> FoldedView:

@@ -428,6 +428,7 @@ class Endpoint:
         self.state = state
         self.view = view
         self.responses: BoundedCache[tuple[Any, ...], Answer] = BoundedCache(state.settings.response_cache_bytes)
+        self._answers_at = 0  # the views' position of the answers kept
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -494,6 +495,11 @@ class Endpoint:
 
         answer = await self._execute(request, media, parsed, operation, actor)
         if key and answer.status == 200 and self._cacheable(operation, answer):
+            if key[3] > self._answers_at:
+                # Answers are keyed by the views' position, so once it moves on no request asks for the
+                # earlier ones again; under a stream of writes they would fill the cache to its bound.
+                self._answers_at = key[3]
+                self.responses.clear()
             self.responses.put(key, answer, len(answer.content) + len(key[1]) + 64)
         return answer.response()
 

@@ -1,0 +1,167 @@
+"""Activities are stored in chunks apart from the ledger row: what recording one writes does not grow with history."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from rectify.access import Actor, Role
+from rectify.bootstrap import System
+from rectify.examples.songyuan import Loaded
+from rectify.projections.ledger import LedgerRow
+from rectify.projections.runner import Projector
+from rectify.projections.store import ACTIVITY_CHUNK, HISTORY_CHUNK
+from scenario import load_reference
+
+FINDING = "人居环境品质有效提升"
+
+
+class CountingCursor:
+    """A view store's write cursor that counts the bytes of the values it writes, per table."""
+
+    def __init__(self, cursor: Any, written: Counter[str]) -> None:
+        self.cursor = cursor
+        self.written = written
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
+        self._count(statement, [params])
+        self.cursor.execute(statement, params)
+
+    def executemany(self, statement: str, params: Sequence[Sequence[Any]]) -> None:
+        self._count(statement, params)
+        self.cursor.executemany(statement, params)
+
+    def _count(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not statement.startswith("INSERT INTO"):
+            return
+        name = statement.split()[2].split("_", 2)[-1]  # rectify_g1_ledger → ledger
+        self.written[name] += sum(len(v) for row in rows for v in row if isinstance(v, bytes | str))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.cursor, name)
+
+
+@contextmanager
+def counting_writes(system: System) -> Iterator[Counter[str]]:
+    store = system.store
+    writing = store.writing
+    written: Counter[str] = Counter()
+
+    @contextmanager
+    def counted(*, durable: bool = True) -> Iterator[Any]:
+        with writing(durable=durable) as cursor:
+            yield CountingCursor(cursor, written)
+
+    store.writing = counted  # type: ignore[method-assign]
+    try:
+        yield written
+    finally:
+        store.writing = writing  # type: ignore[method-assign]
+
+
+def record(system: System, loaded: Loaded, count: int) -> list[Counter[str]]:
+    """Records `count` activities on the finding one at a time, the views caught up after each; what
+    each catch-up wrote."""
+    unit = Actor("u", Role.UNIT, loaded.unit_id)
+    finding = loaded.finding_ids[FINDING]
+    each = []
+    for i in range(count):
+        system.app.record_activity(
+            unit, finding_id=finding, kind="大扫除", occurred_on="2026-03-10", count=1, description=f"第{i}次入户"
+        )
+        with counting_writes(system) as written:
+            system.projector.catch_up()
+        each.append(written)
+    return each
+
+
+def per_activity(writes: list[Counter[str]], tables: tuple[str, ...]) -> float:
+    return sum(w[t] for w in writes for t in tables) / len(writes)
+
+
+def test_recording_an_activity_writes_as_many_bytes_late_in_a_history_as_early(system: System, loaded: Loaded) -> None:
+    cycle = math.lcm(ACTIVITY_CHUNK, HISTORY_CHUNK)  # each chunk's fill goes through all its sizes once
+    writes = record(system, loaded, 3 * cycle)
+    early, late = writes[:cycle], writes[-cycle:]
+    finding = ("ledger", "activities", "history")  # the log's own indexes (audience, timeline) grow with the log
+    assert per_activity(late, finding) <= 1.05 * per_activity(early, finding)
+    assert max(w["ledger"] for w in late) <= 1.05 * max(w["ledger"] for w in early)
+    assert max(w["activities"] for w in writes) < 8 * 1024  # one chunk, never the whole history
+    assert max(w["history"] for w in writes) < 8 * HISTORY_CHUNK + 256  # one chunk of positions and two ids
+    with system.store.snapshot() as view:
+        row = view.finding(loaded.finding_ids[FINDING])
+        assert row is not None and len(row.activities) > 3 * cycle
+        assert len(view.positions_of(row.finding_id)) == row.version > 3 * HISTORY_CHUNK
+
+
+def test_a_retraction_rewrites_its_own_chunk_and_reads_see_it(system: System, loaded: Loaded) -> None:
+    finding = loaded.finding_ids[FINDING]
+    record(system, loaded, 2 * ACTIVITY_CHUNK)
+    with system.store.snapshot() as view:
+        before = view.finding(finding)
+    assert before is not None
+    first = before.activities[0]
+    system.app.retract_activity(
+        Actor("u", Role.UNIT, loaded.unit_id), finding_id=finding, activity_id=first.activity_id, reason="重复登记"
+    )
+    with counting_writes(system) as written:
+        system.projector.catch_up()
+    whole = len(system.store.codec.encode(before.activities))
+    assert 0 < written["activities"] < whole / 2  # the first chunk only
+    with system.store.snapshot() as view:  # the kept chunks of the earlier read, and the one written since
+        after = view.finding(finding)
+    assert after is not None
+    assert after.activities[0].retracted and not first.retracted
+    assert after.activities[1:] == before.activities[1:]
+    system.store.kept_rows.clear()
+    system.store.kept_activities.clear()
+    with system.store.snapshot() as view:  # every chunk read afresh
+        assert view.finding(finding) == after
+    assert system.read.district_as_of(after.position).finding(finding) == after
+
+
+@pytest.mark.parametrize("later", [1, ACTIVITY_CHUNK + 3])
+def test_rows_read_at_an_older_snapshot_keep_their_own_activities(system: System, loaded: Loaded, later: int) -> None:
+    """A reader whose snapshot is older than the activities kept reads its own, and keeps the newer."""
+    finding = loaded.finding_ids[FINDING]
+    opened, written = threading.Event(), threading.Event()
+    older: list[LedgerRow | None] = []
+
+    def read_from_an_older_snapshot() -> None:  # its own thread: a thread's nested reads share one snapshot
+        with system.store.snapshot() as old:
+            opened.set()
+            written.wait(60)
+            older.append(old.finding(finding))
+
+    reader = threading.Thread(target=read_from_an_older_snapshot)
+    reader.start()
+    assert opened.wait(10)
+    try:
+        record(system, loaded, later)
+        with system.store.snapshot() as new:
+            newer = new.finding(finding)
+            generation = new.generation
+    finally:
+        written.set()
+        reader.join(60)
+    assert newer is not None and older[0] is not None
+    assert len(newer.activities) == len(older[0].activities) + later
+    assert newer.activities[: len(older[0].activities)] == older[0].activities
+    kept = system.store.kept_activities.get((generation, str(finding)))
+    assert kept is not None and kept.position == newer.position
+
+
+def test_the_projector_keeps_folded_aggregates_within_a_bound_in_bytes(system: System) -> None:
+    """A finding with thousands of activities weighs thousands of times a fresh one: counting entries bounds nothing."""
+    load_reference(system.app)
+    projector = Projector(system.app, system.store, cache_bytes=32 * 1024)
+    projector.catch_up()
+    kept = projector._cache
+    assert 0 < kept.nbytes <= 32 * 1024
+    assert 0 < len(kept) < 10  # of the reference round's 16 aggregates, each charged by its events
