@@ -14,6 +14,8 @@ import hypothesis
 import psycopg
 import pytest
 from psycopg import sql
+from xdist.remote import Producer
+from xdist.scheduler import LoadScopeScheduling
 
 from rectify import settings
 from rectify.access import Actor
@@ -29,6 +31,9 @@ hypothesis.settings.load_profile("rectify")
 
 #: The tiers of tests/, fastest first: a failing unit test shows in seconds, not after the servers' tests.
 TIERS = ("unit", "application", "projections", "integrity", "notice", "sheets", "cli", "api", "e2e", "faults")
+
+#: Tiers whose modules each build one world, server and browser for all their tests (module-scoped fixtures).
+MODULE_AT_ONCE = ("e2e",)
 
 #: The server the PostgreSQL tests use; CI points it at a database created for the run.
 POSTGRES_URL = os.environ.get("RECTIFY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -138,3 +143,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     files and their module-scoped fixtures keep together)."""
     tests_root = Path(__file__).parent
     items.sort(key=lambda item: tier_of(item, tests_root))
+
+
+class TierOrderScheduling(LoadScopeScheduling):
+    """pytest-xdist's hand-out for `-n`: test by test in the tiers' order, each worker asking for more as it runs
+    short, except that a module of a tier in MODULE_AT_ONCE goes to one worker whole, which builds its world,
+    server and browser once. (`--dist load` splits such a module and both workers build them; `--dist loadgroup`
+    loses its groups under pytest 9.2, pytest-xdist issue 1386.)"""
+
+    def _split_scope(self, nodeid: str) -> str:
+        module = nodeid.split("::", 1)[0]
+        return module if Path(module).parent.name in MODULE_AT_ONCE else nodeid
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> LoadScopeScheduling | None:
+    """TierOrderScheduling in place of the default `--dist load`; another --dist given keeps its own."""
+    if config.getvalue("dist") != "load":
+        return None
+    config.option.loadscopereorder = False  # the tiers' order, not the biggest module first
+    return TierOrderScheduling(config, log)

@@ -49,17 +49,17 @@ def test_load_example_then_events_shows_22_clean_ups_to_2025_11_12_and_5_trainin
     assert sum("kind=大扫除" in line for line in text) == len(clean_ups)
 
 
-def test_load_example_refuses_a_store_that_already_holds_events(tmp_path: Path) -> None:
+def test_load_example_refuses_a_store_that_already_holds_events(tmp_path: Path, cli: Run) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
     assert rectify("load-example", "songyuan", cwd=tmp_path, env={"RECTIFY_DATABASE_URL": url}).returncode == 0
-    again = rectify("--database-url", url, "load-example", "songyuan", cwd=tmp_path)
+    again = cli("--database-url", url, "load-example", "songyuan", cwd=tmp_path)
     assert again.returncode == 2
     assert "already holds" in again.stderr
 
 
-def test_demo_creates_a_fresh_file_each_time(tmp_path: Path) -> None:
+def test_demo_creates_a_fresh_file_each_time(tmp_path: Path, cli: Run) -> None:
     for _ in range(2):
-        demo = rectify("demo", "--database", "demo.db", "--no-serve", cwd=tmp_path)
+        demo = cli("demo", "--database", "demo.db", "--no-serve", cwd=tmp_path)
         assert demo.returncode == 0, demo.stderr
         assert "大扫除 28 (up to 2025-11-12: 22)" in demo.stdout
         assert demo.stdout.count("/notices/") == 2  # the reference notice of 2026-03-12, and today's

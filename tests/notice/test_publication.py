@@ -13,6 +13,7 @@ import pytest
 from rectify import settings
 from rectify.access import Actor, Role
 from rectify.bootstrap import System
+from rectify.cli import main
 from rectify.domain import Forbidden, IllegalTransition, InvalidInput
 from rectify.domain.values import Edition
 from rectify.examples import songyuan
@@ -178,11 +179,15 @@ def test_the_pdf_carries_the_chinese_text(system: System, loaded: songyuan.Loade
 
 
 def test_rectify_notice_and_verify_notice_from_the_command_line(
-    system: System, loaded: songyuan.Loaded, config: settings.Settings, tmp_path: Path
+    system: System,
+    loaded: songyuan.Loaded,
+    config: settings.Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     notice_id = str(publish(system, loaded).entity_id)  # type: ignore[attr-defined]
 
-    def rectify(*args: str) -> subprocess.CompletedProcess[str]:
+    def in_a_process(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "rectify.cli", "--database-url", config.database.url, *args],
             capture_output=True,
@@ -190,7 +195,14 @@ def test_rectify_notice_and_verify_notice_from_the_command_line(
             timeout=120,
         )
 
-    verified = rectify("verify-notice", notice_id)
+    def rectify(*args: str) -> subprocess.CompletedProcess[str]:
+        """The command through main() in this process (what the console script calls): no interpreter to start."""
+        capsys.readouterr()
+        code = main(["--database-url", config.database.url, *args])
+        printed = capsys.readouterr()
+        return subprocess.CompletedProcess(["rectify", *args], code, printed.out, printed.err)
+
+    verified = in_a_process("verify-notice", notice_id)
     assert verified.returncode == 0, verified.stderr
     assert "byte-identical" in verified.stdout
     printed = rectify("notice", "--id", notice_id)
