@@ -270,12 +270,15 @@ class HeldCommit:
         threads[0].start()
         assert self.entered.wait(10)
         for i, command in enumerate(queued, start=1):
+            waiting = self.app.work._queue.qsize()
             threads.append(threading.Thread(target=send, args=(i, command)))
             threads[-1].start()
-        for _ in range(200):  # every one of them queued behind the held commit
-            if self.app.work._queue.qsize() == len(queued):
-                break
-            threading.Event().wait(0.01)
+            # Queued behind the held commit (or answered without queueing) before the next is sent: the group
+            # keeps this order.
+            for _ in range(500):
+                if self.app.work._queue.qsize() > waiting or not threads[-1].is_alive():
+                    break
+                threading.Event().wait(0.01)
         self.release.set()
         for thread in threads:
             thread.join(20)
