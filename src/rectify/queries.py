@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from rectify import access, eventlog
@@ -48,8 +48,9 @@ from rectify.projections.ledger import LedgerRow, LightThresholds
 from rectify.projections.progress import Progress, Scope, progress
 from rectify.projections.store import place_key
 from rectify.projections.views import At, ReadModels, View, rounds_of
-from rectify.sheets import writer
-from rectify.sheets.writer import Exported
+
+if TYPE_CHECKING:
+    from rectify.sheets.writer import Exported
 
 MAX_PAGE = 100
 MAX_EVENTS_PAGE = 500
@@ -587,6 +588,8 @@ class Reading:
     def ledger_workbook(self, scope: Scope, at: At | None = None) -> Exported:
         """The 台账 of a round, a unit or the district as an .xlsx workbook (rectify.sheets.writer), as this
         audience may see it: its findings, its figures and the position it prints."""
+        from rectify.sheets import writer  # openpyxl: imported on the first export, not by every process
+
         return writer.export(self.queries.read, scope, self.actor, at, shown_as=self.shown)
 
     def ledger_template(self, round_id: UUID) -> bytes | None:
@@ -595,6 +598,8 @@ class Reading:
         found = self.round(round_id)
         if found is None:
             return None
+        from rectify.sheets import writer
+
         return writer.template(found.aggregate, self.round_units(found))
 
     def shown(self, position: int) -> int:

@@ -15,7 +15,7 @@ import logging
 import re
 import uuid
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.file_uploads import Upload
@@ -44,9 +44,11 @@ from rectify.graphql.types import (
     TokenIssued,
     problem_of,
 )
-from rectify.sheets.planner import ImportStopped, Plan, carry_out, plan_file
 from rectify.sheets.progress import Stage, imports
-from rectify.sheets.reader import SheetRejected
+
+if TYPE_CHECKING:
+    from rectify.sheets.planner import Plan
+    from rectify.sheets.reader import SheetRejected
 
 log = logging.getLogger(__name__)
 VIEWS_WAIT = 2.0  # seconds a command waits for the views to include its write before answering
@@ -602,6 +604,10 @@ async def _import_ledger(
     dry_run: bool = False,
     progress_id: str | None = None,
 ) -> ImportLedgerResult:
+    # The workbook modules (openpyxl) are imported by the first import, not by every server start.
+    from rectify.sheets.planner import ImportStopped, carry_out, plan_file
+    from rectify.sheets.reader import SheetRejected
+
     ctx = context(info)
     owner = str(ctx.actor)
     try:

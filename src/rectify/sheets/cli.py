@@ -14,12 +14,10 @@ from rectify.application import RectifyApplication
 from rectify.bootstrap import System, open_system
 from rectify.domain.errors import RectifyError
 from rectify.projections.progress import Scope
-from rectify.sheets import writer
-from rectify.sheets.planner import Plan, carry_out, plan_file
-from rectify.sheets.reader import SheetRejected
 
 if TYPE_CHECKING:
     from rectify.cli import Handles
+    from rectify.sheets.planner import Plan
 
 
 def add_commands(commands: Any) -> None:
@@ -64,7 +62,13 @@ def add_commands(commands: Any) -> None:
     exporting.set_defaults(run=cmd_export)
 
 
+# The commands import the workbook modules (openpyxl) when they run: every other `rectify` command, and
+# every server start, would otherwise pay for them.
+
+
 def cmd_template(args: argparse.Namespace, config: settings.Settings) -> int:
+    from rectify.sheets import writer
+
     round_ = units = None
     if args.round:
         system = open_system(config, run_projector=False)
@@ -80,6 +84,9 @@ def cmd_template(args: argparse.Namespace, config: settings.Settings) -> int:
 
 
 def cmd_import(args: argparse.Namespace, config: settings.Settings) -> int:
+    from rectify.sheets.planner import carry_out, plan_file
+    from rectify.sheets.reader import SheetRejected
+
     system = open_system(config, run_projector=False)
     try:
         actor = _actor(system.app, args.token)
@@ -108,6 +115,8 @@ def cmd_import(args: argparse.Namespace, config: settings.Settings) -> int:
 
 
 def cmd_export(args: argparse.Namespace, config: settings.Settings) -> int:
+    from rectify.sheets import writer
+
     system = open_system(config, run_projector=False)
     try:
         audience = PUBLIC if args.public else _actor(system.app, args.token)

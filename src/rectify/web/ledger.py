@@ -22,7 +22,6 @@ from starlette.routing import Route
 from rectify.domain.errors import InvalidInput
 from rectify.projections.progress import Scope
 from rectify.queries import Reading
-from rectify.sheets import writer
 from rectify.web.evidence import FILE_POLICY, EvidenceDownloads, content_disposition, not_found
 from rectify.web.transport import BadCredentials
 
@@ -63,6 +62,8 @@ class LedgerDownloads(EvidenceDownloads):
         at = None
         given = request.query_params.get("asOf")
         if given:
+            from rectify.sheets import writer  # openpyxl: imported on the first export, not by every server start
+
             try:
                 at = writer.as_of(given, self.state().settings.timezone)
             except InvalidInput as error:
