@@ -232,7 +232,7 @@ class Measure:
         return self.completed_on is not None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Activity:
     """工作开展: a dated thing done, counted (count) or measured (amount), with its unit."""
 
