@@ -71,6 +71,17 @@ class PostgresRecorder(PostgresApplicationRecorder):
             recorded = {row["originator_id"] for row in curs.fetchall()}
         return frozenset(aggregate_ids) - recorded
 
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def position_of(self, aggregate_id: UUID) -> int | None:
+        """The log position of the aggregate's first event, if it has one."""
+        statement = SQL(
+            "SELECT notification_id FROM {0}.{1} WHERE originator_id = %s AND originator_version = 1"
+        ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (aggregate_id,), prepare=True)
+            row = curs.fetchone()
+        return None if row is None else int(row["notification_id"])
+
 
 class SQLiteRecorder(SQLiteApplicationRecorder):
     """The library's SQLite application recorder, which can also tell which aggregates have no events."""
@@ -90,6 +101,16 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
                 curs.execute(f"SELECT DISTINCT originator_id FROM {table} WHERE originator_id IN ({marks})", ids)
                 recorded.update(self.convert_originator_id(row["originator_id"]) for row in curs.fetchall())
         return frozenset(aggregate_ids) - recorded
+
+    def position_of(self, aggregate_id: UUID) -> int | None:
+        """The log position of the aggregate's first event, if it has one."""
+        table = self.events_table_name
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                f"SELECT rowid FROM {table} WHERE originator_id = ? AND originator_version = 1", (aggregate_id.hex,)
+            )
+            row = curs.fetchone()
+        return None if row is None else int(row[0])
 
 
 class SQLiteFactory(LibrarySQLiteFactory):
@@ -122,3 +143,11 @@ def unrecorded(recorder: ApplicationRecorder, aggregate_ids: Collection[UUID]) -
     if not aggregate_ids or not isinstance(recorder, (PostgresRecorder, SQLiteRecorder)):
         return frozenset()
     return recorder.unrecorded(aggregate_ids)
+
+
+def position_of(recorder: ApplicationRecorder, aggregate_id: UUID) -> int | None:
+    """The log position of an aggregate's first event; None when it has none, or when the recorder is not
+    rectify's (which cannot tell)."""
+    if not isinstance(recorder, (PostgresRecorder, SQLiteRecorder)):
+        return None
+    return recorder.position_of(aggregate_id)

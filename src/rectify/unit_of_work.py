@@ -40,6 +40,7 @@ from rectify import validation as v
 from rectify.access import Actor, authorise_role
 from rectify.caching import BoundedCache
 from rectify.domain.errors import Conflict, InvalidInput, StoreFault
+from rectify.persistence import position_of
 from rectify.sqlite_lock import sqlite_write_lock
 
 if TYPE_CHECKING:
@@ -690,7 +691,10 @@ class UnitOfWork:
             return None
         if record.fingerprint != fingerprint:
             raise InvalidInput("idempotency_key", f"was already used for a different {record.command} request")
-        return Receipt(position=self.app.recorder.max_notification_id() or 0, entity_id=record.entity_id, replayed=True)
+        # The same position as the first answer: the record was the last event its command saved. (A store
+        # this recorder cannot ask answers with the head, which holds the write too.)
+        position = position_of(self.app.recorder, record_id) or self.app.recorder.max_notification_id() or 0
+        return Receipt(position=position, entity_id=record.entity_id, replayed=True)
 
 
 _RECORDED = idempotency.CommandRecord.Recorded
