@@ -27,7 +27,10 @@ from scenario import SYSTEM, TODAY, load_reference
 # Property tests assert results, never timings: on a shared two-core machine Hypothesis's per-example
 # deadline (200 ms) fails a correct test whenever the other core's work slows this one down.
 hypothesis.settings.register_profile("rectify", deadline=None)
-hypothesis.settings.load_profile("rectify")
+# `RECTIFY_HYPOTHESIS_PROFILE=thorough` tries 2.5 times as many examples: every property test scales with the
+# profile's max_examples (tests/projections/test_property.py runs a fixed fraction of it, a store per example).
+hypothesis.settings.register_profile("thorough", hypothesis.settings.get_profile("rectify"), max_examples=250)
+hypothesis.settings.load_profile(os.environ.get("RECTIFY_HYPOTHESIS_PROFILE", "rectify"))
 
 #: The tiers of tests/, fastest first: a failing unit test shows in seconds, not after the servers' tests.
 TIERS = ("unit", "application", "projections", "integrity", "notice", "sheets", "cli", "api", "e2e", "faults")

@@ -1,12 +1,15 @@
 """A whole 台账 over GraphQL: the generated ledger imported with importLedger by the inspection office's token, on
 each store. The office keeps the consolidated 台账 (汇总台账), so its import records the units' reported steps too,
 as the office (access.LEDGER_IMPORT_COMMANDS); its token alone still may not give those commands one by one.
-The import commits through the unit of work's batches, so both stores take the full 700 findings."""
+The import commits through the unit of work's batches, so both stores take the full 700 findings. The generated
+sheet is written, read and edited once for the module; the dry run takes a small sheet of its own round."""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,8 @@ from rectify.bootstrap import open_system
 from rectify.examples import ledger_sheet
 
 FINDINGS = 700
+#: The dry run's sheet: its findings and units.
+SMALL, SMALL_UNITS = 12, 2
 SETUP = Actor("ledger-test-setup", Role.SYSTEM)
 
 PROGRESS = """
@@ -42,6 +47,26 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
         return
     with request.getfixturevalue("postgres_schemas")() as url:
         yield url, FINDINGS
+
+
+@dataclass(frozen=True)
+class GeneratedLedger:
+    """The generated 台账, its rows as openpyxl reads them, a copy with five rows edited, and a small sheet."""
+
+    path: Path
+    rows: dict[int, list[Any]]
+    edited: Path
+    expected: Counter[str]
+    small: bytes
+
+
+@pytest.fixture(scope="module")
+def generated_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GeneratedLedger]:
+    folder = tmp_path_factory.mktemp("台账")
+    path = folder / "台账.xlsx"
+    path.write_bytes(ledger_sheet.ledger(FINDINGS))
+    edited, expected = edit_five_rows(path, folder / "改.xlsx")
+    yield GeneratedLedger(path, sheet_rows(path), edited, expected, ledger_sheet.ledger(SMALL, units=SMALL_UNITS))
 
 
 def import_ledger(world: World, round_id: str, data: bytes, *, dry_run: bool = False) -> dict[str, Any]:
@@ -71,30 +96,34 @@ def appended_after(world: World, after: int) -> list[dict[str, Any]]:
 
 @pytest.mark.slow
 def test_a_whole_generated_ledger_imports_over_graphql_as_the_office_and_again_appends_nothing_then_only_edits(
-    store: tuple[str, int], tmp_path: Path
+    store: tuple[str, int], generated_ledger: GeneratedLedger
 ) -> None:
     url, findings = store
     with open_world(url) as world:
         system = open_system(settings.load({}, database_url=url), run_projector=False)
         try:
             round_id = str(ledger_sheet.open_round(system.app, SETUP).round_id)
+            small_round_id = str(ledger_sheet.open_round(system.app, SETUP, units=SMALL_UNITS, title="小台账").round_id)
         finally:
             system.close()
-        path = tmp_path / "台账.xlsx"
-        path.write_bytes(ledger_sheet.ledger(findings))
-        rows = sheet_rows(path)
+        path, rows = generated_ledger.path, generated_ledger.rows
         assert len(rows) == findings
         statuses, involved, rectified = statuses_and_money(rows)
         assert set(statuses) == {"未启动", "整改中", "部分整改", "已完成", "长期坚持", "已验收", "已销号"}
 
+        # a dry run appends nothing, and counts the events the import then appends
         start = world.client("INSPECTOR").head()
-        dry = import_ledger(world, round_id, path.read_bytes(), dry_run=True)
+        dry = import_ledger(world, small_round_id, generated_ledger.small, dry_run=True)
         assert dry["__typename"] == "LedgerImported" and dry["dryRun"], dry
-        assert dry["events"] > 6 * findings and world.client("INSPECTOR").head() == start
+        assert dry["events"] > 6 * SMALL and world.client("INSPECTOR").head() == start
+        small = import_ledger(world, small_round_id, generated_ledger.small)
+        assert small["__typename"] == "LedgerImported" and not small["dryRun"], small
+        assert small["events"] == dry["events"] == world.client("INSPECTOR").head() - start
 
+        start = world.client("INSPECTOR").head()
         done = import_ledger(world, round_id, path.read_bytes())
         assert done["__typename"] == "LedgerImported", done
-        assert done["events"] == dry["events"] == world.client("INSPECTOR").head() - start
+        assert done["events"] > 6 * findings and done["events"] == world.client("INSPECTOR").head() - start
         assert (done["unchanged"], done["lines"]) == (0, findings)
         importer = "inspector:" + world.client("INSPECTOR").data("{ me { name } }")["me"]["name"]
         first_page = world.client("INSPECTOR").data(EVENTS, {"after": start})["events"]["events"]
@@ -119,7 +148,7 @@ def test_a_whole_generated_ledger_imports_over_graphql_as_the_office_and_again_a
         assert world.client("INSPECTOR").head() == head
 
         # an edited copy with 5 changed rows appends exactly their changes, as the office, with the sheet's dates
-        edited, expected = edit_five_rows(path, tmp_path / "改.xlsx")
+        edited, expected = generated_ledger.edited, generated_ledger.expected
         changed = import_ledger(world, round_id, edited.read_bytes())
         assert changed["__typename"] == "LedgerImported", changed
         assert (changed["events"], changed["unchanged"]) == (sum(expected.values()), findings - 5)

@@ -24,11 +24,13 @@ def worker(url: str, *args: str) -> subprocess.Popen[bytes]:
 def test_a_worker_killed_mid_catch_up_ends_identical_to_a_rebuild(config: settings.Settings) -> None:
     system = open_system(config, run_projector=False)
     try:
-        generate(system.app, 12_000, concurrent=200)
+        # enough for a ledger of 500-odd findings and thousands of activities (asserted below), and no more
+        generate(system.app, 8_000, concurrent=200)
         head = system.app.head()
         assert system.store.tracking_position() == 0
 
-        running = worker(config.database.url, "--batch-size", "20")
+        # small batches, so the kill lands among many commits; 50 rather than 20 spares a hundred of them
+        running = worker(config.database.url, "--batch-size", "50")
         deadline = time.monotonic() + 60
         while (position := system.store.tracking_position()) < head // 5:
             assert running.poll() is None, running.stderr.read() if running.stderr else ""

@@ -293,17 +293,21 @@ def _at(position: int) -> Any:
     return At(position=position)
 
 
-PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Each example builds a store and replays it several ways, so these tests try a fraction of the profile's examples
+# (tests/conftest.py): 10 on SQLite and 4 on PostgreSQL by default, 25 and 10 under the `thorough` profile.
+SQLITE_EXAMPLES = settings.default.max_examples // 10
+POSTGRES_EXAMPLES = settings.default.max_examples // 25
+PROPERTY = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-@PROPERTY
+@settings(PROPERTY, max_examples=SQLITE_EXAMPLES)
 @given(SEQUENCES)
 def test_incremental_rebuild_and_as_of_agree_on_sqlite(commands: list[tuple[Any, ...]]) -> None:
     check(commands)
 
 
 @pytest.mark.postgres
-@settings(PROPERTY, max_examples=10)
+@settings(PROPERTY, max_examples=POSTGRES_EXAMPLES)
 @given(SEQUENCES)
 def test_incremental_rebuild_and_as_of_agree_on_postgres(
     postgres_schemas: Callable[[], AbstractContextManager[str]], commands: list[tuple[Any, ...]]

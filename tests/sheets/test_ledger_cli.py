@@ -1,4 +1,5 @@
-"""The 台账 through the `rectify` command, run as an office runs it: a 700-finding ledger on each store."""
+"""The 台账 through the `rectify` command, run as an office runs it: a 700-finding ledger on each store, generated,
+read and edited once for the module; the dry run and the tokens on a small sheet."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import re
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -36,37 +39,49 @@ def rectify(*args: Any, database_url: str, cwd: Path) -> subprocess.CompletedPro
     )
 
 
-def head(database_url: str, cwd: Path) -> int:
-    printed = rectify("events", "--json", database_url=database_url, cwd=cwd)
-    lines = printed.stdout.splitlines()
-    return json.loads(lines[-1])["position"] if lines else 0
+def head(database_url: str) -> int:
+    """The log's head, read in this process: the commands under test are the ones that write."""
+    system = open_system(settings.load({}, database_url=database_url), run_projector=False)
+    try:
+        return system.app.head()
+    finally:
+        system.close()
+
+
+@dataclass(frozen=True)
+class GeneratedLedger:
+    """The generated 700-finding 台账, its rows as openpyxl reads them, and a copy with five rows edited."""
+
+    path: Path
+    rows: dict[int, list[Any]]
+    edited: Path
+    expected: Counter[str]
+
+
+@pytest.fixture(scope="module")
+def generated_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GeneratedLedger]:
+    folder = tmp_path_factory.mktemp("台账")
+    path = folder / "台账.xlsx"
+    path.write_bytes(ledger_sheet.ledger(700))
+    edited, expected = edit_five_rows(path, folder / "改.xlsx")
+    yield GeneratedLedger(path, sheet_rows(path), edited, expected)
 
 
 @pytest.mark.slow
 def test_a_700_finding_ledger_imports_through_the_command_and_a_changed_copy_appends_only_its_changes(
-    database_url: str, tmp_path: Path
+    database_url: str, generated_ledger: GeneratedLedger, tmp_path: Path
 ) -> None:
     system = open_system(settings.load({}, database_url=database_url), run_projector=False)
     try:
         round_ = ledger_sheet.open_round(system.app, OFFICE)
-        path = tmp_path / "台账.xlsx"
-        path.write_bytes(ledger_sheet.ledger(700))
-        rows = sheet_rows(path)
+        path, rows = generated_ledger.path, generated_ledger.rows
         assert len(rows) == 700
-
-        dry = rectify(
-            "import-ledger", path, "--round", round_.round_id, "--dry-run", database_url=database_url, cwd=tmp_path
-        )
-        assert dry.returncode == 0, dry.stderr
-        planned = int(re.search(r"dry run: (\d+) events would be appended", dry.stdout).group(1))  # type: ignore[union-attr]
-        assert planned > 4000 and "row 4 (1): Round.CategoryDefined, Finding.Raised, " in dry.stdout
         start = system.app.head()
-        assert start == head(database_url, tmp_path)  # the dry run appended nothing
 
         done = rectify("import-ledger", path, "--round", round_.round_id, database_url=database_url, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
-        assert f"{planned} events appended" in done.stdout
-        assert system.app.head() - start == planned
+        appended = int(re.search(r"(\d+) events appended", done.stdout).group(1))  # type: ignore[union-attr]
+        assert appended > 4000 and system.app.head() - start == appended
 
         # the figures equal the counts worked out from the sheet itself
         system.projector.catch_up()
@@ -86,21 +101,21 @@ def test_a_700_finding_ledger_imports_through_the_command_and_a_changed_copy_app
         again = rectify("import-ledger", path, "--round", round_.round_id, database_url=database_url, cwd=tmp_path)
         assert again.returncode == 0, again.stderr
         assert "0 events appended; 700 of 700 rows unchanged" in again.stdout
-        assert system.app.head() - start == planned
+        assert system.app.head() - start == appended
 
         # an edited copy with 5 changed rows appends exactly their changes
-        edited, expected = edit_five_rows(path, tmp_path / "改.xlsx")
+        edited, expected = generated_ledger.edited, generated_ledger.expected
         before = system.app.head()
         changed = rectify("import-ledger", edited, "--round", round_.round_id, database_url=database_url, cwd=tmp_path)
         assert changed.returncode == 0, changed.stderr
         assert f"{sum(expected.values())} events appended" in changed.stdout
         assert "695 of 700 rows unchanged" in changed.stdout
         log = rectify("events", "--json", "--after", before, database_url=database_url, cwd=tmp_path)
-        appended = [json.loads(line) for line in log.stdout.splitlines()]
-        assert Counter(e["type"] for e in appended) == expected
-        assert {e["actor"].split(":")[0] for e in appended} == {"system"}
-        assert all(e["actor"].startswith("system:cli-") for e in appended)
-        assert {e["business_date"] for e in appended if e["type"] == "Finding.Closed"} == {"2026-01-20"}
+        changes = [json.loads(line) for line in log.stdout.splitlines()]
+        assert Counter(e["type"] for e in changes) == expected
+        assert {e["actor"].split(":")[0] for e in changes} == {"system"}
+        assert all(e["actor"].startswith("system:cli-") for e in changes)
+        assert {e["business_date"] for e in changes if e["type"] == "Finding.Closed"} == {"2026-01-20"}
 
         # and the ledger comes out again, with the same figures
         out = tmp_path / "导出.xlsx"
@@ -144,7 +159,7 @@ def test_a_bad_sheet_through_the_command_names_its_row_and_column_and_imports_no
     assert refused.returncode == 2
     assert "台账 row 3, column L 整改状态: '搞定了' is not a status" in refused.stderr
     assert "nothing was imported (1 problem)" in refused.stderr
-    assert head(url, tmp_path) == start
+    assert head(url) == start
 
     renamed = tmp_path / "data.xlsx"
     renamed.write_text("编号,具体问题\n1,问题\n", encoding="utf-8")
@@ -160,7 +175,7 @@ def test_the_template_command_writes_the_columns_to_fill_in(tmp_path: Path) -> N
     assert date.today() > date(2025, 1, 1)  # the sample ledger's dates lie in the past
 
 
-def test_the_commands_import_as_a_tokens_holder_and_export_as_the_public_and_as_of_a_past_position(
+def test_the_commands_dry_run_and_import_as_a_tokens_holder_and_export_as_the_public_and_as_of_a_past_position(
     tmp_path: Path,
 ) -> None:
     url = f"sqlite:///{tmp_path / 'rectify.db'}"
@@ -174,10 +189,19 @@ def test_the_commands_import_as_a_tokens_holder_and_export_as_the_public_and_as_
         "import-ledger", sheet, "--round", round_id, "--token", unit_secret, database_url=url, cwd=tmp_path
     )
     assert as_unit.returncode == 2 and "a unit raises no findings" in as_unit.stderr
-    assert head(url, tmp_path) == start
+    assert head(url) == start
 
-    assert rectify("import-ledger", sheet, "--round", round_id, database_url=url, cwd=tmp_path).returncode == 0
-    imported_at = head(url, tmp_path)
+    dry = rectify("import-ledger", sheet, "--round", round_id, "--dry-run", database_url=url, cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    planned = int(re.search(r"dry run: (\d+) events would be appended", dry.stdout).group(1))  # type: ignore[union-attr]
+    assert "row 3 (1): Round.CategoryDefined, Finding.Raised, " in dry.stdout
+    assert head(url) == start  # the dry run appended nothing
+
+    done = rectify("import-ledger", sheet, "--round", round_id, database_url=url, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"{planned} events appended" in done.stdout
+    imported_at = head(url)
+    assert imported_at - start == planned
     rows = [list(r) for r in ROWS]
     rows[3][11], rows[3][12] = "已完成", date(2026, 2, 1)
     later = write_sheet(tmp_path / "台账2.xlsx", rows)
