@@ -239,6 +239,15 @@ class ViewStore(ABC):
     def lock_tracking(self, cursor: Any, generation: int) -> int:
         """Reads a generation's tracking position, holding it against other writers until commit."""
 
+    def lock_tracking_status(self, cursor: Any, generation: int) -> tuple[int, bool]:
+        """Like lock_tracking, in the same statement: whether the generation is the live one."""
+        return self.lock_tracking(cursor, generation), self._live_generation(cursor) == generation
+
+    @contextmanager
+    def pipelined(self, cursor: Any) -> Iterator[None]:
+        """Statements whose results are not read are sent together (PostgreSQL); SQLite has no round trips."""
+        yield
+
     def position_of(self, cursor: Any, generation: int) -> int:
         """A generation's tracking position, as the cursor's snapshot sees it."""
         cursor.execute(f"SELECT position FROM {META} WHERE generation = ?", (generation,))
@@ -372,9 +381,11 @@ class ViewStore(ABC):
                 found[UUID(identifier)] = unpack(positions)
         return found
 
-    def write_changes(self, cursor: Any, generation: int, fold: Fold, last_chunks: dict[UUID, list[int]]) -> None:
+    def write_changes(
+        self, cursor: Any, generation: int, fold: Fold, last_chunks: dict[UUID, list[int]]
+    ) -> dict[UUID, list[int]]:
         """Upserts what the fold changed; `last_chunks`: the changed aggregates' last history-index chunk
-        before it (load_last_chunks)."""
+        before it (load_last_chunks). Returns each changed aggregate's last chunk as written."""
         changes = fold.take_changes()
         states = [fold.states[key] for key in changes.aggregates]
         cursor.executemany(
@@ -402,12 +413,15 @@ class ViewStore(ABC):
             ],
         )
         history = []
+        written: dict[UUID, list[int]] = {}
         for changed, new in changes.positions.items():
             aggregate = fold.states[changed].aggregate
             before = aggregate.version - len(new)
             first = before // HISTORY_CHUNK  # the chunk of the first new version
             earlier = last_chunks.get(aggregate.id, [])[: before - first * HISTORY_CHUNK]
-            history += self._history_values(fold.states[changed], first, earlier + new)
+            positions = earlier + new
+            history += self._history_values(fold.states[changed], first, positions)
+            written[aggregate.id] = positions[(len(positions) - 1) // HISTORY_CHUNK * HISTORY_CHUNK :]
         cursor.executemany(
             f"INSERT INTO {table(generation, 'history')} (aggregate_id, scope_id, chunk, positions) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (aggregate_id, chunk) DO UPDATE SET positions = excluded.positions",
@@ -444,6 +458,7 @@ class ViewStore(ABC):
                 "ON CONFLICT (audience, chunk) DO UPDATE SET positions = excluded.positions",
                 [(audience, number, pack(positions)) for (audience, number), positions in seen.items()],
             )
+        return written
 
     def _audience_chunks(self, audiences: dict[str | UUID, list[int]]) -> dict[tuple[str, int], list[int]]:
         """Positions per audience (as text) and chunk, in order."""
@@ -1003,6 +1018,17 @@ class PostgresViewStore(ViewStore):
     def lock_tracking(self, cursor: Any, generation: int) -> int:
         cursor.execute(f"SELECT position FROM {META} WHERE generation = ? FOR UPDATE", (generation,))
         return int(cursor.fetchone()[0])
+
+    def lock_tracking_status(self, cursor: Any, generation: int) -> tuple[int, bool]:
+        # One live generation at a time (swap_in retires the old one in the same transaction).
+        cursor.execute(f"SELECT position, status FROM {META} WHERE generation = ? FOR UPDATE", (generation,))
+        position, status = cursor.fetchone()
+        return int(position), status == "live"
+
+    @contextmanager
+    def pipelined(self, cursor: Any) -> Iterator[None]:
+        with cursor.raw.connection.pipeline():
+            yield
 
     def lock_views(self, cursor: Any) -> None:
         # Two processes starting together (the API and the worker) must not both create a generation.
