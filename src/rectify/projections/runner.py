@@ -100,7 +100,7 @@ class Projector:
                     stored, live = self.store.lock_tracking_status(cursor, target)
                     moved = stored != position or (generation is None and not live)
                     if not moved:
-                        with self.store.pipelined(cursor):  # PostgreSQL: one round trip for all of it
+                        with self.store.pipelined(cursor):  # PostgreSQL: the batch's writes in one round trip
                             written = self.store.write_changes(cursor, target, fold, last_chunks)
                             self.store.set_tracking(cursor, target, fold.position)
                             if generation is None:

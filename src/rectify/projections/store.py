@@ -214,6 +214,12 @@ class ViewStore(ABC):
     """The views' tables and their tracking positions; subclasses speak SQLite or PostgreSQL."""
 
     blob = "BLOB"
+    least, greatest = "min", "max"  # of two values
+
+    @staticmethod
+    def appended(stored: str, new: str) -> str:
+        """SQL joining two blobs (SQLite's || makes text of them)."""
+        return f"CAST({stored} || {new} AS BLOB)"
 
     def __init__(self, codec: StateCodec) -> None:
         self.codec = codec
@@ -245,7 +251,7 @@ class ViewStore(ABC):
 
     @contextmanager
     def pipelined(self, cursor: Any) -> Iterator[None]:
-        """Statements whose results are not read are sent together (PostgreSQL); SQLite has no round trips."""
+        """Statements whose results are not read are sent together, in one round trip (PostgreSQL)."""
         yield
 
     def position_of(self, cursor: Any, generation: int) -> int:
@@ -427,37 +433,29 @@ class ViewStore(ABC):
             "VALUES (?, ?, ?, ?) ON CONFLICT (aggregate_id, chunk) DO UPDATE SET positions = excluded.positions",
             history,
         )
+        # Timeline and audience chunks are merged with what is stored in the upserts themselves, not
+        # read first: one statement each (and, on PostgreSQL, no round trip in the batch's pipeline).
         spans = changes.timeline
-        if spans:
-            cursor.execute(
-                f"SELECT chunk, first_position, last_position, earliest, latest FROM {table(generation, 'timeline')} "
-                f"WHERE chunk IN ({', '.join('?' for _ in spans)})",
-                list(spans),
-            )
-            for chunk, first, last, earliest, latest in cursor.fetchall():
-                spans[int(chunk)].widen(int(first), int(last), int(earliest), int(latest))
-            cursor.executemany(
-                f"INSERT INTO {table(generation, 'timeline')} (chunk, first_position, last_position, earliest, latest) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (chunk) DO UPDATE SET first_position = excluded.first_position, "
-                "last_position = excluded.last_position, earliest = excluded.earliest, latest = excluded.latest",
-                [(c, s.first, s.last, s.earliest, s.latest) for c, s in spans.items()],
-            )
-        seen = self._audience_chunks(changes.audiences)
-        if seen:
-            for chunk in batched(list(seen), 200):
-                cursor.execute(
-                    f"SELECT audience, chunk, positions FROM {table(generation, 'audience')} WHERE "
-                    + " OR ".join("(audience = ? AND chunk = ?)" for _ in chunk),
-                    [value for key in chunk for value in key],
-                )
-                for audience, number, positions in cursor.fetchall():
-                    key = (audience, int(number))
-                    seen[key] = unpack(positions) + seen[key]
-            cursor.executemany(
-                f"INSERT INTO {table(generation, 'audience')} (audience, chunk, positions) VALUES (?, ?, ?) "
-                "ON CONFLICT (audience, chunk) DO UPDATE SET positions = excluded.positions",
-                [(audience, number, pack(positions)) for (audience, number), positions in seen.items()],
-            )
+        timeline = table(generation, "timeline")
+        cursor.executemany(
+            f"INSERT INTO {timeline} (chunk, first_position, last_position, earliest, latest) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (chunk) DO UPDATE SET "
+            f"first_position = {self.least}({timeline}.first_position, excluded.first_position), "
+            f"last_position = {self.greatest}({timeline}.last_position, excluded.last_position), "
+            f"earliest = {self.least}({timeline}.earliest, excluded.earliest), "
+            f"latest = {self.greatest}({timeline}.latest, excluded.latest)",
+            [(c, s.first, s.last, s.earliest, s.latest) for c, s in spans.items()],
+        )
+        audience = table(generation, "audience")
+        # A batch's positions all follow those stored: appending the packed bytes is appending them.
+        cursor.executemany(
+            f"INSERT INTO {audience} (audience, chunk, positions) VALUES (?, ?, ?) ON CONFLICT (audience, chunk) "
+            f"DO UPDATE SET positions = {self.appended(f'{audience}.positions', 'excluded.positions')}",
+            [
+                (text, number, pack(positions))
+                for (text, number), positions in self._audience_chunks(changes.audiences).items()
+            ],
+        )
         return written
 
     def _audience_chunks(self, audiences: dict[str | UUID, list[int]]) -> dict[tuple[str, int], list[int]]:
@@ -962,6 +960,11 @@ class PostgresViewStore(ViewStore):
     """Views in the events' PostgreSQL schema; commits are announced with NOTIFY."""
 
     blob = "BYTEA"
+    least, greatest = "LEAST", "GREATEST"
+
+    @staticmethod
+    def appended(stored: str, new: str) -> str:
+        return f"{stored} || {new}"
 
     def __init__(self, codec: StateCodec, database: Database) -> None:
         super().__init__(codec)
