@@ -246,8 +246,12 @@ class ViewStore(ABC):
         """Reads a generation's tracking position, holding it against other writers until commit."""
 
     def lock_tracking_status(self, cursor: Any, generation: int) -> tuple[int, bool]:
-        """Like lock_tracking, in the same statement: whether the generation is the live one."""
-        return self.lock_tracking(cursor, generation), self._live_generation(cursor) == generation
+        """Like lock_tracking, in the same statement: whether the generation is the live one (one
+        generation is live at a time: swap_in retires the old one in the same transaction)."""
+        # SQLite: BEGIN IMMEDIATE already holds the database's write lock.
+        cursor.execute(f"SELECT position, status FROM {META} WHERE generation = ?", (generation,))
+        position, status = cursor.fetchone()
+        return int(position), status == "live"
 
     @contextmanager
     def pipelined(self, cursor: Any) -> Iterator[None]:
@@ -1023,7 +1027,6 @@ class PostgresViewStore(ViewStore):
         return int(cursor.fetchone()[0])
 
     def lock_tracking_status(self, cursor: Any, generation: int) -> tuple[int, bool]:
-        # One live generation at a time (swap_in retires the old one in the same transaction).
         cursor.execute(f"SELECT position, status FROM {META} WHERE generation = ? FOR UPDATE", (generation,))
         position, status = cursor.fetchone()
         return int(position), status == "live"
