@@ -15,6 +15,9 @@ For each store, in one run, on a fresh database:
      own work per request is a large share of the time on this machine;
   3. 16 concurrent clients, http.client in a thread each, spread over 4 client processes (one
      process running all 16 adds its own queueing to their latencies): throughput and p50/p99.
+  T. (--phases trips) the projector's live path per event: one command, then the runner's catch-up
+     with the feed's calls around it, as `rectify serve` runs them; counted are the SQLite statements
+     (all connections) or, on PostgreSQL, the network round trips (through a counting TCP relay).
 Targets (issue 11): application >= 0.5 B, API >= 0.25 B, 16 clients >= the sequential API rate with
 p99 <= 250 ms. Timings on a shared machine are noisy: compare the ratios, measured in the same run.
 """
@@ -27,7 +30,9 @@ import http.client
 import json
 import multiprocessing
 import os
+import select
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -363,6 +368,94 @@ def api(url: str, n: int, clients: int, each: int, processes: int) -> dict[str, 
     }
 
 
+class RoundTrips:
+    """A TCP relay to PostgreSQL counting round trips: each time the server answers after the client sent."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.count = 0
+        self.target = (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            client, _ = self.listener.accept()
+            server = socket.create_connection(self.target)
+            threading.Thread(target=self._relay, args=(client, server), daemon=True).start()
+
+    def _relay(self, client: socket.socket, server: socket.socket) -> None:
+        sent = False
+        while True:
+            ready, _, _ = select.select([client, server], [], [])
+            for side in ready:
+                data = side.recv(65536)
+                if not data:
+                    client.close()
+                    server.close()
+                    return
+                if side is client:
+                    server.sendall(data)
+                    sent = True
+                else:
+                    client.sendall(data)
+                    if sent:
+                        self.count += 1
+                    sent = False
+
+
+def trips(url: str, n: int = 60) -> dict[str, float]:
+    """Statements (SQLite) or round trips (PostgreSQL) per live event: the feed's call on the save,
+    and the projector's catch-up with the feed's call on its advance."""
+    from rectify.projections import codec
+    from rectify.projections.feed import Feed
+    from rectify.projections.runner import Projector, Runner
+    from rectify.projections.store import open_store
+
+    statements = [0]
+    relay = None
+    if url.startswith("sqlite"):
+        connect = sqlite3.connect
+
+        def counting_connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+            conn = connect(*args, **kwargs)
+            conn.set_trace_callback(lambda _statement: statements.__setitem__(0, statements[0] + 1))
+            return conn
+
+        sqlite3.connect = counting_connect  # type: ignore[assignment]
+    else:
+        parts = urlsplit(url)
+        relay = RoundTrips(parts.hostname or "127.0.0.1", parts.port or 5432)
+        url = url.replace(f"{parts.hostname}:{parts.port or 5432}", f"127.0.0.1:{relay.port}", 1)
+    count = (lambda: relay.count) if relay is not None else (lambda: statements[0])
+    config = settings.load({}, database_url=url)
+    app = open_application(config)
+    store = open_store(config.database, codec())
+    try:
+        projector = Projector(app, store)
+        store.setup()
+        unit_id, findings = world(app)
+        projector.catch_up()
+        feed = Feed(app, store, Runner(projector))  # not started: its calls are made here, in order
+        unit = Actor("松园", Role.UNIT, unit_id)
+        on_save = on_advance = 0
+        for i in range(n):
+            app.record_activity(unit, **activity(findings[i % 4], i))
+            head = app.head()  # the save's listeners are told its position; not counted
+            before = count()
+            feed._on_saved(head)
+            on_save += count() - before
+            before = count()
+            projector.catch_up(on_advance=feed._on_advance)
+            on_advance += count() - before
+        return {"trips_on_save": on_save / n, "trips_catch_up": on_advance / n}
+    finally:
+        if relay is None:
+            sqlite3.connect = connect  # type: ignore[assignment]
+        app.close()
+        store.close()
+
+
 def run_store(kind: str, base: str | None, folder: Path, args: argparse.Namespace) -> dict[str, float]:
     figures = {"baseline": baseline(fresh_url(kind, base, folder, "baseline"), args.baseline)}
     if "app" in args.phases:
@@ -370,6 +463,8 @@ def run_store(kind: str, base: str | None, folder: Path, args: argparse.Namespac
         first_u, last_u = in_process(fresh_url(kind, base, folder, "uncached"), args.commands, cache=False)
         figures |= {"app_first_200": first, "app_last_200": last}
         figures |= {"uncached_first_200": first_u, "uncached_last_200": last_u}
+    if "trips" in args.phases:
+        figures |= trips(fresh_url(kind, base, folder, "trips"))
     if "api" in args.phases:
         url = fresh_url(kind, base, folder, "api")
         figures |= api(url, args.api_commands, args.clients, args.each, args.client_processes)
@@ -410,6 +505,12 @@ def report(kind: str, f: dict[str, float]) -> None:
         verdicts["API >= 0.25 B"] = f["lean_rate"] / b >= TARGETS["api_ratio"]
         verdicts["16 clients >= sequential"] = f["concurrent_rate"] >= f["lean_rate"]
         verdicts["16 clients p99 <= 250 ms"] = f["concurrent_p99_ms"] <= TARGETS["p99_ms"]
+    if "trips_catch_up" in f:
+        unit = "statements" if kind == "sqlite" else "round trips"
+        print(
+            f"T  live path per event, {unit}:  catch-up {f['trips_catch_up']:.1f}, "
+            f"the feed on the save {f['trips_on_save']:.1f}"
+        )
     for name, ok in verdicts.items():
         print(f"   {'met ' if ok else 'MISS'} {name}")
 
@@ -429,7 +530,8 @@ def main() -> None:
     parser.add_argument(
         "--phases",
         default="app,api",
-        help="what to measure beside the baseline: app (in-process), api (sequential and concurrent clients)",
+        help="what to measure beside the baseline: app (in-process), api (sequential and concurrent clients), "
+        "trips (statements or round trips per live event)",
     )
     args = parser.parse_args()
     kinds = [k for k in ("sqlite", "postgres") if k == "sqlite" or args.postgres_url]

@@ -174,11 +174,30 @@ class Feed:
             log.exception("looking for revoked tokens failed")
 
     def _on_advance(self, advance: Advance) -> None:
-        self._grew(advance.position)
+        if not self._heard_in(advance):
+            self._grew(advance.position)
         self.publish(Signal(True, advance.position, advance.scopes))
 
+    def _heard_in(self, advance: Advance) -> bool:
+        """Takes the revocations from the runner's batch, which read the notifications anyway, when it
+        covers every event not yet looked at; False when the log must be asked."""
+        with self._checking:
+            if advance.start > self._checked:
+                return False
+            self._checked = max(self._checked, advance.position)
+        if advance.revoked:
+            for listener in list(self.revocation_listeners):
+                listener(advance.revoked)
+        return True
+
     def _on_saved(self, position: int) -> None:
-        self._grew(position)
+        with self._lock:
+            heard_by_no_one = not self._subscribers
+        # In the saving thread, before the command is answered: with a runner in this process and no
+        # subscriber to signal, the look waits for the runner's batch (_on_advance), which the command's
+        # answer waits for too, instead of asking the log once more per write.
+        if not (heard_by_no_one and self.runner is not None):
+            self._grew(position)
         self.publish(Signal(False, position))
 
     def _spawn(self, target: Any) -> None:

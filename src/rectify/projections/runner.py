@@ -16,13 +16,16 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Notification
+from eventsourcing.utils import get_topic
 
 from rectify.application import RectifyApplication
 from rectify.caching import BoundedCache
+from rectify.domain.token import AccessToken
 from rectify.projections.fold import Fold, State, paused_garbage_collection, scope_of
 from rectify.projections.store import HISTORY_CHUNK, PostgresViewStore, ViewStore
 
 log = logging.getLogger(__name__)
+REVOKED = get_topic(AccessToken.Revoked)
 FOLLOW_INTERVAL = 0.2  # seconds between the followers' passes, at least
 #: What a folded aggregate is charged in the cache: a base, and per event folded into it (about what a
 #: decoded activity weighs, the commonest event of a long history).
@@ -38,6 +41,12 @@ class Advance:
     generation: int
     position: int
     scopes: frozenset[UUID]
+    #: The position the batch started after, and the tokens revoked in it (AccessToken.Revoked):
+    #: whoever heard of revocations up to `start` knows them up to `position` without asking the log.
+    start: int = 0
+    revoked: frozenset[UUID] = frozenset()
+    #: Whether the batch was full: then more may follow at once; else the views reached the head as read.
+    full: bool = False
 
 
 class Projector:
@@ -56,8 +65,13 @@ class Projector:
         # Aggregates as the last batch left them, keyed by (generation, uuid.int), charged by their
         # version: a folded aggregate grows with its events (a finding's activities), and a count of
         # entries bounds nothing when one finding holds thousands of them.
-        self._cache: BoundedCache[tuple[int, int], State] = BoundedCache(cache_bytes)
+        self._cache: BoundedCache[tuple[int, int], tuple[State, list[int]]] = BoundedCache(cache_bytes)
         self._lock = threading.Lock()
+        # What this projector committed last: the live generation and each generation's tracking
+        # position. The next batch starts from them without reading the store; the write
+        # transaction checks them under its lock, and a mismatch reads them again.
+        self._live: int | None = None
+        self._positions: dict[int, int] = {}
 
     def _notifications(self, after: int, limit: int) -> list[Notification]:
         return list(self.app.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False))
@@ -73,34 +87,73 @@ class Projector:
         """
         with self._lock:
             while True:
-                with self.store.reading() as cursor:
-                    target = generation if generation is not None else self.store._live_generation(cursor)
-                    assert target is not None, "set the store up first"
-                    position = self.store.position_of(cursor, target)
+                target, position = self._start_of(generation)
                 notifications = self._notifications(position, self.batch_size)
                 if not notifications:
                     return None
                 before = Fold.needs(notifications)
-                with self.store.reading() as cursor:
-                    last_chunks = self.store.load_last_chunks(cursor, target, before)
+                last_chunks = self._last_chunks(target, before)
                 fold = Fold(self._states(target, before, last_chunks), position=position)
                 fold.apply_all(notifications, self.app.mapper)
                 scopes = frozenset(scope_of(fold.states[i].aggregate) for i in fold.changes.aggregates)
                 with self.store.writing() as cursor:
-                    moved = self.store.lock_tracking(cursor, target) != position or (
-                        generation is None and self.store._live_generation(cursor) != target
-                    )
+                    stored, live = self.store.lock_tracking_status(cursor, target)
+                    moved = stored != position or (generation is None and not live)
                     if not moved:
-                        self.store.write_changes(cursor, target, fold, last_chunks)
-                        self.store.set_tracking(cursor, target, fold.position)
-                        if generation is None:
-                            self.store.announce(cursor, target, fold.position, scopes)
+                        with self.store.pipelined(cursor):  # PostgreSQL: the batch's writes in one round trip
+                            written = self.store.write_changes(cursor, target, fold, last_chunks)
+                            self.store.set_tracking(cursor, target, fold.position)
+                            if generation is None:
+                                self.store.announce(cursor, target, fold.position, scopes)
                 if not moved:
                     break
-                # Another process folded these events first: fold again from what it wrote. The
-                # aggregates this attempt changed were taken out of the cache; the rest stay valid.
-        self._remember(target, fold)
-        return Advance(target, fold.position, scopes)
+                # Another process folded these events first (or swapped in a rebuild): fold again
+                # from what it wrote. The aggregates this attempt changed were taken out of the
+                # cache; the rest stay valid.
+                self._forget_positions()
+            self._positions[target] = fold.position
+            if generation is None:
+                self._live = target
+        revoked: frozenset[UUID] = frozenset(
+            n.originator_id  # type: ignore[misc] # our ids are UUIDs; the library allows str too
+            for n in notifications
+            if n.topic == REVOKED
+        )
+        self._remember(target, fold, written)
+        return Advance(target, fold.position, scopes, position, revoked, len(notifications) >= self.batch_size)
+
+    def _start_of(self, generation: int | None) -> tuple[int, int]:
+        """The generation a batch goes to and its tracking position: as this projector last
+        committed them, or else as stored (one read)."""
+        target = generation if generation is not None else self._live
+        if target is not None and target in self._positions:
+            return target, self._positions[target]
+        with self.store.reading() as cursor:
+            target = generation if generation is not None else self.store._live_generation(cursor)
+            assert target is not None, "set the store up first"
+            return target, self.store.position_of(cursor, target)
+
+    def _forget_positions(self) -> None:
+        self._live = None
+        self._positions.clear()
+
+    def _last_chunks(self, generation: int, before: dict[UUID, int]) -> dict[UUID, list[int]]:
+        """Per aggregate the batch changes (at a version above 0), its last history-index chunk: from
+        the cache when it holds the aggregate at that version, else read from the store."""
+        found: dict[UUID, list[int]] = {}
+        missing: dict[UUID, int] = {}
+        for identifier, version in before.items():
+            if version == 0:
+                continue
+            cached = self._cache.get((generation, identifier.int))
+            if cached is not None and cached[0].aggregate.version == version:
+                found[identifier] = cached[1]
+            else:
+                missing[identifier] = version
+        if missing:
+            with self.store.reading() as cursor:
+                found.update(self.store.load_last_chunks(cursor, generation, missing))
+        return found
 
     def _states(self, generation: int, before: dict[UUID, int], last_chunks: dict[UUID, list[int]]) -> dict[int, State]:
         """The aggregates at the versions the batch starts from (`last_chunks`: the history-index chunk
@@ -111,18 +164,24 @@ class Projector:
                 continue  # created in this batch
             cached = self._cache.get((generation, identifier.int))
             self._cache.discard((generation, identifier.int))  # taken out: the fold changes it in place
-            if cached is not None and cached.aggregate.version == version:
-                states[identifier.int] = cached
+            if cached is not None and cached[0].aggregate.version == version:
+                states[identifier.int] = cached[0]
                 continue
             aggregate: Aggregate = self.app.repository.get(identifier, version=version)
             states[identifier.int] = State(aggregate, last_chunks[identifier][(version - 1) % HISTORY_CHUNK])
         return states
 
-    def _remember(self, generation: int, fold: Fold) -> None:
-        """After a commit, keeps the batch's aggregates for the next batches (a rebuilt generation's
-        keys differ, so those of the one before it age out)."""
+    def _remember(self, generation: int, fold: Fold, last_chunks: dict[UUID, list[int]]) -> None:
+        """After a commit, keeps the batch's aggregates, each with its last history-index chunk as
+        written, for the next batches (a rebuilt generation's keys differ, so those of the one before
+        it age out)."""
         for identifier, state in fold.states.items():
-            self._cache.put((generation, identifier), state, STATE_BYTES + EVENT_BYTES * state.aggregate.version)
+            chunk = last_chunks.get(state.aggregate.id)
+            if chunk is None:  # not changed by this batch: not written, and its chunk not known here
+                continue
+            self._cache.put(
+                (generation, identifier), (state, chunk), STATE_BYTES + EVENT_BYTES * state.aggregate.version
+            )
 
     def catch_up(self, generation: int | None = None, on_advance: Callable[[Advance], None] | None = None) -> int:
         """Processes batches until the views reach the head of the log; returns the position reached."""
@@ -131,6 +190,8 @@ class Projector:
             reached = advance
             if on_advance:
                 on_advance(advance)
+            if not advance.full:  # the head as read: no empty pass to find nothing more
+                break
         return reached.position if reached else self.store.tracking_position()
 
     def rebuild(self, *, batch_size: int = 10_000, progress: Callable[[int], None] | None = None) -> int:
@@ -153,6 +214,8 @@ class Projector:
         self.store.finish_generation(generation, fold.position)
         self.catch_up(generation)  # what was appended while we rebuilt
         self.store.swap_in(generation)
+        with self._lock:
+            self._forget_positions()
         return generation
 
 

@@ -214,6 +214,12 @@ class ViewStore(ABC):
     """The views' tables and their tracking positions; subclasses speak SQLite or PostgreSQL."""
 
     blob = "BLOB"
+    least, greatest = "min", "max"  # of two values
+
+    @staticmethod
+    def appended(stored: str, new: str) -> str:
+        """SQL joining two blobs (SQLite's || makes text of them)."""
+        return f"CAST({stored} || {new} AS BLOB)"
 
     def __init__(self, codec: StateCodec) -> None:
         self.codec = codec
@@ -238,6 +244,19 @@ class ViewStore(ABC):
     @abstractmethod
     def lock_tracking(self, cursor: Any, generation: int) -> int:
         """Reads a generation's tracking position, holding it against other writers until commit."""
+
+    def lock_tracking_status(self, cursor: Any, generation: int) -> tuple[int, bool]:
+        """Like lock_tracking, in the same statement: whether the generation is the live one (one
+        generation is live at a time: swap_in retires the old one in the same transaction)."""
+        # SQLite: BEGIN IMMEDIATE already holds the database's write lock.
+        cursor.execute(f"SELECT position, status FROM {META} WHERE generation = ?", (generation,))
+        position, status = cursor.fetchone()
+        return int(position), status == "live"
+
+    @contextmanager
+    def pipelined(self, cursor: Any) -> Iterator[None]:
+        """Statements whose results are not read are sent together, in one round trip (PostgreSQL)."""
+        yield
 
     def position_of(self, cursor: Any, generation: int) -> int:
         """A generation's tracking position, as the cursor's snapshot sees it."""
@@ -372,9 +391,11 @@ class ViewStore(ABC):
                 found[UUID(identifier)] = unpack(positions)
         return found
 
-    def write_changes(self, cursor: Any, generation: int, fold: Fold, last_chunks: dict[UUID, list[int]]) -> None:
+    def write_changes(
+        self, cursor: Any, generation: int, fold: Fold, last_chunks: dict[UUID, list[int]]
+    ) -> dict[UUID, list[int]]:
         """Upserts what the fold changed; `last_chunks`: the changed aggregates' last history-index chunk
-        before it (load_last_chunks)."""
+        before it (load_last_chunks). Returns each changed aggregate's last chunk as written."""
         changes = fold.take_changes()
         states = [fold.states[key] for key in changes.aggregates]
         cursor.executemany(
@@ -402,48 +423,44 @@ class ViewStore(ABC):
             ],
         )
         history = []
+        written: dict[UUID, list[int]] = {}
         for changed, new in changes.positions.items():
             aggregate = fold.states[changed].aggregate
             before = aggregate.version - len(new)
             first = before // HISTORY_CHUNK  # the chunk of the first new version
             earlier = last_chunks.get(aggregate.id, [])[: before - first * HISTORY_CHUNK]
-            history += self._history_values(fold.states[changed], first, earlier + new)
+            positions = earlier + new
+            history += self._history_values(fold.states[changed], first, positions)
+            written[aggregate.id] = positions[(len(positions) - 1) // HISTORY_CHUNK * HISTORY_CHUNK :]
         cursor.executemany(
             f"INSERT INTO {table(generation, 'history')} (aggregate_id, scope_id, chunk, positions) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (aggregate_id, chunk) DO UPDATE SET positions = excluded.positions",
             history,
         )
+        # Timeline and audience chunks are merged with what is stored in the upserts themselves, not
+        # read first: one statement each (and, on PostgreSQL, no round trip in the batch's pipeline).
         spans = changes.timeline
-        if spans:
-            cursor.execute(
-                f"SELECT chunk, first_position, last_position, earliest, latest FROM {table(generation, 'timeline')} "
-                f"WHERE chunk IN ({', '.join('?' for _ in spans)})",
-                list(spans),
-            )
-            for chunk, first, last, earliest, latest in cursor.fetchall():
-                spans[int(chunk)].widen(int(first), int(last), int(earliest), int(latest))
-            cursor.executemany(
-                f"INSERT INTO {table(generation, 'timeline')} (chunk, first_position, last_position, earliest, latest) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (chunk) DO UPDATE SET first_position = excluded.first_position, "
-                "last_position = excluded.last_position, earliest = excluded.earliest, latest = excluded.latest",
-                [(c, s.first, s.last, s.earliest, s.latest) for c, s in spans.items()],
-            )
-        seen = self._audience_chunks(changes.audiences)
-        if seen:
-            for chunk in batched(list(seen), 200):
-                cursor.execute(
-                    f"SELECT audience, chunk, positions FROM {table(generation, 'audience')} WHERE "
-                    + " OR ".join("(audience = ? AND chunk = ?)" for _ in chunk),
-                    [value for key in chunk for value in key],
-                )
-                for audience, number, positions in cursor.fetchall():
-                    key = (audience, int(number))
-                    seen[key] = unpack(positions) + seen[key]
-            cursor.executemany(
-                f"INSERT INTO {table(generation, 'audience')} (audience, chunk, positions) VALUES (?, ?, ?) "
-                "ON CONFLICT (audience, chunk) DO UPDATE SET positions = excluded.positions",
-                [(audience, number, pack(positions)) for (audience, number), positions in seen.items()],
-            )
+        timeline = table(generation, "timeline")
+        cursor.executemany(
+            f"INSERT INTO {timeline} (chunk, first_position, last_position, earliest, latest) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (chunk) DO UPDATE SET "
+            f"first_position = {self.least}({timeline}.first_position, excluded.first_position), "
+            f"last_position = {self.greatest}({timeline}.last_position, excluded.last_position), "
+            f"earliest = {self.least}({timeline}.earliest, excluded.earliest), "
+            f"latest = {self.greatest}({timeline}.latest, excluded.latest)",
+            [(c, s.first, s.last, s.earliest, s.latest) for c, s in spans.items()],
+        )
+        audience = table(generation, "audience")
+        # A batch's positions all follow those stored: appending the packed bytes is appending them.
+        cursor.executemany(
+            f"INSERT INTO {audience} (audience, chunk, positions) VALUES (?, ?, ?) ON CONFLICT (audience, chunk) "
+            f"DO UPDATE SET positions = {self.appended(f'{audience}.positions', 'excluded.positions')}",
+            [
+                (text, number, pack(positions))
+                for (text, number), positions in self._audience_chunks(changes.audiences).items()
+            ],
+        )
+        return written
 
     def _audience_chunks(self, audiences: dict[str | UUID, list[int]]) -> dict[tuple[str, int], list[int]]:
         """Positions per audience (as text) and chunk, in order."""
@@ -947,6 +964,11 @@ class PostgresViewStore(ViewStore):
     """Views in the events' PostgreSQL schema; commits are announced with NOTIFY."""
 
     blob = "BYTEA"
+    least, greatest = "LEAST", "GREATEST"
+
+    @staticmethod
+    def appended(stored: str, new: str) -> str:
+        return f"{stored} || {new}"
 
     def __init__(self, codec: StateCodec, database: Database) -> None:
         super().__init__(codec)
@@ -1003,6 +1025,16 @@ class PostgresViewStore(ViewStore):
     def lock_tracking(self, cursor: Any, generation: int) -> int:
         cursor.execute(f"SELECT position FROM {META} WHERE generation = ? FOR UPDATE", (generation,))
         return int(cursor.fetchone()[0])
+
+    def lock_tracking_status(self, cursor: Any, generation: int) -> tuple[int, bool]:
+        cursor.execute(f"SELECT position, status FROM {META} WHERE generation = ? FOR UPDATE", (generation,))
+        position, status = cursor.fetchone()
+        return int(position), status == "live"
+
+    @contextmanager
+    def pipelined(self, cursor: Any) -> Iterator[None]:
+        with cursor.raw.connection.pipeline():
+            yield
 
     def lock_views(self, cursor: Any) -> None:
         # Two processes starting together (the API and the worker) must not both create a generation.

@@ -1,0 +1,114 @@
+"""The projector's live batch: what folding one new event costs the views' store, and the feed's
+revocations taken from the batch (issue 11). Counts of statements and transactions, never timings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from rectify.access import Actor, Role
+from rectify.bootstrap import System
+from rectify.projections.feed import Feed
+from rectify.projections.runner import Runner
+from scenario import load_reference
+
+SYSTEM = Actor("system", Role.SYSTEM)
+
+
+class CountingCursor:
+    """A view-store cursor that counts the statements sent through it."""
+
+    def __init__(self, cursor: Any, counts: dict[str, int]) -> None:
+        self._cursor = cursor
+        self._counts = counts
+
+    def execute(self, statement: str, params: Any = ()) -> None:
+        self._counts["statements"] += 1
+        self._cursor.execute(statement, params)
+
+    def executemany(self, statement: str, params: Any) -> None:
+        self._counts["statements"] += 1
+        self._cursor.executemany(statement, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
+def counted(system: System, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    counts = {"reads": 0, "writes": 0, "statements": 0}
+    store = system.store
+    reading, writing = store.reading, store.writing
+
+    @contextmanager
+    def counted_reading() -> Iterator[Any]:
+        counts["reads"] += 1
+        with reading() as cursor:
+            yield CountingCursor(cursor, counts)
+
+    @contextmanager
+    def counted_writing(**options: Any) -> Iterator[Any]:
+        counts["writes"] += 1
+        with writing(**options) as cursor:
+            yield CountingCursor(cursor, counts)
+
+    monkeypatch.setattr(store, "reading", counted_reading)
+    monkeypatch.setattr(store, "writing", counted_writing)
+    return counts
+
+
+def test_each_live_event_is_one_write_transaction_of_a_few_statements_and_no_read_of_the_views(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_reference(system.app)
+    system.projector.catch_up()  # reads where it starts: the views are new to this projector
+    head = system.app.head()
+    system.projector.batch_size = 1  # then event by event, as a command at a time is folded live
+    loaded = load_reference(system.app)  # the same again: more rounds, findings and activities
+    counts = counted(system, monkeypatch)
+    events = loaded.position - head
+    assert system.projector.catch_up() == loaded.position
+    # The start position, the live generation and the aggregates' last history chunks are known
+    # from the batch before; the batch's one transaction locks the tracking row, upserts what
+    # changed (aggregates, ledger, activities, history, timeline, audience), moves the position
+    # and announces it. No empty pass after the last event: its batch was not full.
+    assert counts["reads"] == 0
+    assert counts["writes"] == events
+    assert counts["statements"] <= 10 * events
+
+
+def test_a_short_batch_ends_the_catch_up_without_an_empty_pass(system: System, monkeypatch: pytest.MonkeyPatch) -> None:
+    load_reference(system.app)
+    system.projector.catch_up()
+    steps: list[object] = []
+    step = system.projector.step
+    monkeypatch.setattr(system.projector, "step", lambda generation=None: steps.append(step(generation)) or steps[-1])
+    system.app.issue_token(SYSTEM, role="INSPECTOR", label="一个")
+    assert system.projector.catch_up() == system.app.head()
+    assert len(steps) == 1 and steps[0] is not None
+
+
+def test_the_feed_takes_revocations_from_the_runner_s_batch_without_asking_the_log(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_reference(system.app)
+    system.projector.catch_up()
+    runner = Runner(system.projector)
+    feed = Feed(system.app, system.store, runner)
+    heard: list[frozenset[Any]] = []
+    feed.revocation_listeners.append(heard.append)
+    token_id = system.app.issue_token(SYSTEM, role="INSPECTOR", label="撤销").entity_id
+    system.app.revoke_token(SYSTEM, token_id=token_id, reason="泄露")
+    asked: list[object] = []
+    select = system.app.recorder.select_notifications
+    monkeypatch.setattr(
+        system.app.recorder, "select_notifications", lambda *a, **k: asked.append(k.get("topics")) or select(*a, **k)
+    )
+    feed._on_saved(system.app.head())  # no subscriber here, and a runner: the batch will tell
+    assert heard == [] and asked == []
+    system.projector.catch_up(on_advance=feed._on_advance)
+    assert heard == [frozenset({token_id})]
+    assert all(not topics for topics in asked)  # no look for revocations of its own
+    runner.stop()
