@@ -5,12 +5,15 @@ command's test (tests/sheets) and the API's (tests/api)."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from openpyxl import load_workbook
+
+from rectify.examples import ledger_sheet
 
 
 def sheet_rows(path: Path) -> dict[int, list[Any]]:
@@ -64,3 +67,21 @@ def edit_five_rows(path: Path, to: Path) -> tuple[Path, Counter[str]]:
     expected["Finding.RectificationReported"] += 1
     book.save(to)
     return to, expected
+
+
+@dataclass(frozen=True)
+class GeneratedLedger:
+    """A generated 台账 written once for a test module: its file, its rows as openpyxl reads them, and a copy
+    with five rows edited, with the events that copy must append."""
+
+    path: Path
+    rows: dict[int, list[Any]]
+    edited: Path
+    expected: Counter[str]
+
+
+def generate_ledger(folder: Path, findings: int) -> GeneratedLedger:
+    path = folder / "台账.xlsx"
+    path.write_bytes(ledger_sheet.ledger(findings))
+    edited, expected = edit_five_rows(path, folder / "改.xlsx")
+    return GeneratedLedger(path, sheet_rows(path), edited, expected)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 from api_harness import World, open_world
 from api_uploads import IMPORT, answer, upload
 
-from ledger_edits import edit_five_rows, sheet_rows, statuses_and_money
+from ledger_edits import GeneratedLedger, generate_ledger, statuses_and_money
 from rectify import settings
 from rectify.access import Actor, Role
 from rectify.bootstrap import open_system
@@ -50,23 +49,17 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 
 
 @dataclass(frozen=True)
-class GeneratedLedger:
-    """The generated 台账, its rows as openpyxl reads them, a copy with five rows edited, and a small sheet."""
+class Sheets:
+    """The generated 台账 (see ledger_edits) and a small sheet for the dry run."""
 
-    path: Path
-    rows: dict[int, list[Any]]
-    edited: Path
-    expected: Counter[str]
+    ledger: GeneratedLedger
     small: bytes
 
 
 @pytest.fixture(scope="module")
-def generated_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GeneratedLedger]:
-    folder = tmp_path_factory.mktemp("台账")
-    path = folder / "台账.xlsx"
-    path.write_bytes(ledger_sheet.ledger(FINDINGS))
-    edited, expected = edit_five_rows(path, folder / "改.xlsx")
-    yield GeneratedLedger(path, sheet_rows(path), edited, expected, ledger_sheet.ledger(SMALL, units=SMALL_UNITS))
+def generated_ledger(tmp_path_factory: pytest.TempPathFactory) -> Sheets:
+    small = ledger_sheet.ledger(SMALL, units=SMALL_UNITS)
+    return Sheets(generate_ledger(tmp_path_factory.mktemp("台账"), FINDINGS), small)
 
 
 def import_ledger(world: World, round_id: str, data: bytes, *, dry_run: bool = False) -> dict[str, Any]:
@@ -96,7 +89,7 @@ def appended_after(world: World, after: int) -> list[dict[str, Any]]:
 
 @pytest.mark.slow
 def test_a_whole_generated_ledger_imports_over_graphql_as_the_office_and_again_appends_nothing_then_only_edits(
-    store: tuple[str, int], generated_ledger: GeneratedLedger
+    store: tuple[str, int], generated_ledger: Sheets
 ) -> None:
     url, findings = store
     with open_world(url) as world:
@@ -106,7 +99,7 @@ def test_a_whole_generated_ledger_imports_over_graphql_as_the_office_and_again_a
             small_round_id = str(ledger_sheet.open_round(system.app, SETUP, units=SMALL_UNITS, title="小台账").round_id)
         finally:
             system.close()
-        path, rows = generated_ledger.path, generated_ledger.rows
+        path, rows = generated_ledger.ledger.path, generated_ledger.ledger.rows
         assert len(rows) == findings
         statuses, involved, rectified = statuses_and_money(rows)
         assert set(statuses) == {"未启动", "整改中", "部分整改", "已完成", "长期坚持", "已验收", "已销号"}
@@ -148,7 +141,7 @@ def test_a_whole_generated_ledger_imports_over_graphql_as_the_office_and_again_a
         assert world.client("INSPECTOR").head() == head
 
         # an edited copy with 5 changed rows appends exactly their changes, as the office, with the sheet's dates
-        edited, expected = generated_ledger.edited, generated_ledger.expected
+        edited, expected = generated_ledger.ledger.edited, generated_ledger.ledger.expected
         changed = import_ledger(world, round_id, edited.read_bytes())
         assert changed["__typename"] == "LedgerImported", changed
         assert (changed["events"], changed["unchanged"]) == (sum(expected.values()), findings - 5)

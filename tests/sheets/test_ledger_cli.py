@@ -9,8 +9,6 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +18,7 @@ import pytest
 from openpyxl import load_workbook
 from sheets_world import OFFICE, ROWS, ledger_world_at, write_sheet
 
-from ledger_edits import edit_five_rows, sheet_rows, statuses_and_money
+from ledger_edits import GeneratedLedger, generate_ledger, statuses_and_money
 from rectify import settings
 from rectify.bootstrap import open_system
 from rectify.examples import ledger_sheet
@@ -48,23 +46,9 @@ def head(database_url: str) -> int:
         system.close()
 
 
-@dataclass(frozen=True)
-class GeneratedLedger:
-    """The generated 700-finding 台账, its rows as openpyxl reads them, and a copy with five rows edited."""
-
-    path: Path
-    rows: dict[int, list[Any]]
-    edited: Path
-    expected: Counter[str]
-
-
 @pytest.fixture(scope="module")
-def generated_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GeneratedLedger]:
-    folder = tmp_path_factory.mktemp("台账")
-    path = folder / "台账.xlsx"
-    path.write_bytes(ledger_sheet.ledger(700))
-    edited, expected = edit_five_rows(path, folder / "改.xlsx")
-    yield GeneratedLedger(path, sheet_rows(path), edited, expected)
+def generated_ledger(tmp_path_factory: pytest.TempPathFactory) -> GeneratedLedger:
+    return generate_ledger(tmp_path_factory.mktemp("台账"), 700)
 
 
 @pytest.mark.slow
