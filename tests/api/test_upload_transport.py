@@ -4,13 +4,14 @@ requests refused with one clear message before anything runs."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from api_harness import STORES, World, open_served_world
+from api_harness import STORES, World, open_served_world, per_store
 from api_uploads import ATTACH, PREFLIGHT, answer, upload
 
 from evidence_files import pdf, photo
@@ -22,13 +23,9 @@ CAP = LIMIT * 4 + 64 * 1024  # the whole request: the files allowed (4) at the l
 
 @pytest.fixture(scope="module", params=STORES)
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    env = {"RECTIFY_EVIDENCE_MAX_BYTES": str(LIMIT)}
-    if request.param == "sqlite":
-        with open_served_world(f"sqlite:///{tmp_path_factory.mktemp('mp') / 'rectify.db'}", env=env) as built:
-            yield built
-        return
-    with request.getfixturevalue("postgres_schemas")() as url, open_served_world(url, env=env) as built:
-        yield built
+    yield from per_store(
+        request, tmp_path_factory, functools.partial(open_served_world, env={"RECTIFY_EVIDENCE_MAX_BYTES": str(LIMIT)})
+    )
 
 
 def variables(world: World, **input_: Any) -> dict[str, Any]:

@@ -5,12 +5,13 @@ The transport itself (a real server, a real HTTP client) is tested in test_uploa
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from api_harness import STORES, World, open_world
+from api_harness import STORES, World, open_world, per_store
 from api_uploads import ATTACH, IMPORT, answer, upload
 from openpyxl import load_workbook
 
@@ -25,13 +26,9 @@ LIMIT = 256 * 1024  # the evidence limit of this module's worlds (RECTIFY_EVIDEN
 
 @pytest.fixture(scope="module", params=STORES)
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    env = {"RECTIFY_EVIDENCE_MAX_BYTES": str(LIMIT)}
-    if request.param == "sqlite":
-        with open_world(f"sqlite:///{tmp_path_factory.mktemp('uploads') / 'rectify.db'}", env=env) as built:
-            yield built
-        return
-    with request.getfixturevalue("postgres_schemas")() as url, open_world(url, env=env) as built:
-        yield built
+    yield from per_store(
+        request, tmp_path_factory, functools.partial(open_world, env={"RECTIFY_EVIDENCE_MAX_BYTES": str(LIMIT)})
+    )
 
 
 def attach(world: World, role: str, name: str, data: bytes, **input_: Any) -> dict[str, Any]:

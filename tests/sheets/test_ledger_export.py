@@ -10,7 +10,7 @@ from typing import Any
 
 from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
-from sheets_world import INSPECTOR, OFFICE, ROWS, TODAY, LedgerWorld, open_round, write_sheet
+from sheets_world import HEADERS, INSPECTOR, OFFICE, ROWS, TODAY, LedgerWorld, open_round, write_sheet
 
 from rectify import settings
 from rectify.access import PUBLIC, Actor, Role
@@ -23,26 +23,7 @@ from rectify.sheets import writer
 from rectify.sheets.planner import import_file, plan_file
 from rectify.sheets.reader import SheetRejected
 
-EXPORT_HEADERS = [
-    "编号",
-    "被巡察单位",
-    "问题类别（方面）",
-    "问题标题",
-    "具体问题",
-    "整改措施",
-    "责任领导",
-    "责任部门",
-    "责任人",
-    "完成时限",
-    "整改进展",
-    "整改状态",
-    "完成日期",
-    "涉及金额（万元）",
-    "已整改金额（万元）",
-    "是否公开",
-    "备注",
-    "红黄绿灯",
-]
+EXPORT_HEADERS = [*HEADERS, "红黄绿灯"]  # the import's columns, and each finding's light
 #: Two more lines, so that every status is in the ledger: done (awaiting acceptance) and accepted.
 MORE = [
     ["10", "甲社区党委", "三、党的作风建设方面", "精简会议", "会议过多", "一是精简会议\n二是合并文件", "书记", "综合办",
