@@ -113,6 +113,12 @@ class Server:
             self.stderr.close()
 
 
+def start_worker(database_url: str, *args: str) -> subprocess.Popen[bytes]:
+    """`rectify project`, the projection worker, over `database_url` (its stderr kept for a failing test)."""
+    command = [sys.executable, "-m", "rectify.cli", "--database-url", database_url, "project", *args]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
 def start_server(database_url: str, *extra: str, env: dict[str, str] | None = None) -> Server:
     """`rectify serve` on a free port, once it answers /health (another try if the port was taken meanwhile)."""
     for attempt in itertools.count(1):

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from api_harness import STORES, World, checked, load_world, open_served_world, per_store, start_server
+from api_harness import STORES, World, checked, load_world, open_served_world, per_store, start_server, start_worker
 
 from rectify import settings
 from rectify.bootstrap import open_system
@@ -24,11 +22,7 @@ STALL_SECONDS = 5
 @contextlib.contextmanager
 def worker_beside_api(database_url: str) -> Iterator[World]:
     """`rectify project` as a worker, and `rectify serve --no-projector` over the same store."""
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "rectify.cli", "--database-url", database_url, "project", "--poll-interval", "0.05"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    worker = start_worker(database_url, "--poll-interval", "0.05")
     try:
         with open_served_world(database_url, "--no-projector") as world:
             yield world
@@ -95,11 +89,7 @@ def test_health_fails_while_nothing_moves_the_views_and_recovers_once_a_worker_d
         assert stuck.json()["lag_seconds"] > STALL_SECONDS
         behind = stuck.json()["head"] - stuck.json()["views"]
         assert stuck.json()["problems"][0].startswith(f"the views have stayed {behind} events behind the log for ")
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "rectify.cli", "--database-url", database_url, "project", "--poll-interval", "0.05"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        worker = start_worker(database_url, "--poll-interval", "0.05")
         try:
             deadline = time.monotonic() + 30
             while (health := httpx.get(f"{world.server.url}/health", timeout=10)).status_code != 200:

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-from api_harness import load_world, start_server
+from api_harness import load_world, start_server, start_worker
 
 from rectify import eventlog, settings
 from rectify.bootstrap import open_system
@@ -22,20 +20,6 @@ REGISTER = (
     "... on Accepted { position replayed viewsCaughtUp } ... on StoreFault { message } } }"
 )
 KEYS = [f"worker-{i:03d}" for i in range(12)]
-
-
-def worker(database_url: str) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-m",
-        "rectify.cli",
-        "--database-url",
-        database_url,
-        "project",
-        "--poll-interval",
-        "0.05",
-    ]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def register(url: str, token: str, key: str) -> dict[str, object]:
@@ -57,7 +41,7 @@ def test_a_worker_killed_mid_burst_leaves_writes_accepted_and_a_new_worker_bring
     database_url: str,
 ) -> None:
     _, tokens = load_world(database_url)
-    projecting = worker(database_url)
+    projecting = start_worker(database_url, "--poll-interval", "0.05")
     server = start_server(database_url, "--no-projector", env={"RECTIFY_STALL_SECONDS": "1"})
     try:
         answers: dict[str, dict[str, object]] = {}
@@ -77,7 +61,7 @@ def test_a_worker_killed_mid_burst_leaves_writes_accepted_and_a_new_worker_bring
             time.sleep(0.2)
         assert health.json()["problems"][0].startswith("the views have stayed"), health.text
 
-        projecting = worker(database_url)
+        projecting = start_worker(database_url, "--poll-interval", "0.05")
         deadline = time.monotonic() + 30
         while (health := httpx.get(f"{server.url}/health", timeout=10)).status_code != 200:
             assert time.monotonic() < deadline, health.text

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
+from api_harness import start_worker
 
 from rectify import settings
 from rectify.bootstrap import open_system
 from rectify.examples.district import generate
-
-
-def worker(url: str, *args: str) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "rectify.cli", "--database-url", url, "project", *args]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 @pytest.mark.slow
@@ -30,7 +24,7 @@ def test_a_worker_killed_mid_catch_up_ends_identical_to_a_rebuild(config: settin
         assert system.store.tracking_position() == 0
 
         # small batches, so the kill lands among many commits; 50 rather than 20 spares a hundred of them
-        running = worker(config.database.url, "--batch-size", "50")
+        running = start_worker(config.database.url, "--batch-size", "50")
         deadline = time.monotonic() + 60
         while (position := system.store.tracking_position()) < head // 5:
             assert running.poll() is None, running.stderr.read() if running.stderr else ""
@@ -41,7 +35,7 @@ def test_a_worker_killed_mid_catch_up_ends_identical_to_a_rebuild(config: settin
         killed_at = system.store.tracking_position()
         assert 0 < position <= killed_at < head, "killed in the middle of the catch-up"
 
-        restarted = worker(config.database.url, "--until-caught-up")
+        restarted = start_worker(config.database.url, "--until-caught-up")
         _, errors = restarted.communicate(timeout=120)
         assert restarted.returncode == 0, errors.decode()
         with system.store.snapshot() as view:
