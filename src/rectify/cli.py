@@ -19,7 +19,7 @@ import sys
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -29,7 +29,7 @@ from uuid import UUID
 import psycopg
 from eventsourcing.persistence import PersistenceError
 
-from rectify import eventlog, settings
+from rectify import eventlog, heap, settings
 from rectify.access import Actor, Role
 from rectify.application import RectifyApplication
 from rectify.bootstrap import System, open_application, open_system
@@ -460,11 +460,13 @@ def web_settings(config: settings.Settings) -> WebSettings:
     return WebSettings(allowed_origins=config.allowed_origins, limits=config.limits)
 
 
-def web_app(config: settings.Settings, *, run_projector: bool = True) -> Starlette:
+def web_app(
+    config: settings.Settings, *, run_projector: bool = True, started: Callable[[], None] | None = None
+) -> Starlette:
     """The app `rectify serve` serves, built from the settings (the in-process API tests use it too)."""
     from rectify.web.app import create_app
 
-    return create_app(config, web_settings(config), run_projector=run_projector)
+    return create_app(config, web_settings(config), run_projector=run_projector, started=started)
 
 
 def require_free_port(config: settings.Settings) -> None:
@@ -491,7 +493,7 @@ def serve(config: settings.Settings, *, run_projector: bool = True, log_level: s
     finally:
         probe.close()
     web = web_settings(config)
-    app = web_app(config, run_projector=run_projector)
+    app = web_app(config, run_projector=run_projector, started=heap.settle)
     print(f"serving on http://{config.host}:{config.port}/graphql", flush=True)
     # rectify's own log (a client's mistake at INFO on one line, an unexpected error at ERROR with
     # its traceback) goes where uvicorn's goes, at the same level.
@@ -605,6 +607,7 @@ def cmd_verify_notice(args: argparse.Namespace, config: settings.Settings) -> in
 def cmd_project(args: argparse.Namespace, config: settings.Settings) -> int:
     system = open_system(config, run_projector=False, batch_size=args.batch_size)
     try:
+        heap.settle()
         if args.until_caught_up:
             position = system.projector.catch_up()
             print(f"views at position {position}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from system_packages import require_system_packages  # type: ignore[import-not-found]
 
 INTERNAL_HEADING = "规范工程项目资金管理"

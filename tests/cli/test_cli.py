@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -277,3 +278,26 @@ def test_a_demo_on_a_port_already_taken_says_so_and_leaves_the_other_demo_alone(
     assert busy.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in one_line(busy.stderr)
     assert (tmp_path / "rectify-demo.db").read_bytes() == b"the other demo's"
+
+
+def test_serve_settles_its_heap_once_the_system_is_open_before_the_first_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+    from starlette.testclient import TestClient
+
+    from rectify import heap
+
+    seen: list[str] = []
+    monkeypatch.setattr(heap, "settle", lambda: seen.append("settled"))
+
+    def run(app: Any, **_: Any) -> None:  # uvicorn's part: start the app, answer one request, stop
+        with TestClient(app) as client:
+            seen.append(f"health {client.get('/health').status_code}")
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert main(["--database-url", f"sqlite:///{tmp_path / 'rectify.db'}", "serve", "--port", str(port)]) == 0
+    assert seen == ["settled", "health 200"]

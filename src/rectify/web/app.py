@@ -194,8 +194,10 @@ def create_app(
     *,
     run_projector: bool = True,
     today: Callable[[], date] | None = None,
+    started: Callable[[], None] | None = None,
 ) -> Starlette:
-    """The app; the system (store, views, runner, feed) is opened at startup and closed at shutdown."""
+    """The app; the system (store, views, runner, feed) is opened at startup and closed at shutdown.
+    `started` is called once it is open, before the first request (`rectify serve` settles its heap)."""
     holder: dict[str, AppState] = {}
     endpoints: dict[str, Endpoint] = {}  # the GraphQL endpoint, put there at startup
 
@@ -225,6 +227,8 @@ def create_app(
             allowed_origins=web.allowed_origins,
         )
         endpoints["graphql"] = app.state.endpoint = Endpoint(state, view)
+        if started is not None:
+            started()
         try:
             yield
         finally:
