@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import stat
 import threading
 import time
@@ -141,6 +142,22 @@ def test_two_sealers_racing_seal_each_event_once(database_url: str) -> None:
     finally:
         for sealer in sealers:
             sealer.close()
+
+
+def test_sealing_batch_after_batch_reads_through_kept_connections_not_one_opened_per_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'rectify.db'}"
+    add_events(url, 100)
+    opened: list[object] = []
+    connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *args, **kwargs: opened.append(args) or connect(*args, **kwargs))
+    sealer = Sealer(open_log_store(settings.parse_database_url(url)), every_events=1000, batch_size=5)
+    try:
+        assert sealer.seal().leaves == 100  # twenty batches, each read in a snapshot of its own
+        assert len(opened) <= 2, opened  # one to read, one to write: kept from batch to batch
+    finally:
+        sealer.close()
 
 
 def test_the_projector_seals_what_is_appended_as_it_follows_the_log(database_url: str) -> None:

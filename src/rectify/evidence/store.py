@@ -37,6 +37,7 @@ from uuid import uuid4
 from rectify.domain.errors import InvalidInput, RectifyError
 from rectify.evidence.sniff import HEAD, sniff
 from rectify.settings import Database
+from rectify.sqlite_readers import SQLiteReaders
 
 CHUNK = 256 * 1024
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
@@ -268,7 +269,7 @@ class SQLiteFileStore(FileStore):
         self.path = path
         self._writer: sqlite3.Connection | None = None
         self._lock = threading.Lock()
-        self._readers = threading.local()
+        self._readers = SQLiteReaders(self._connect)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
@@ -293,18 +294,8 @@ class SQLiteFileStore(FileStore):
 
     @contextmanager
     def _reading(self) -> Iterator[Any]:
-        conn = getattr(self._readers, "conn", None)
-        if conn is None:
-            conn = self._readers.conn = self._connect()
-        if conn.in_transaction:  # a read nested in another of this thread shares its snapshot
-            yield conn.cursor()
-            return
-        cursor = conn.cursor()
-        cursor.execute("BEGIN")
-        try:
+        with self._readers.reading() as cursor:
             yield cursor
-        finally:
-            conn.commit()
 
     def _insert_file(self, cursor: Any, placeholder: str) -> int:
         cursor.execute(

@@ -15,6 +15,7 @@ found by a binary search over the primary key and needs no index of its own.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
@@ -32,6 +33,7 @@ from rectify.integrity.leaves import Leaf, StoredEvent
 from rectify.integrity.merkle import Frontier
 from rectify.settings import Database
 from rectify.sqlite_lock import sqlite_write_lock
+from rectify.sqlite_readers import SQLiteReaders
 
 READ_BATCH = 10_000
 LEAF_COLUMNS = (
@@ -499,6 +501,7 @@ class SQLiteLogStore(LogStore):
         self.path = database.path
         self._writer: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._readers = SQLiteReaders(functools.partial(self._connect, must_exist=True))
 
     def _connect(self, *, must_exist: bool) -> sqlite3.Connection:
         if must_exist and not self.path.exists():
@@ -511,12 +514,8 @@ class SQLiteLogStore(LogStore):
 
     @contextmanager
     def snapshot(self) -> Iterator[Reader]:
-        conn = self._connect(must_exist=True)
-        try:
-            conn.execute("BEGIN")  # in WAL mode a read transaction sees one snapshot until it ends
-            yield SQLiteReader(conn.cursor())
-        finally:
-            conn.close()
+        with self._readers.reading() as cursor:
+            yield SQLiteReader(cursor)
 
     @contextmanager
     def writing(self) -> Iterator[Writer]:

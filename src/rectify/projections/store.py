@@ -47,6 +47,7 @@ from rectify.projections.ledger import LedgerRow
 from rectify.projections.progress import Scope
 from rectify.settings import Database
 from rectify.sqlite_lock import sqlite_write_lock
+from rectify.sqlite_readers import SQLiteReaders
 
 if TYPE_CHECKING:
     import psycopg
@@ -884,7 +885,7 @@ class SQLiteViewStore(ViewStore):
     def __init__(self, codec: StateCodec, path: str) -> None:
         super().__init__(codec)
         self.path = path
-        self._readers = threading.local()
+        self._readers = SQLiteReaders(self._connect)
         self._writer: sqlite3.Connection | None = None
         self._write_lock = threading.Lock()
         self._commits = 0
@@ -943,18 +944,8 @@ class SQLiteViewStore(ViewStore):
 
     @contextmanager
     def reading(self) -> Iterator[Any]:
-        conn = getattr(self._readers, "conn", None)
-        if conn is None:
-            conn = self._readers.conn = self._connect()
-        if conn.in_transaction:  # a read nested in another read of this thread shares its snapshot
-            yield conn.cursor()
-            return
-        cursor = conn.cursor()
-        cursor.execute("BEGIN")
-        try:
+        with self._readers.reading() as cursor:
             yield cursor
-        finally:
-            conn.commit()
 
     def lock_tracking(self, cursor: Any, generation: int) -> int:
         return self.position_of(cursor, generation)  # BEGIN IMMEDIATE already holds the database's write lock
