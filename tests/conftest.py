@@ -17,6 +17,7 @@ from psycopg import sql
 from xdist.remote import Producer
 from xdist.scheduler import LoadScopeScheduling
 
+import store_templates
 from rectify import settings
 from rectify.access import Actor
 from rectify.application import RectifyApplication
@@ -116,19 +117,42 @@ def system_actor() -> Actor:
     return SYSTEM
 
 
+#: What the reference scenario's template returned, for `loaded` (see `system`).
+LOADED = pytest.StashKey[songyuan.Loaded]()
+
+
+def write_reference(url: str) -> songyuan.Loaded:
+    """The reference scenario written into the store at `url` by a system as `system` opens it, views caught up."""
+    built = open_system(settings.load({}, database_url=url), run_projector=False, today=lambda: TODAY)
+    try:
+        result = load_reference(built.app)
+        built.projector.catch_up()
+        return result
+    finally:
+        built.close()
+
+
 @pytest.fixture
-def system(config: settings.Settings) -> Iterator[System]:
+def system(request: pytest.FixtureRequest, config: settings.Settings) -> Iterator[System]:
     """Store, application, views and read side, wired as a process wires them; views caught up by hand
-    (`system.projector.catch_up()`), and today fixed at the reference notice's date."""
+    (`system.projector.catch_up()`), and today fixed at the reference notice's date.
+
+    For a test that asks for `loaded`, the store is first filled with a copy of the reference scenario
+    (written once per process by `write_reference`; see store_templates)."""
+    if "loaded" in request.fixturenames:
+        request.node.stash[LOADED] = store_templates.fill(config.database.url, "reference", write_reference)
     built = open_system(config, run_projector=False, today=lambda: TODAY)
     yield built
     built.close()
 
 
 @pytest.fixture
-def loaded(system: System) -> songyuan.Loaded:
-    """The reference scenario written into `system`, with the views caught up."""
-    result = load_reference(system.app)
+def loaded(request: pytest.FixtureRequest, system: System) -> songyuan.Loaded:
+    """The reference scenario in `system`'s store, with the views caught up: copied in before the system
+    opened, or (under a module's own `system`) written now."""
+    result = request.node.stash.get(LOADED, None)
+    if result is None:
+        result = load_reference(system.app)
     system.projector.catch_up()
     return result
 
