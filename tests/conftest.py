@@ -100,7 +100,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
 
 
 @pytest.fixture
-def config(database_url: str) -> settings.Settings:
+def config(request: pytest.FixtureRequest, database_url: str) -> settings.Settings:
+    """The settings of the test's store. For a test that asks for `loaded`, the store is first filled with a
+    copy of the reference scenario (written once per process by `write_reference`; see store_templates), before
+    an application or system opens it."""
+    if "loaded" in request.fixturenames:
+        request.node.stash[LOADED] = store_templates.fill(database_url, "reference", write_reference)
     return settings.load({}, database_url=database_url)
 
 
@@ -117,7 +122,16 @@ def system_actor() -> Actor:
     return SYSTEM
 
 
-#: What the reference scenario's template returned, for `loaded` (see `system`).
+@pytest.fixture
+def system(config: settings.Settings) -> Iterator[System]:
+    """Store, application, views and read side, wired as a process wires them; views caught up by hand
+    (`system.projector.catch_up()`), and today fixed at the reference notice's date."""
+    built = open_system(config, run_projector=False, today=lambda: TODAY)
+    yield built
+    built.close()
+
+
+#: What the reference scenario's template returned, for `loaded` (see `config`).
 LOADED = pytest.StashKey[songyuan.Loaded]()
 
 
@@ -133,28 +147,9 @@ def write_reference(url: str) -> songyuan.Loaded:
 
 
 @pytest.fixture
-def system(request: pytest.FixtureRequest, config: settings.Settings) -> Iterator[System]:
-    """Store, application, views and read side, wired as a process wires them; views caught up by hand
-    (`system.projector.catch_up()`), and today fixed at the reference notice's date.
-
-    For a test that asks for `loaded`, the store is first filled with a copy of the reference scenario
-    (written once per process by `write_reference`; see store_templates)."""
-    if "loaded" in request.fixturenames:
-        request.node.stash[LOADED] = store_templates.fill(config.database.url, "reference", write_reference)
-    built = open_system(config, run_projector=False, today=lambda: TODAY)
-    yield built
-    built.close()
-
-
-@pytest.fixture
-def loaded(request: pytest.FixtureRequest, system: System) -> songyuan.Loaded:
-    """The reference scenario in `system`'s store, with the views caught up: copied in before the system
-    opened, or (under a module's own `system`) written now."""
-    result = request.node.stash.get(LOADED, None)
-    if result is None:
-        result = load_reference(system.app)
-    system.projector.catch_up()
-    return result
+def loaded(request: pytest.FixtureRequest, config: settings.Settings) -> songyuan.Loaded:
+    """The reference scenario in the test's store, with the views caught up (copied in by `config`)."""
+    return request.node.stash[LOADED]
 
 
 def tier_of(item: pytest.Item, tests_root: Path) -> int:
