@@ -17,6 +17,7 @@ from psycopg import sql
 from xdist.remote import Producer
 from xdist.scheduler import LoadScopeScheduling
 
+import store_templates
 from rectify import settings
 from rectify.access import Actor
 from rectify.application import RectifyApplication
@@ -99,7 +100,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
 
 
 @pytest.fixture
-def config(database_url: str) -> settings.Settings:
+def config(request: pytest.FixtureRequest, database_url: str) -> settings.Settings:
+    """The settings of the test's store. For a test that asks for `loaded`, the store is first filled with a
+    copy of the reference scenario (written once per process by `write_reference`; see store_templates), before
+    an application or system opens it."""
+    if "loaded" in request.fixturenames:
+        request.node.stash[LOADED] = store_templates.fill(database_url, "reference", write_reference)
     return settings.load({}, database_url=database_url)
 
 
@@ -125,12 +131,25 @@ def system(config: settings.Settings) -> Iterator[System]:
     built.close()
 
 
+#: What the reference scenario's template returned, for `loaded` (see `config`).
+LOADED = pytest.StashKey[songyuan.Loaded]()
+
+
+def write_reference(url: str) -> songyuan.Loaded:
+    """The reference scenario written into the store at `url` by a system as `system` opens it, views caught up."""
+    built = open_system(settings.load({}, database_url=url), run_projector=False, today=lambda: TODAY)
+    try:
+        result = load_reference(built.app)
+        built.projector.catch_up()
+        return result
+    finally:
+        built.close()
+
+
 @pytest.fixture
-def loaded(system: System) -> songyuan.Loaded:
-    """The reference scenario written into `system`, with the views caught up."""
-    result = load_reference(system.app)
-    system.projector.catch_up()
-    return result
+def loaded(request: pytest.FixtureRequest, config: settings.Settings) -> songyuan.Loaded:
+    """The reference scenario in the test's store, with the views caught up (copied in by `config`)."""
+    return request.node.stash[LOADED]
 
 
 def tier_of(item: pytest.Item, tests_root: Path) -> int:

@@ -31,6 +31,7 @@ import websockets
 from api_documents import mutation_document
 from starlette.testclient import TestClient
 
+import store_templates
 from rectify import settings
 from rectify.bootstrap import open_application
 from rectify.cli import web_app
@@ -397,7 +398,7 @@ class WsSession:
         await self.socket.send(json.dumps({"id": operation, "type": "complete"}))
 
 
-def load_world(database_url: str) -> tuple[songyuan.Loaded, dict[str, str]]:
+def write_world(database_url: str) -> tuple[songyuan.Loaded, dict[str, str]]:
     """The reference scenario written into `database_url`, and a token for every role."""
     app = open_application(settings.load({}, database_url=database_url))
     try:
@@ -405,6 +406,12 @@ def load_world(database_url: str) -> tuple[songyuan.Loaded, dict[str, str]]:
         return loaded, issue_tokens(app, loaded.unit_id)
     finally:
         app.close()
+
+
+def load_world(database_url: str) -> tuple[songyuan.Loaded, dict[str, str]]:
+    """The reference scenario in the empty store at `database_url`, and a token for every role: a copy of what
+    `write_world` wrote once per process (see store_templates)."""
+    return store_templates.fill(database_url, "world", write_world)
 
 
 @contextlib.contextmanager

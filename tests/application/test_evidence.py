@@ -14,15 +14,16 @@ from rectify.application import RectifyApplication
 from rectify.domain import IllegalTransition, InvalidInput, NotFound
 from rectify.domain.values import EvidenceTarget, FindingStatus
 from rectify.examples import songyuan
-from scenario import SYSTEM, load_reference
+from scenario import SYSTEM
 
 CLEAN_UPS = "人居环境品质有效提升"
 SEALS = "强化公章使用管理"  # reported, verified and closed in the reference course
 
 
 @pytest.fixture
-def reference(app: RectifyApplication) -> songyuan.Loaded:
-    return load_reference(app)
+def reference(loaded: songyuan.Loaded) -> songyuan.Loaded:
+    """The reference scenario in the store `app` opens (copied in before it opened)."""
+    return loaded
 
 
 def attach(app: RectifyApplication, finding_id: Any, data: bytes, name: str, **extra: Any) -> Any:

@@ -3,10 +3,14 @@ with its events the way a person with database access would: on an SQLite file a
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -14,6 +18,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
+import store_templates
 from rectify import settings
 from rectify.access import Actor, Role
 from rectify.bootstrap import open_system
@@ -96,10 +101,28 @@ def rectify(*args: str) -> int:
     return main(list(args))
 
 
+def worker_key() -> Path:
+    """The signing key of this test process, generated on first use (the sealed templates are sealed with it)."""
+    global _worker_key
+    if _worker_key is None:
+        _worker_key = Path(tempfile.mkdtemp(prefix="rectify-key-")) / "signing.key"
+        atexit.register(shutil.rmtree, _worker_key.parent, True)
+        keys.generate(_worker_key)
+    return _worker_key
+
+
+_worker_key: Path | None = None
+
+
 @pytest.fixture
 def key_file(tmp_path: Path) -> Path:
+    """A signing key (and its `.pub`) of the test's own, in tmp_path: a copy of this process's key (mode kept),
+    so that a sealed scenario can be copied from its template rather than sealed again."""
     path = tmp_path / "keys" / "signing.key"
-    keys.generate(path)
+    path.parent.mkdir(parents=True)
+    source = worker_key()
+    for suffix in ("", ".pub"):
+        shutil.copy2(f"{source}{suffix}", f"{path}{suffix}")
     return path
 
 
@@ -112,8 +135,9 @@ def signing_env(monkeypatch: pytest.MonkeyPatch, key_file: Path) -> Path:
     return key_file
 
 
-def load_scenario(url: str, key_file: Path) -> Scenario:
-    """The reference scenario with its notice published twice, sealed with a head every EVERY events."""
+def write_scenario(url: str, key_file: Path) -> list[UUID]:
+    """The reference scenario with its notice published twice, sealed with a head every EVERY events; returns
+    the notices."""
     config = settings.load(
         {"RECTIFY_SIGNING_KEY": str(key_file), "RECTIFY_CHECKPOINT_EVENTS": str(EVERY)}, database_url=url
     )
@@ -130,6 +154,14 @@ def load_scenario(url: str, key_file: Path) -> Scenario:
         system.sealer.seal()
     finally:
         system.close()
+    return notices
+
+
+def load_scenario(url: str, key_file: Path) -> Scenario:
+    """The sealed scenario of `write_scenario` in the empty store at `url`: a copy of the one written once per
+    process and key (see store_templates)."""
+    key = sha256(key_file.read_bytes()).hexdigest()[:16]
+    notices = store_templates.fill(url, f"sealed-{key}", lambda template: write_scenario(template, key_file))
     return Scenario(url, key_file, notices)
 
 
