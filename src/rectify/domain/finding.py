@@ -11,6 +11,7 @@ from eventsourcing.domain import Aggregate
 
 from rectify.domain.errors import IllegalTransition, InvalidInput, NotFound
 from rectify.domain.values import (
+    Activities,
     Activity,
     AmountInvolved,
     Attachment,
@@ -73,7 +74,7 @@ class Finding(Aggregate):
             finding.original_deadline = None
             finding.extensions = ()
             finding.measures = ()
-            finding.activities = ()
+            finding.activities = Activities()
             finding.report = None
             finding.long_term = None
             finding.verifications = ()
@@ -180,7 +181,7 @@ class Finding(Aggregate):
                 amount=self.amount,
                 measure_id=self.measure_id,
             )
-            finding.activities = (*finding.activities, activity)
+            finding.activities = finding.activities.appended(activity)
             finding._start_work()
 
     class ActivityRetracted(Event):
@@ -188,7 +189,7 @@ class Finding(Aggregate):
         reason: str
 
         def apply(self, finding: Finding) -> None:
-            finding.activities = tuple(
+            finding.activities = Activities(
                 replace(a, retracted=True, retraction_reason=self.reason) if a.activity_id == self.activity_id else a
                 for a in finding.activities
             )
@@ -324,7 +325,7 @@ class Finding(Aggregate):
     original_deadline: Deadline | None
     extensions: tuple[Extension, ...]
     measures: tuple[Measure, ...]
-    activities: tuple[Activity, ...]
+    activities: Activities
     report: Report | None
     long_term: Report | None
     verifications: tuple[Verification, ...]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import overload
 from uuid import UUID
 
 
@@ -251,6 +253,102 @@ class Activity:
     def quantity(self) -> Decimal:
         """The activity's figure: its count, or its amount."""
         return Decimal(self.count) if self.count is not None else self.amount or Decimal(0)
+
+
+class Activities(Sequence[Activity]):
+    """A finding's activities, oldest first: an immutable sequence that grows by one without copying what came
+    before. Full chunks of CHUNK activities are shared by every later sequence; only the last, partial chunk
+    is copied when an activity is recorded. As a tuple, a finding's history of n activities cost n copies of
+    up to n items to fold (the views' as-of replays folded thousands of events a second under the soak);
+    here each costs at most CHUNK items and n / CHUNK chunks."""
+
+    CHUNK = 64
+    __slots__ = ("_chunks", "_tail", "_length")
+
+    _chunks: tuple[tuple[Activity, ...], ...]
+    _tail: tuple[Activity, ...]
+    _length: int
+
+    def __init__(self, items: Iterable[Activity] = ()) -> None:
+        every = tuple(items)
+        whole = len(every) - len(every) % self.CHUNK
+        self._chunks = tuple(every[i : i + self.CHUNK] for i in range(0, whole, self.CHUNK))
+        self._tail = every[whole:]
+        self._length = len(every)
+
+    def appended(self, activity: Activity) -> Activities:
+        grown = Activities.__new__(Activities)
+        tail = (*self._tail, activity)
+        if len(tail) == self.CHUNK:
+            grown._chunks, grown._tail = (*self._chunks, tail), ()
+        else:
+            grown._chunks, grown._tail = self._chunks, tail
+        grown._length = self._length + 1
+        return grown
+
+    def startswith(self, prefix: Activities) -> bool:
+        """Whether this sequence is `prefix` with activities appended (its chunks shared, its tail's items the same
+        objects): a check of n / CHUNK chunks and one partial chunk, not of every activity."""
+        whole = len(prefix._chunks)
+        shared = self._chunks[:whole]
+        tail = self[whole * self.CHUNK : prefix._length]
+        return (
+            prefix._length <= self._length
+            and len(shared) == whole
+            and all(mine is theirs for mine, theirs in zip(shared, prefix._chunks, strict=True))
+            and len(tail) == len(prefix._tail)
+            and all(mine is theirs for mine, theirs in zip(tail, prefix._tail, strict=True))
+        )
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[Activity]:
+        for chunk in self._chunks:
+            yield from chunk
+        yield from self._tail
+
+    @overload
+    def __getitem__(self, index: int) -> Activity: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Activity, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Activity | tuple[Activity, ...]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._length)
+            if step != 1:
+                return tuple(self)[index]
+            taken: list[Activity] = []
+            while start < stop:
+                chunk, offset = divmod(start, self.CHUNK)
+                part = self._chunks[chunk] if chunk < len(self._chunks) else self._tail
+                piece = part[offset : offset + stop - start]
+                taken.extend(piece)
+                start += len(piece)
+            return tuple(taken)
+        if index < 0:
+            index += self._length
+        if not 0 <= index < self._length:
+            raise IndexError("activity index out of range")
+        chunk, offset = divmod(index, self.CHUNK)
+        return self._chunks[chunk][offset] if chunk < len(self._chunks) else self._tail[offset]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Activities):
+            return self._length == other._length and tuple(self) == tuple(other)
+        if isinstance(other, tuple):
+            return tuple(self) == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"Activities({list(self)!r})"
+
+    def __reduce__(self) -> tuple[type[Activities], tuple[tuple[Activity, ...]]]:
+        return Activities, (tuple(self),)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import copyreg
 import gc
 import io
 import pickle
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -100,7 +100,7 @@ class Changes:
     audiences: dict[str | UUID, list[int]] = field(default_factory=dict)
     #: per finding that existed before this stretch, its activities then: the store rewrites only the
     #: chunks of activities that differ (recorded activities are new items, retracted ones new objects)
-    activities_before: dict[int, tuple[Activity, ...]] = field(default_factory=dict)
+    activities_before: dict[int, Sequence[Activity]] = field(default_factory=dict)
 
     @property
     def aggregates(self) -> Iterable[int]:

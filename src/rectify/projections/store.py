@@ -32,7 +32,7 @@ from eventsourcing.domain import Aggregate
 
 from rectify.caching import BoundedCache
 from rectify.domain import Finding
-from rectify.domain.values import Activity
+from rectify.domain.values import Activities, Activity
 from rectify.projections.fold import (
     CHUNK,
     VIEW_FORMAT,
@@ -541,15 +541,17 @@ class ViewStore(ABC):
             self.codec.encode(aggregate),
         )
 
-    def _activity_values(self, state: State, before: tuple[Activity, ...]) -> Iterator[tuple[Any, ...]]:
+    def _activity_values(self, state: State, before: Sequence[Activity]) -> Iterator[tuple[Any, ...]]:
         """Rows of the chunks of a finding's activities that differ from `before` (its activities as
         last written). Activities are immutable: a recorded one is a new item, a retracted one a new
-        object in its place, and an unchanged prefix compares equal at C speed (items by identity)."""
-        activities: tuple[Activity, ...] = state.aggregate.activities  # type: ignore[attr-defined] # a Finding
+        object in its place; a sequence grown from `before` shares its chunks (Activities.startswith),
+        and otherwise an unchanged prefix compares equal at C speed (items by identity)."""
+        activities: Activities = state.aggregate.activities  # type: ignore[attr-defined] # a Finding
         kept = len(before)
-        if len(activities) == kept and activities == before:
+        grown = isinstance(before, Activities) and activities.startswith(before)
+        if len(activities) == kept and (grown or activities == before):
             return
-        if activities[:kept] == before:
+        if grown or activities[:kept] == before:
             changed: Iterable[int] = range(kept // ACTIVITY_CHUNK, -(-len(activities) // ACTIVITY_CHUNK))
         else:
             changed = sorted(
