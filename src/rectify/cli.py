@@ -607,11 +607,11 @@ def cmd_verify_notice(args: argparse.Namespace, config: settings.Settings) -> in
 def cmd_project(args: argparse.Namespace, config: settings.Settings) -> int:
     system = open_system(config, run_projector=False, batch_size=args.batch_size)
     try:
-        heap.settle()
         if args.until_caught_up:
             position = system.projector.catch_up()
             print(f"views at position {position}")
             return 0
+        heap.settle()  # a worker that runs on: its start-up heap is left out of the collector's scans
         runner = Runner(system.projector, poll_interval=args.poll_interval or config.poll_interval)
         runner.listeners.append(lambda advance: print(f"views at position {advance.position}", flush=True))
         runner.followers.append(system.sealer.follow)  # the worker seals the log as it follows it
