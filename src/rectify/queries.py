@@ -19,7 +19,7 @@ import binascii
 import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
@@ -121,7 +121,7 @@ def deadline(value: DeadlineValue | None) -> Deadline | None:
 class Measure:
     __slots__ = ("id", "ordinal", "text", "completed_on", "_activities", "_rules")
 
-    def __init__(self, measure: Any, activities: tuple[Any, ...], rules: figures.RuleFigures | None = None) -> None:
+    def __init__(self, measure: Any, activities: Sequence[Any], rules: figures.RuleFigures | None = None) -> None:
         self.id = measure.measure_id
         self.ordinal = measure.ordinal
         self.text = measure.text

@@ -13,6 +13,7 @@ import pytest
 
 from rectify.access import Actor, Role
 from rectify.bootstrap import System
+from rectify.domain.values import Activities
 from rectify.examples.songyuan import Loaded
 from rectify.projections.ledger import LedgerRow
 from rectify.projections.runner import Projector
@@ -124,6 +125,24 @@ def test_a_retraction_rewrites_its_own_chunk_and_reads_see_it(system: System, lo
     with system.store.snapshot() as view:  # every chunk read afresh
         assert view.finding(finding) == after
     assert system.read.district_as_of(after.position).finding(finding) == after
+
+
+def test_a_read_after_a_write_shares_the_activities_read_before_it(system: System, loaded: Loaded) -> None:
+    """The views decode only the chunks written since the last read, and the row read then holds the earlier
+    activities themselves: under a stream of writes, each read costs what was written, not the history."""
+    finding = loaded.finding_ids[FINDING]
+    record(system, loaded, 3 * Activities.CHUNK + 5)
+    with system.store.snapshot() as view:
+        before = view.finding(finding)
+    record(system, loaded, 1)
+    with system.store.snapshot() as view:
+        after = view.finding(finding)
+    assert before is not None and after is not None
+    assert isinstance(before.activities, Activities) and isinstance(after.activities, Activities)
+    assert len(after.activities) == len(before.activities) + 1
+    rewritten = (len(before.activities) - 1) // ACTIVITY_CHUNK * ACTIVITY_CHUNK  # the last chunk, written again
+    assert after.activities.startswith(before.activities.prefix(rewritten))
+    assert after.activities[:rewritten] == before.activities[:rewritten]
 
 
 @pytest.mark.parametrize("later", [1, ACTIVITY_CHUNK + 3])

@@ -57,3 +57,20 @@ def test_a_sequence_survives_pickling_as_the_views_store_it() -> None:
     sequence, items = grown(150)
     assert pickle.loads(pickle.dumps(sequence)) == sequence
     assert list(pickle.loads(pickle.dumps(sequence))) == items
+
+
+@pytest.mark.parametrize("kept", [0, 5, Activities.CHUNK, 2 * Activities.CHUNK + 7])
+@pytest.mark.parametrize("added", [0, 1, Activities.CHUNK - 1, 3 * Activities.CHUNK + 2])
+def test_a_prefix_extended_is_the_items_in_order_and_shares_the_full_chunks_before_the_cut(
+    kept: int, added: int
+) -> None:
+    history, items = grown(3 * Activities.CHUNK + 10)
+    more = [activity(-i) for i in range(added)]
+    rewritten = history.prefix(kept).extended(more)
+    assert list(rewritten) == items[:kept] + more and len(rewritten) == kept + added
+    assert rewritten == Activities(items[:kept] + more)
+    full = kept // Activities.CHUNK
+    assert all(mine is theirs for mine, theirs in zip(rewritten._chunks[:full], history._chunks, strict=False))
+    assert history.prefix(kept).startswith(history.prefix(kept // 2))
+    with pytest.raises(IndexError):
+        history.prefix(len(history) + 1)

@@ -286,6 +286,27 @@ class Activities(Sequence[Activity]):
         grown._length = self._length + 1
         return grown
 
+    def extended(self, activities: Iterable[Activity]) -> Activities:
+        """This sequence with `activities` appended: the full chunks shared, the tail and the new items regrouped."""
+        every = (*self._tail, *activities)
+        whole = len(every) - len(every) % self.CHUNK
+        grown = Activities.__new__(Activities)
+        grown._chunks = (*self._chunks, *(every[i : i + self.CHUNK] for i in range(0, whole, self.CHUNK)))
+        grown._tail = every[whole:]
+        grown._length = self._length + len(every) - len(self._tail)
+        return grown
+
+    def prefix(self, length: int) -> Activities:
+        """The first `length` activities, sharing the full chunks they span (at most CHUNK - 1 items copied)."""
+        if not 0 <= length <= self._length:
+            raise IndexError(f"prefix of {length} activities out of {self._length}")
+        whole = length // self.CHUNK
+        cut = Activities.__new__(Activities)
+        cut._chunks = self._chunks[:whole]
+        cut._tail = self[whole * self.CHUNK : length]
+        cut._length = length
+        return cut
+
     def startswith(self, prefix: Activities) -> bool:
         """Whether this sequence is `prefix` with activities appended (its chunks shared, its tail's items the same
         objects): a check of n / CHUNK chunks and one partial chunk, not of every activity."""

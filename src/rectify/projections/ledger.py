@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -189,7 +189,9 @@ class LedgerRow:
     extensions: tuple[Extension, ...]
     status: FindingStatus
     measures: tuple[Measure, ...]
-    activities: tuple[Activity, ...]  # retracted ones too, marked: figures skip them
+    #: retracted ones too, marked: figures skip them. The finding's own sequence (Activities), shared, not copied:
+    #: rows of one finding at successive positions hold the same chunks.
+    activities: Sequence[Activity]
     last_verification: Verification | None
     close_out: CloseOut | None
     relapse_checks: tuple[RelapseCheck, ...]
@@ -328,7 +330,7 @@ def ledger_row(finding: Finding, position: int, *, with_activities: bool = True)
         extensions=finding.extensions,
         status=finding.status,
         measures=finding.measures,
-        activities=tuple(finding.activities) if with_activities else (),
+        activities=finding.activities if with_activities else (),
         last_verification=finding.verifications[-1] if finding.verifications else None,
         close_out=finding.close_outs[-1] if finding.close_outs else None,
         relapse_checks=finding.relapse_checks,

@@ -201,14 +201,30 @@ class KeptRows(BoundedCache[tuple[str, int], LedgerRow]):
 
 
 class KeptActivities:
-    """A finding's decoded activities at a position: its chunks, and that position."""
+    """A finding's decoded activities at a position."""
 
-    __slots__ = ("position", "chunks", "activities")
+    __slots__ = ("position", "activities")
 
-    def __init__(self, position: int, chunks: dict[int, tuple[Activity, ...]]) -> None:
+    def __init__(self, position: int, activities: Activities) -> None:
         self.position = position
-        self.chunks = chunks
-        self.activities = tuple(chain.from_iterable(chunk for _, chunk in sorted(chunks.items())))
+        self.activities = activities
+
+    def rewritten(self, position: int, chunks: dict[int, tuple[Activity, ...]]) -> KeptActivities:
+        """These activities at a later `position`, where `chunks` (by number) were written since: the
+        activities before the first of them are shared, not copied, so a read after each write costs
+        what was written, not the finding's history."""
+        if not chunks:
+            return KeptActivities(position, self.activities)
+        kept = self.activities
+        first, last = min(chunks), max(max(chunks), (len(kept) - 1) // ACTIVITY_CHUNK)
+        return KeptActivities(
+            position,
+            kept.prefix(min(first * ACTIVITY_CHUNK, len(kept))).extended(
+                chain.from_iterable(
+                    chunks.get(n) or kept[n * ACTIVITY_CHUNK : (n + 1) * ACTIVITY_CHUNK] for n in range(first, last + 1)
+                )
+            ),
+        )
 
 
 class ViewStore(ABC):
@@ -675,7 +691,7 @@ class StoredView:
                     kept.offer(key, row, len(encoded) * DECODED_PER_ENCODED_BYTE + 8 * len(row.activities))
         return [found[key] for key in keys]  # one snapshot: each key was found as it was asked for
 
-    def _activities(self, rows: list[tuple[str, int]]) -> dict[str, tuple[Activity, ...]]:
+    def _activities(self, rows: list[tuple[str, int]]) -> dict[str, Activities]:
         """The activities of these findings (id, position of the row read), from the chunks kept at an
         earlier position and those written since, or else all of the finding's chunks."""
         kept = self.store.kept_activities
@@ -704,18 +720,23 @@ class StoredView:
             )
             for finding_id, number, activities in self.cursor.fetchall():
                 chunks[finding_id][int(number)] = decode(bytes(activities))
+        positions = dict(rows)
+        fresh: dict[str, KeptActivities] = {
+            finding_id: KeptActivities(
+                positions[finding_id], Activities(chain.from_iterable(chunk for _, chunk in sorted(by_number.items())))
+            )
+            for finding_id, by_number in chunks.items()
+        }
         for finding_id, known in later:
             self.cursor.execute(
                 f"SELECT chunk, activities FROM {t} WHERE finding_id = ? AND position > ?", (finding_id, known.position)
             )
-            chunks[finding_id] = {**known.chunks}
-            for number, activities in self.cursor.fetchall():
-                chunks[finding_id][int(number)] = decode(bytes(activities))
-        positions = dict(rows)
-        for finding_id, by_number in chunks.items():
-            fresh = found[finding_id] = KeptActivities(positions[finding_id], by_number)
-            if fresh.activities and finding_id not in older:
-                kept.put((self.generation, finding_id), fresh, ACTIVITY_BYTES * len(fresh.activities))
+            written = {int(number): decode(bytes(activities)) for number, activities in self.cursor.fetchall()}
+            fresh[finding_id] = known.rewritten(positions[finding_id], written)
+        for finding_id, made in fresh.items():
+            found[finding_id] = made
+            if made.activities and finding_id not in older:
+                kept.put((self.generation, finding_id), made, ACTIVITY_BYTES * len(made.activities))
         return {finding_id: known.activities for finding_id, known in found.items()}
 
     def aggregates(self, cls: type[AnAggregate]) -> list[AnAggregate]:
