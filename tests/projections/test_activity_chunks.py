@@ -145,6 +145,21 @@ def test_a_read_after_a_write_shares_the_activities_read_before_it(system: Syste
     assert after.activities[:rewritten] == before.activities[:rewritten]
 
 
+def test_the_write_side_the_views_and_the_rows_read_hold_one_object_per_activity(
+    system: System, loaded: Loaded
+) -> None:
+    """Each decodes a finding's activities on its own, from events or from the views' chunks; in one
+    process each activity is one object however many of them hold it."""
+    finding = loaded.finding_ids[FINDING]
+    record(system, loaded, ACTIVITY_CHUNK + 2)
+    with system.store.snapshot() as view:
+        row = view.finding(finding)
+    assert row is not None
+    folded = system.app.repository.get(finding)
+    assert len(row.activities) == len(folded.activities) > ACTIVITY_CHUNK
+    assert all(read is written for read, written in zip(row.activities, folded.activities, strict=True))
+
+
 @pytest.mark.parametrize("later", [1, ACTIVITY_CHUNK + 3])
 def test_rows_read_at_an_older_snapshot_keep_their_own_activities(system: System, loaded: Loaded, later: int) -> None:
     """A reader whose snapshot is older than the activities kept reads its own, and keeps the newer."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 from datetime import date
+from decimal import Decimal
 from uuid import uuid4
 
 import pytest
 
-from rectify.domain.values import Activities, Activity
+from rectify.domain.values import Activities, Activity, shared
+from rectify.projections.fold import StateCodec
 
 
 def activity(i: int) -> Activity:
@@ -74,3 +77,25 @@ def test_a_prefix_extended_is_the_items_in_order_and_shares_the_full_chunks_befo
     assert history.prefix(kept).startswith(history.prefix(kept // 2))
     with pytest.raises(IndexError):
         history.prefix(len(history) + 1)
+
+
+def test_an_activity_equal_to_one_alive_is_that_one_object() -> None:
+    first = shared(activity(1))
+    assert shared(replace(first)) is first
+    retracted = shared(replace(first, retracted=True, retraction_reason="重复登记"))
+    assert retracted is not first and retracted.retracted and not first.retracted
+    measured = shared(replace(first, count=None, amount=Decimal("1.0"), unit="万元"))
+    digits = shared(replace(measured, amount=Decimal("1.00")))  # equal as numbers, printed otherwise
+    assert digits is not measured and str(digits.amount) == "1.00"
+
+
+def test_the_views_codec_decodes_an_activity_alive_as_that_object() -> None:
+    codec = StateCodec()
+    first = shared(activity(2))
+    assert codec.decode(codec.encode((first,)))[0] is first
+
+
+def test_kinds_units_and_days_are_one_object_per_value() -> None:
+    one = Activity(uuid4(), "".join(["大", "扫除"]), date(2025, 9, 1), "".join(["次"]), "")
+    other = Activity(uuid4(), "".join(["大扫", "除"]), date(2025, 9, 1), "".join(["次", ""]), "")
+    assert one.kind is other.kind and one.unit is other.unit and one.occurred_on is other.occurred_on

@@ -30,6 +30,7 @@ from rectify.domain.values import (
     Report,
     Responsibility,
     Verification,
+    shared,
 )
 
 S = FindingStatus
@@ -171,15 +172,17 @@ class Finding(Aggregate):
         measure_id: UUID | None
 
         def apply(self, finding: Finding) -> None:
-            activity = Activity(
-                activity_id=self.activity_id,
-                kind=self.kind,
-                occurred_on=self.occurred_on,
-                unit=self.unit,
-                description=self.description,
-                count=self.count,
-                amount=self.amount,
-                measure_id=self.measure_id,
+            activity = shared(
+                Activity(
+                    activity_id=self.activity_id,
+                    kind=self.kind,
+                    occurred_on=self.occurred_on,
+                    unit=self.unit,
+                    description=self.description,
+                    count=self.count,
+                    amount=self.amount,
+                    measure_id=self.measure_id,
+                )
             )
             finding.activities = finding.activities.appended(activity)
             finding._start_work()
@@ -190,7 +193,9 @@ class Finding(Aggregate):
 
         def apply(self, finding: Finding) -> None:
             finding.activities = Activities(
-                replace(a, retracted=True, retraction_reason=self.reason) if a.activity_id == self.activity_id else a
+                shared(replace(a, retracted=True, retraction_reason=self.reason))
+                if a.activity_id == self.activity_id
+                else a
                 for a in finding.activities
             )
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import sys
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -234,9 +236,12 @@ class Measure:
         return self.completed_on is not None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Activity:
-    """工作开展: a dated thing done, counted (count) or measured (amount), with its unit."""
+    """工作开展: a dated thing done, counted (count) or measured (amount), with its unit.
+
+    Its kind, unit and day are the process's one object for each value (a finding's thousands of activities
+    repeat a few of each), and `shared` gives the one object for the whole activity."""
 
     activity_id: UUID
     kind: str
@@ -253,6 +258,30 @@ class Activity:
     def quantity(self) -> Decimal:
         """The activity's figure: its count, or its amount."""
         return Decimal(self.count) if self.count is not None else self.amount or Decimal(0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", sys.intern(self.kind))
+        object.__setattr__(self, "unit", sys.intern(self.unit))
+        object.__setattr__(self, "occurred_on", _DAYS.setdefault(self.occurred_on, self.occurred_on))
+
+
+#: Each business day as one object: there are a few thousand of them, and millions of activities.
+_DAYS: dict[date, date] = {}
+#: The activities alive in this process, by id (weakly: an activity no one holds is dropped).
+_ALIVE: weakref.WeakValueDictionary[UUID, Activity] = weakref.WeakValueDictionary()
+
+
+def shared(activity: Activity) -> Activity:
+    """The object this process already holds for an activity equal to this one (the same id, fields and
+    amount's digits), else this one, kept for the next. The write side's aggregate, the views' folded one
+    and the rows read each decode a finding's activities on their own; shared, each activity is one object
+    however many of them hold it, where it was three of about 400 bytes each. Activities are immutable,
+    so holding one object for equal ones changes nothing else."""
+    found = _ALIVE.get(activity.activity_id)
+    if found is not None and found == activity and str(found.amount) == str(activity.amount):
+        return found
+    _ALIVE[activity.activity_id] = activity
+    return activity
 
 
 class Activities(Sequence[Activity]):

@@ -13,7 +13,7 @@ import io
 import pickle
 from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID, SafeUUID
@@ -25,7 +25,7 @@ from eventsourcing.utils import get_topic
 from rectify.access import audience_of
 from rectify.domain import Finding, Round, Unit
 from rectify.domain.rule import StandingRule
-from rectify.domain.values import Activity
+from rectify.domain.values import Activity, shared
 from rectify.projections.ledger import LedgerRow, ledger_row
 
 #: An aggregate of the class asked for: `aggregates(Round)` gives Rounds.
@@ -234,6 +234,14 @@ def _uuid(value: int) -> UUID:
     return uuid
 
 
+ACTIVITY_FIELDS = fields(Activity)
+
+
+def _activity(*values: Any) -> Activity:
+    """Rebuilds a pickled activity as the process's one object for it (values.shared)."""
+    return shared(Activity(*values))
+
+
 class StateCodec:
     """Encodes rounds, units and ledger rows for the views' store.
 
@@ -241,7 +249,11 @@ class StateCodec:
     they use pickle: exact for dates, decimals, enums and tuples, and many times faster than JSON.
     """
 
-    dispatch = {**copyreg.dispatch_table, UUID: lambda u: (_uuid, (u.int,))}
+    dispatch = {
+        **copyreg.dispatch_table,
+        UUID: lambda u: (_uuid, (u.int,)),
+        Activity: lambda a: (_activity, tuple(getattr(a, f.name) for f in ACTIVITY_FIELDS)),
+    }
 
     def encode(self, value: object) -> bytes:
         if isinstance(value, Aggregate):
