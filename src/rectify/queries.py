@@ -540,6 +540,8 @@ class Reading:
         self._now: int | None = None
         self._resolved: dict[At, int] = {}
         self._shown: dict[int, int] = {}
+        #: the round's ledger rows read at the pinned position, by (finding id, position)
+        self._pinned_rows: dict[tuple[str, int], LedgerRow] = {}
 
     # -- positions ----------------------------------------------------------------------------
 
@@ -557,14 +559,19 @@ class Reading:
                     self._now, pinned = stored.position, True
                 wanted = self._now if position is None else position
             if pinned and scope.round_id is not None:
-                # The round's rows as of the pinned position are kept then (the store's KeptRows): if a
-                # write moves the views on before a later read of this request, that read finds them
-                # instead of folding those findings' whole histories again.
-                stored.ledger(Scope(round_id=scope.round_id))
+                # The round's rows as of the pinned position are kept by the request: if a write moves
+                # the views on before a later read of it, that read finds them instead of folding those
+                # findings' whole histories again. (The store keeps the last few versions of each row
+                # read too, but under a stream of writes and reads the request's may be gone by then.)
+                rows = {(str(r.finding_id), r.position): r for r in stored.ledger(Scope(round_id=scope.round_id))}
+                with self._lock:
+                    self._pinned_rows = rows
             if stored.position == wanted:
                 yield stored
                 return
-        yield read.as_of(wanted, scope)
+        with self._lock:
+            pinned_rows = self._pinned_rows if wanted == self._now else {}
+        yield read.as_of(wanted, scope, pinned_rows)
 
     def now(self) -> int:
         """The position the views were at when this request first read them."""

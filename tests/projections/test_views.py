@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 
 from rectify import settings
-from rectify.access import Actor, Role
+from rectify.access import Actor, Role, may_see_finding
 from rectify.bootstrap import System, open_application, open_system
 from rectify.domain import Finding
 from rectify.domain.rule import StandingRule
 from rectify.projections.progress import Scope
+from rectify.projections.store import KEPT_VERSIONS
 from rectify.projections.views import At
 from scenario import TODAY, load_reference
 
@@ -105,6 +106,38 @@ def test_a_round_as_of_a_position_just_passed_is_read_from_the_views_and_kept_ro
         # the cache of past states weighs the activities of the findings folded for it, not only its rows
         assert refolded.weight > len(before)  # type: ignore[attr-defined]
     assert system.read.rounds_as_of((loaded.round_id,), position).ledger() == before
+
+
+def test_a_request_reads_its_pinned_round_without_folding_again_however_many_rows_were_read_since(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a stream of writes and reads, the store's kept versions of a row move on before a request's later
+    read; the request kept the rows of its own first read, and folds nothing again."""
+    loaded = load_reference(system.app)
+    system.projector.catch_up()
+    unit = Actor("u", Role.UNIT, loaded.unit_id)
+    reading = system.queries.reading(unit)
+    round_ = reading.round(loaded.round_id)
+    assert round_ is not None
+    with system.read.view() as view:
+        before = view.ledger(Scope(round_id=loaded.round_id))
+    finding = loaded.finding_ids["人居环境品质有效提升"]
+    for _ in range(KEPT_VERSIONS + 2):
+        system.app.record_activity(unit, finding_id=finding, kind="大扫除", occurred_on="2026-03-10", count=1)
+        system.projector.catch_up()
+        others = system.queries.reading(unit).round(loaded.round_id)  # another request reads the row written
+        assert others is not None and system.queries.reading(unit).round_findings(others, None).total
+    then = next(r for r in before if r.finding_id == finding)
+    assert (str(finding), then.position) not in system.store.kept_rows  # the store's versions moved on
+
+    def not_this_way(*args: Any) -> Any:
+        raise AssertionError("folded again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(system.read, "rounds_as_of", not_this_way)
+        patched.setattr(system.read, "_fold_versions", not_this_way)
+        page = reading.round_findings(round_, None)
+    assert [f.row for f in page.items] == [r for r in before if may_see_finding(unit, r)]
 
 
 def test_the_district_as_of_a_recent_position_folds_again_only_what_changed_since(

@@ -21,10 +21,11 @@ import threading
 from abc import ABC, abstractmethod
 from array import array
 from bisect import bisect_right, insort
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import chain, islice
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -772,11 +773,11 @@ class StoredView:
         return rows, [State(decode(bytes(state)), int(p)) for p, state in self.cursor.fetchall()]
 
     def round_at(
-        self, round_id: UUID, position: int
+        self, round_id: UUID, position: int, read: Mapping[tuple[str, int], LedgerRow] = MappingProxyType({})
     ) -> tuple[list[LedgerRow], list[State], dict[UUID, tuple[int, list[int]]]] | None:
         """One round as of a recent `position`, from the views as they are now: its round, units and
         standing rules (None when one of them changed after `position`: ask for a replay), the ledger
-        rows as they were then (unchanged since, or kept from a read at the time), and for the
+        rows as they were then (unchanged since, or `read` by the caller or kept from a read at the time), and for the
         findings whose row then is not at hand, their version then and the positions of their events
         up to it, to fold again. A request that began just before a write reads its position so."""
         aggregates, history = self._t("aggregates"), self._t("history")
@@ -806,7 +807,8 @@ class StoredView:
         )  # a finding raised after `position` has no event up to it, and is left out
         refold = {}
         for finding_id, (version, positions) in changed.items():
-            row = self.store.kept_rows.get((str(finding_id), positions[-1]))
+            key = (str(finding_id), positions[-1])
+            row = read.get(key) or self.store.kept_rows.get(key)
             if row is None:
                 refold[finding_id] = (version, positions)
             else:

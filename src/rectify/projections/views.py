@@ -11,10 +11,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from types import MappingProxyType
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -185,11 +186,15 @@ class ReadModels:
             return
         yield self.as_of(self.resolve(at), scope)
 
-    def as_of(self, position: int, scope: Scope = Scope()) -> FoldedView:
+    def as_of(
+        self, position: int, scope: Scope = Scope(), read: Mapping[tuple[str, int], LedgerRow] | None = None
+    ) -> FoldedView:
+        """The read models as of `position` for the scope; `read`: ledger rows by (finding id, position)
+        the caller read before, which a round's findings changed since are taken from."""
         if (district := self._kept(("district", position))) is not None:
             return district  # it holds every round and unit, and finds a round's rows by key
         if (round_id := scope.round_id) is not None:
-            return self._cached(("round", round_id, position), lambda: self._round(round_id, position))
+            return self._cached(("round", round_id, position), lambda: self._round(round_id, position, read or {}))
         if scope.unit_id is not None:
             with self.store.snapshot() as stored:
                 rounds = [r.id for r in stored.aggregates(Round) if scope.unit_id in r.unit_ids]
@@ -214,7 +219,9 @@ class ReadModels:
                     return self._refold_changed(stored, changed, position)
             return self._replay(position)
 
-    def _round(self, round_id: UUID, position: int) -> FoldedView:
+    def _round(
+        self, round_id: UUID, position: int, read: Mapping[tuple[str, int], LedgerRow] = MappingProxyType({})
+    ) -> FoldedView:
         """One round as of `position`: from the views as they are, with only the findings changed since
         (and not kept as they were) folded again, when its round, units and rules have not changed since
         (StoredView.round_at); else from the round's own events. Under a stream of writes, a request
@@ -223,7 +230,7 @@ class ReadModels:
         self._ensure_indexed(position)
         with paused_garbage_collection():
             with self.store.snapshot() as stored:
-                found = stored.round_at(round_id, position)
+                found = stored.round_at(round_id, position, read)
             if found is None:
                 return self.rounds_as_of((round_id,), position)
             rows, states, refold = found
