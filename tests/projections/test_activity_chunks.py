@@ -199,3 +199,27 @@ def test_the_projector_keeps_folded_aggregates_within_a_bound_in_bytes(system: S
     kept = projector._cache
     assert 0 < kept.nbytes <= 32 * 1024
     assert 0 < len(kept) < 10  # of the reference round's 16 aggregates, each charged by its events
+
+
+def test_the_last_event_at_or_before_a_position_is_found_in_any_history_chunk(system: System, loaded: Loaded) -> None:
+    finding = loaded.finding_ids[FINDING]
+    record(system, loaded, 2 * HISTORY_CHUNK + 5)
+    with system.store.snapshot() as view:
+        everything = view.positions_of(finding)
+        for position in {everything[0], everything[3], everything[HISTORY_CHUNK + 1], everything[-2], everything[-1]}:
+            found = system.store.last_positions(view.cursor, view.generation, [finding], position)
+            assert found == {finding: max(p for p in everything if p <= position)}, position
+        assert system.store.last_positions(view.cursor, view.generation, [finding], everything[0] - 1) == {}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_chunks_written_after_a_position_are_found_by_index_not_by_reading_every_chunk(system: System) -> None:
+    """On SQLite, whose planner takes the index for the query as written (PostgreSQL's decides by its statistics)."""
+    with system.store.snapshot() as view:
+        view.cursor.execute(
+            f"EXPLAIN QUERY PLAN SELECT chunk, activities FROM {view._t('activities')} "
+            "WHERE finding_id = ? AND position > ?",
+            ("x", 0),
+        )
+        plan = " ".join(str(row[-1]) for row in view.cursor.fetchall())
+    assert "activities_written" in plan and "position>?" in plan.replace(" ", ""), plan

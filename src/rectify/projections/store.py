@@ -155,6 +155,8 @@ def index_statements(generation: int) -> list[str]:
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('aggregates_key')} ON {g('aggregates')} (id)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('ledger_key')} ON {g('ledger')} (finding_id)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('activities_key')} ON {g('activities')} (finding_id, chunk)",
+        # the chunks written after a position (a read after a write): else every chunk of the finding is looked at
+        f"CREATE INDEX IF NOT EXISTS {g('activities_written')} ON {g('activities')} (finding_id, position)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('history_key')} ON {g('history')} (aggregate_id, chunk)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('timeline_key')} ON {g('timeline')} (chunk)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {g('audience_key')} ON {g('audience')} (audience, chunk)",
@@ -393,6 +395,34 @@ class ViewStore(ABC):
             )
             rows += cursor.fetchall()
         return joined(rows)
+
+    def last_positions(self, cursor: Any, generation: int, ids: Iterable[UUID], position: int) -> dict[UUID, int]:
+        """Per aggregate with an event at or before `position`, the position of the last such event: from its
+        last two history-index chunks, where a recent `position` lies, and only otherwise from all of them.
+        (Loading every chunk made each read just after a write cost the finding's whole history.)"""
+        history = table(generation, "history")
+        found: dict[UUID, int] = {}
+        farther: list[UUID] = []
+        for identifier in ids:
+            cursor.execute(
+                f"SELECT chunk, positions FROM {history} WHERE aggregate_id = ? ORDER BY chunk DESC LIMIT 2",
+                (self._text(identifier),),
+            )
+            chunks = [(int(number), unpack(packed)) for number, packed in cursor.fetchall()]
+            for _, positions in chunks:
+                at = bisect_right(positions, position)
+                if at:
+                    found[identifier] = positions[at - 1]
+                    break
+            else:
+                if chunks and chunks[-1][0] > 0:  # earlier chunks may hold it; with chunk 0 read, there is none
+                    farther.append(identifier)
+        if farther:
+            for identifier, (_, positions) in cut_at(
+                self.load_positions(cursor, generation, farther), position
+            ).items():
+                found[identifier] = positions[-1]
+        return found
 
     def load_last_chunks(self, cursor: Any, generation: int, versions: dict[UUID, int]) -> dict[UUID, list[int]]:
         """Per aggregate at a version (above 0), the positions held by the history-index chunk of that
@@ -801,18 +831,19 @@ class StoredView:
         )
         listed = [(f, int(p)) for f, p in self.cursor.fetchall()]
         rows = self._rows([(f, p) for f, p in listed if p <= position])
-        changed = cut_at(
-            self.store.load_positions(self.cursor, self.generation, [UUID(f) for f, p in listed if p > position]),
-            position,
-        )  # a finding raised after `position` has no event up to it, and is left out
-        refold = {}
-        for finding_id, (version, positions) in changed.items():
-            key = (str(finding_id), positions[-1])
+        # A finding raised after `position` has no event up to it, and is left out.
+        changed = self.store.last_positions(
+            self.cursor, self.generation, [UUID(f) for f, p in listed if p > position], position
+        )
+        missing = []
+        for finding_id, last in changed.items():
+            key = (str(finding_id), last)
             row = read.get(key) or self.store.kept_rows.get(key)
             if row is None:
-                refold[finding_id] = (version, positions)
+                missing.append(finding_id)
             else:
                 rows.append(row)
+        refold = cut_at(self.store.load_positions(self.cursor, self.generation, missing), position) if missing else {}
         return rows, [State(decode(bytes(state)), p) for p, state in states], refold
 
     def changed_after(self, position: int) -> dict[UUID, tuple[int, list[int]]]:
