@@ -161,14 +161,21 @@ def test_the_write_side_the_views_and_the_rows_read_hold_one_object_per_activity
 
 
 @pytest.mark.parametrize("later", [1, ACTIVITY_CHUNK + 3])
-def test_rows_read_at_an_older_snapshot_keep_their_own_activities(system: System, loaded: Loaded, later: int) -> None:
-    """A reader whose snapshot is older than the activities kept reads its own, and keeps the newer."""
+def test_rows_read_at_an_older_snapshot_find_their_own_activities_kept(
+    system: System, loaded: Loaded, later: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last few positions read of a finding's activities are kept: a reader whose snapshot is older than
+    another's, which read since, finds its own version there, where it decoded the whole history before."""
     finding = loaded.finding_ids[FINDING]
+    record(system, loaded, 2 * ACTIVITY_CHUNK)
+    with system.store.snapshot() as view:
+        view.finding(finding)  # what was read at the older position is kept
     opened, written = threading.Event(), threading.Event()
     older: list[LedgerRow | None] = []
 
     def read_from_an_older_snapshot() -> None:  # its own thread: a thread's nested reads share one snapshot
         with system.store.snapshot() as old:
+            old.cursor.execute(f"SELECT count(*) FROM {old._t('ledger')}")  # the snapshot starts here
             opened.set()
             written.wait(60)
             older.append(old.finding(finding))
@@ -176,19 +183,23 @@ def test_rows_read_at_an_older_snapshot_keep_their_own_activities(system: System
     reader = threading.Thread(target=read_from_an_older_snapshot)
     reader.start()
     assert opened.wait(10)
+    decoded: list[bytes] = []
     try:
         record(system, loaded, later)
         with system.store.snapshot() as new:
             newer = new.finding(finding)
             generation = new.generation
+        decode = system.store.codec.decode
+        monkeypatch.setattr(system.store.codec, "decode", lambda data: decoded.append(data) or decode(data))
     finally:
         written.set()
         reader.join(60)
     assert newer is not None and older[0] is not None
     assert len(newer.activities) == len(older[0].activities) + later
     assert newer.activities[: len(older[0].activities)] == older[0].activities
+    assert len(decoded) <= 1  # its row, if not kept; none of its activities' chunks
     kept = system.store.kept_activities.get((generation, str(finding)))
-    assert kept is not None and kept.position == newer.position
+    assert kept is not None and [v.position for v in kept] == [older[0].position, newer.position]
 
 
 def test_the_projector_keeps_folded_aggregates_within_a_bound_in_bytes(system: System) -> None:

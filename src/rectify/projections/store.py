@@ -245,9 +245,11 @@ class ViewStore(ABC):
         self.codec = codec
         self._texts: dict[UUID, str] = {}
         self.kept_rows = KeptRows(KEPT_ROWS_BYTES)
-        #: per (generation, finding id), its activities at the last position read: a later read of
-        #: the finding fetches and decodes only the chunks written since (the last one, usually)
-        self.kept_activities: BoundedCache[tuple[int, str], KeptActivities] = BoundedCache(KEPT_ACTIVITIES_BYTES)
+        #: per (generation, finding id), its activities at the last KEPT_VERSIONS positions read: a later
+        #: read of the finding fetches and decodes only the chunks written since (the last one, usually)
+        self.kept_activities: BoundedCache[tuple[int, str], tuple[KeptActivities, ...]] = BoundedCache(
+            KEPT_ACTIVITIES_BYTES
+        )
 
     # -- dialect ------------------------------------------------------------------------------
 
@@ -723,20 +725,22 @@ class StoredView:
         return [found[key] for key in keys]  # one snapshot: each key was found as it was asked for
 
     def _activities(self, rows: list[tuple[str, int]]) -> dict[str, Activities]:
-        """The activities of these findings (id, position of the row read), from the chunks kept at an
-        earlier position and those written since, or else all of the finding's chunks."""
+        """The activities of these findings (id, position of the row read), from those kept at the latest
+        position up to it and the chunks written since, or else all of the finding's chunks. Of each finding
+        the last KEPT_VERSIONS positions read are kept: under concurrent requests, one that reads from a
+        snapshot just older than another's still finds its base (it decoded the whole history before)."""
         kept = self.store.kept_activities
         found: dict[str, KeptActivities] = {}
         whole: list[str] = []
         later: list[tuple[str, KeptActivities]] = []
-        older: set[str] = set()  # read from an older snapshot than the one kept: not kept over it
         for finding_id, position in rows:
-            known = kept.get((self.generation, finding_id))
+            known = max(
+                (v for v in kept.get((self.generation, finding_id), ()) if v.position <= position),
+                key=lambda v: v.position,
+                default=None,
+            )
             if known is None:
                 whole.append(finding_id)
-            elif known.position > position:
-                whole.append(finding_id)
-                older.add(finding_id)
             elif known.position == position:
                 found[finding_id] = known
             else:
@@ -766,8 +770,15 @@ class StoredView:
             fresh[finding_id] = known.rewritten(positions[finding_id], written)
         for finding_id, made in fresh.items():
             found[finding_id] = made
-            if made.activities and finding_id not in older:
-                kept.put((self.generation, finding_id), made, ACTIVITY_BYTES * len(made.activities))
+            if made.activities:
+                key = (self.generation, finding_id)
+                versions = {v.position: v for v in kept.get(key, ())} | {made.position: made}
+                # The versions share their chunks: what they hold is about the latest one's activities.
+                kept.put(
+                    key,
+                    tuple(sorted(versions.values(), key=lambda v: v.position)[-KEPT_VERSIONS:]),
+                    ACTIVITY_BYTES * len(made.activities),
+                )
         return {finding_id: known.activities for finding_id, known in found.items()}
 
     def aggregates(self, cls: type[AnAggregate]) -> list[AnAggregate]:
