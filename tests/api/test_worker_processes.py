@@ -21,14 +21,16 @@ STALL_SECONDS = 5
 
 @contextlib.contextmanager
 def worker_beside_api(database_url: str) -> Iterator[World]:
-    """`rectify project` as a worker, and `rectify serve --no-projector` over the same store."""
-    worker = start_worker(database_url, "--poll-interval", "0.05")
-    try:
-        with open_served_world(database_url, "--no-projector") as world:
+    """`rectify serve --no-projector`, and `rectify project` as a worker over the same store. The worker starts
+    once the world is in the store: started first, it could create the store's tables before the world is copied
+    into it, and the copy goes into an empty store only (see store_templates)."""
+    with open_served_world(database_url, "--no-projector") as world:
+        worker = start_worker(database_url, "--poll-interval", "0.05")
+        try:
             yield world
-    finally:
-        worker.terminate()
-        worker.communicate(timeout=10)
+        finally:
+            worker.terminate()
+            worker.communicate(timeout=10)
 
 
 @pytest.fixture(scope="module", params=STORES)
