@@ -14,7 +14,6 @@ from api_harness import (
     World,
     checked,
     load_world,
-    open_served_world,
     per_store,
     start_server,
     start_worker,
@@ -30,16 +29,18 @@ STALL_SECONDS = 5
 
 @contextlib.contextmanager
 def worker_beside_api(database_url: str) -> Iterator[World]:
-    """`rectify serve --no-projector`, and `rectify project` as a worker over the same store. The worker starts
-    once the world is in the store: started first, it could create the store's tables before the world is copied
-    into it, and the copy goes into an empty store only (see store_templates)."""
-    with open_served_world(database_url, "--no-projector") as world:
-        worker = start_worker(database_url, "--poll-interval", "0.05")
-        try:
+    """`rectify project` as a worker, and `rectify serve --no-projector` over the same store. The worker starts
+    once the world is in the store (started first, it could create the store's tables before the world is copied
+    into it, and a copy goes into an empty store only: see store_templates) and before the server, whose /health
+    answers once the worker has brought the views near the head."""
+    loaded, tokens = load_world(database_url)
+    worker = start_worker(database_url, "--poll-interval", "0.05")
+    try:
+        with checked(World(database_url, loaded, tokens, start_server(database_url, "--no-projector"))) as world:
             yield world
-        finally:
-            worker.terminate()
-            worker.communicate(timeout=10)
+    finally:
+        worker.terminate()
+        worker.communicate(timeout=10)
 
 
 @pytest.fixture(scope="module", params=STORES)
