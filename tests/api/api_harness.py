@@ -64,10 +64,12 @@ class Endpoint(Protocol):
     def stop(self) -> None: ...
 
 
-#: The client of the harness's own requests (health polls while a server starts or catches up, bursts of writes):
-#: a client of its own per request builds a TLS context each time (some 25 ms of CPU, for a plain-HTTP request),
-#: and the polls come every 20 to 100 ms.
-PROBE = httpx.Client()
+#: The TLS context of every client the harness makes: a client that builds its own spends some 25 ms of CPU on
+#: it, even for the plain HTTP of the tests, and the tests make a client for each role they ask as.
+TLS = httpx.create_ssl_context()
+#: The client of the harness's own requests (health polls while a server starts or catches up, bursts of writes),
+#: which come every 20 to 100 ms.
+PROBE = httpx.Client(verify=TLS)
 
 
 def free_port() -> int:
@@ -105,7 +107,7 @@ class Server:
         return WsSession.open(self.ws_url, token, **connect)
 
     def http(self, headers: dict[str, str]) -> HttpClient:
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30, verify=TLS)
 
     def stop(self) -> None:
         if self.process.poll() is None:
