@@ -11,9 +11,8 @@ import httpx
 import pytest
 from api_harness import open_served_world
 
-from system_packages import CHROMIUM, require_system_packages
+from system_packages import require_system_packages
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 INTERNAL_HEADING = "规范工程项目资金管理"
 SCREENSHOT = Path(__file__).parents[2] / "docs" / "dashboard-round.png"
 
@@ -28,16 +27,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         notice = world.client("INSPECTOR").mutate("publishNotice", {**ids, "publishedOn": "2026-03-12"})
         assert notice["__typename"] == "NoticePublished", notice
         yield {"server": world.server, "loaded": world.loaded, "tokens": world.tokens, "notice": notice}
-
-
-@pytest.fixture(scope="module")
-def browser(site: dict[str, Any]) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
 
 
 def open_round(browser: Any, site: dict[str, Any], token: str | None) -> Any:

@@ -16,9 +16,8 @@ from api_harness import open_served_world
 from openpyxl import load_workbook
 
 from evidence_files import pdf, photo
-from system_packages import CHROMIUM, require_system_packages
+from system_packages import require_system_packages
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 CLEAN_UPS = "人居环境品质有效提升"
 MEASURE = "三是建立每月环境卫生巡查制度"
 RECORDED = "建立每月环境卫生巡查制度"  # the measure as recorded: without its numbering (三是)
@@ -30,16 +29,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     require_system_packages("chromium")
     with open_served_world(f"sqlite:///{tmp_path_factory.mktemp('files') / 'rectify.db'}") as world:
         yield world
-
-
-@pytest.fixture(scope="module")
-def browser(site: Any) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
 
 
 def open_round(browser: Any, site: Any, role: str | None) -> Any:
