@@ -1,6 +1,7 @@
-"""The browser of the end-to-end tests: one headless Chromium per test process, launched for the first module that
-asks for it. Each test still opens its pages in a context of their own (`browser.new_page()`), so no cookie, storage
-or cache passes from one test or module to the next; a launch costs about a second of CPU."""
+"""The browser of the end-to-end tests: a headless Chromium for each module, whose tests open their pages in
+contexts of their own (`browser.new_page()`). One for each module, not one for the run: Playwright's synchronous
+API keeps an event loop running in the test process's thread while it is open, and the tiers after this one run
+asyncio.run() there."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from system_packages import CHROMIUM, require_system_packages
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     require_system_packages("chromium")
     from playwright.sync_api import sync_playwright
