@@ -64,8 +64,9 @@ class Endpoint(Protocol):
     def stop(self) -> None: ...
 
 
-#: The TLS context of every client the harness makes: a client that builds its own spends some 25 ms of CPU on
-#: it, even for the plain HTTP of the tests, and the tests make a client for each role they ask as.
+#: The TLS context of every HTTP client of the tests (the harness's, and httpx's one-off calls given it as
+#: `verify=`): a client that builds its own spends some 25 ms of CPU on it, even for the plain HTTP of the tests,
+#: and the tests make a client for each role they ask as and for many single requests.
 TLS = httpx.create_ssl_context()
 #: The client of the harness's own requests (health polls while a server starts or catches up, bursts of writes),
 #: which come every 20 to 100 ms.

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_harness import open_served_world
+from api_harness import TLS, open_served_world
 
 from system_packages import require_system_packages
 
@@ -40,7 +40,11 @@ def open_round(browser: Any, site: dict[str, Any], token: str | None) -> Any:
 def mutate(site: dict[str, Any], query: str, variables: dict[str, Any]) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {site['tokens']['UNIT']}"}
     answer = httpx.post(
-        f"{site['server'].url}/graphql", json={"query": query, "variables": variables}, headers=headers, timeout=30
+        f"{site['server'].url}/graphql",
+        json={"query": query, "variables": variables},
+        headers=headers,
+        timeout=30,
+        verify=TLS,
     ).json()
     assert "errors" not in answer, answer
     return answer["data"]
@@ -175,6 +179,7 @@ def test_a_units_feed_opens_on_its_last_twenty_events(browser: Any, site: dict[s
             },
             headers=headers,
             timeout=30,
+            verify=TLS,
         ).json()["data"]["events"]
         positions += [e["position"] for e in page_of_log["events"]]
         if not page_of_log["events"]:
