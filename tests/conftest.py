@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +26,17 @@ from rectify.application import RectifyApplication
 from rectify.bootstrap import System, open_application, open_system
 from rectify.examples import songyuan
 from scenario import SYSTEM, TODAY, load_reference
+
+# Each module compiled once, not once per process: under PYTHONDONTWRITEBYTECODE every process of a run (pytest's
+# workers; the servers, workers and commands the tests start) compiled rectify and its tests again, a tenth of a
+# second per process and a second or more of assertion rewriting per worker. The bytecode goes to a cache of the
+# test runs outside the tree (which is what that setting keeps clean); the processes the tests start inherit it
+# through the environment.
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
+    os.environ["PYTHONPYCACHEPREFIX"] = sys.pycache_prefix = os.path.join(
+        tempfile.gettempdir(), f"rectify-tests-bytecode-{os.getuid()}"
+    )
+    sys.dont_write_bytecode = False
 
 # Property tests assert results, never timings: on a shared two-core machine Hypothesis's per-example
 # deadline (200 ms) fails a correct test whenever the other core's work slows this one down.

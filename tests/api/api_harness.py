@@ -64,6 +64,15 @@ class Endpoint(Protocol):
     def stop(self) -> None: ...
 
 
+#: The TLS context of every HTTP client of the tests (the harness's, and httpx's one-off calls given it as
+#: `verify=`): a client that builds its own spends some 25 ms of CPU on it, even for the plain HTTP of the tests,
+#: and the tests make a client for each role they ask as and for many single requests.
+TLS = httpx.create_ssl_context()
+#: The client of the harness's own requests (health polls while a server starts or catches up, bursts of writes),
+#: which come every 20 to 100 ms.
+PROBE = httpx.Client(verify=TLS)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -99,7 +108,7 @@ class Server:
         return WsSession.open(self.ws_url, token, **connect)
 
     def http(self, headers: dict[str, str]) -> HttpClient:
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30, verify=TLS)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -169,10 +178,11 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Callable
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {log()}")
         try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200 and process.poll() is None:
+            if PROBE.get(f"{url}/health", timeout=1).status_code == 200 and process.poll() is None:
                 return
         except httpx.HTTPError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)  # after a 503 too (the views still behind): asking again at once only spins
     process.kill()
     process.wait()
     raise RuntimeError("server did not come up in 30 s")
@@ -459,5 +469,5 @@ def open_served_world(database_url: str, *serve_args: str, env: dict[str, str] |
     server = start_server(database_url, *serve_args, env=env)
     with checked(World(database_url, loaded, tokens, server)) as built:
         if "--no-projector" not in serve_args:
-            wait_until_caught_up(lambda: httpx.get(f"{server.url}/health", timeout=10))
+            wait_until_caught_up(lambda: PROBE.get(f"{server.url}/health", timeout=10))
         yield built

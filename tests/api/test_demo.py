@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
-from api_harness import free_port, wait_until_healthy
+from api_harness import TLS, free_port, wait_until_healthy
 
 
 def test_rectify_demo_serves_the_reference_round_on_the_port_it_is_given(tmp_path: Path) -> None:
@@ -22,10 +22,12 @@ def test_rectify_demo_serves_the_reference_round_on_the_port_it_is_given(tmp_pat
         try:
             url = f"http://127.0.0.1:{port}"
             wait_until_healthy(url, process, lambda: (tmp_path / "stderr").read_text(errors="replace"))
-            health = httpx.get(f"{url}/health", timeout=10).json()
+            health = httpx.get(f"{url}/health", timeout=10, verify=TLS).json()
             assert health["ok"] is True and health["head"] > 0
 
-            rounds = httpx.post(f"{url}/graphql", json={"query": "{ rounds { teamName } }"}, timeout=10).json()
+            rounds = httpx.post(
+                f"{url}/graphql", json={"query": "{ rounds { teamName } }"}, timeout=10, verify=TLS
+            ).json()
             assert rounds == {"data": {"rounds": [{"teamName": "罗湖区第四巡察组"}]}}
 
             printed = (tmp_path / "stdout").read_text()
@@ -36,6 +38,7 @@ def test_rectify_demo_serves_the_reference_round_on_the_port_it_is_given(tmp_pat
                 json={"query": "{ me { role } }"},
                 headers={"Authorization": f"Bearer {token.group(1)}"},
                 timeout=10,
+                verify=TLS,
             ).json()
             assert me == {"data": {"me": {"role": "INSPECTOR"}}}
         finally:

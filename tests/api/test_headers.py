@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_harness import Server, World, start_server
+from api_harness import TLS, Server, World, start_server
 
 ROOT = Path(__file__).parents[2]
 SCRIPT = "<script>window.__xss = 1</script>"
@@ -40,7 +40,7 @@ def notice(served_shared_world: World) -> dict[str, Any]:
 
 
 def get(world: World, path: str, **headers: str) -> httpx.Response:
-    return httpx.get(world.server.url + path, headers=headers, timeout=60)
+    return httpx.get(world.server.url + path, headers=headers, timeout=60, verify=TLS)
 
 
 def pages(notice: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
@@ -71,7 +71,7 @@ def test_every_page_sends_nosniff_a_referrer_policy_and_a_csp_that_forbids_frami
         assert response.headers["x-content-type-options"] == "nosniff", path
         assert response.headers["referrer-policy"] == "no-referrer", path
         assert "frame-ancestors 'none'" in response.headers["content-security-policy"], path
-    posted = httpx.post(served_shared_world.server.graphql_url, json={"query": "{ head }"}, timeout=30)
+    posted = httpx.post(served_shared_world.server.graphql_url, json={"query": "{ head }"}, timeout=30, verify=TLS)
     assert posted.headers["x-content-type-options"] == "nosniff"
     assert posted.headers["content-security-policy"].startswith("default-src 'none'")
 
@@ -160,7 +160,7 @@ def preflight(server: Server, origin: str) -> httpx.Response:
         "access-control-request-method": "POST",
         "access-control-request-headers": "authorization, content-type",
     }
-    return httpx.options(server.graphql_url, headers=headers, timeout=30)
+    return httpx.options(server.graphql_url, headers=headers, timeout=30, verify=TLS)
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +178,7 @@ def test_cross_origin_requests_are_refused_by_default(served_shared_world) -> No
         json={"query": "{ head }"},
         headers={"origin": "https://elsewhere.example"},
         timeout=30,
+        verify=TLS,
     )
     assert "access-control-allow-origin" not in answered.headers
 
@@ -196,6 +197,7 @@ def test_a_configured_origin_gets_its_preflight_answered_and_may_post_with_a_tok
         json={"query": "{ me { role } }"},
         headers={"origin": ALLOWED_ORIGIN, "authorization": f"Bearer {served_shared_world.tokens['INSPECTOR']}"},
         timeout=30,
+        verify=TLS,
     )
     assert posted.json() == {"data": {"me": {"role": "INSPECTOR"}}}
     assert posted.headers["access-control-allow-origin"] == ALLOWED_ORIGIN

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from api_harness import GRAPHQL_TRANSPORT_WS, GraphQLClient, Server, World, start_server
+from api_harness import GRAPHQL_TRANSPORT_WS, TLS, GraphQLClient, Server, World, start_server
 
 from system_packages import SYSTEM_PACKAGES_REQUIRED  # type: ignore[import-not-found]
 
@@ -46,7 +46,7 @@ def chatty(served_shared_world: World) -> Iterator[Server]:
 
 def post(world: World, content: bytes | str, **headers: str) -> httpx.Response:
     sent = {"content-type": "application/json", **headers}
-    return httpx.post(world.server.graphql_url, content=content, headers=sent, timeout=30)
+    return httpx.post(world.server.graphql_url, content=content, headers=sent, timeout=30, verify=TLS)
 
 
 def message_of(response: httpx.Response) -> str:
@@ -153,14 +153,14 @@ def test_a_body_cached_as_json_gets_no_cached_answer_in_another_content_type(ser
     url = served_shared_world.server.graphql_url
     for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/graphql", None):
         headers = {"content-type": content_type} if content_type else {}
-        response = httpx.post(url, content=body, headers=headers, timeout=30)
+        response = httpx.post(url, content=body, headers=headers, timeout=30, verify=TLS)
         assert response.status_code == 415, (content_type, response.text)
         assert "send the request as application/json" in message_of(response)
     # A multipart request is a request of the GraphQL multipart request spec, checked as one (never a cached answer).
-    multipart = httpx.post(url, files={"operations": (None, body)}, timeout=30)
+    multipart = httpx.post(url, files={"operations": (None, body)}, timeout=30, verify=TLS)
     assert multipart.status_code == 400 and "GraphQL-Require-Preflight" in message_of(multipart)
     headers = {"GraphQL-Require-Preflight": "1"}
-    without_map = httpx.post(url, files={"operations": (None, body)}, headers=headers, timeout=30)
+    without_map = httpx.post(url, files={"operations": (None, body)}, headers=headers, timeout=30, verify=TLS)
     assert without_map.status_code == 400 and "no `map` field" in message_of(without_map)
     latin = post(served_shared_world, body, **{"content-type": "application/json; charset=latin-1"})
     assert latin.status_code == 415 and "charset" in message_of(latin)
@@ -213,14 +213,14 @@ def test_a_field_error_during_execution_is_a_200_with_data_in_both_media_types(s
 
 def test_get_runs_queries_refuses_mutations_with_405_and_shows_graphiql_to_a_browser(served_shared_world) -> None:
     url = served_shared_world.server.graphql_url
-    query = httpx.get(url, params={"query": LEDGER, "variables": json.dumps({"first": 1})}, timeout=30)
+    query = httpx.get(url, params={"query": LEDGER, "variables": json.dumps({"first": 1})}, timeout=30, verify=TLS)
     assert query.status_code == 200 and len(query.json()["data"]["ledger"]["items"]) == 1
-    mutation = httpx.get(url, params={"query": "mutation { __typename }"}, timeout=30)
+    mutation = httpx.get(url, params={"query": "mutation { __typename }"}, timeout=30, verify=TLS)
     assert mutation.status_code == 405 and mutation.headers["allow"] == "POST"
     assert "a mutation is sent with POST" in message_of(mutation)
-    page = httpx.get(url, headers={"accept": "text/html"}, timeout=30)
+    page = httpx.get(url, headers={"accept": "text/html"}, timeout=30, verify=TLS)
     assert page.status_code == 200 and "graphiql" in page.text.lower()
-    options = httpx.options(url, timeout=30)
+    options = httpx.options(url, timeout=30, verify=TLS)
     assert options.status_code == 204 and options.headers["allow"] == "GET, POST, OPTIONS"
     unacceptable = post(served_shared_world, json.dumps({"query": "{ head }"}), accept="text/html")
     assert unacceptable.status_code == 406 and GRAPHQL_RESPONSE in message_of(unacceptable)
@@ -232,7 +232,7 @@ def test_get_runs_queries_refuses_mutations_with_405_and_shows_graphiql_to_a_bro
 def test_a_subscription_sent_over_http_gets_a_400_pointing_to_the_websocket(served_shared_world) -> None:
     subscription = "subscription { eventAppended(after: 0) { position } }"
     posted = post(served_shared_world, json.dumps({"query": subscription}), accept=GRAPHQL_RESPONSE)
-    got = httpx.get(served_shared_world.server.graphql_url, params={"query": subscription}, timeout=30)
+    got = httpx.get(served_shared_world.server.graphql_url, params={"query": subscription}, timeout=30, verify=TLS)
     for response in (posted, got):
         assert response.status_code == 400, response.text
         assert "subscriptions are served over the WebSocket" in message_of(response)
@@ -253,7 +253,7 @@ def test_client_errors_are_logged_at_info_on_one_line_each_without_a_traceback(s
         "invalid or revoked token": {"json": {"query": "{ head }"}, "headers": {"authorization": "Bearer rct_no"}},
     }
     for request in mistakes.values():
-        assert httpx.post(url, timeout=30, **request).status_code != 500
+        assert httpx.post(url, timeout=30, **request, verify=TLS).status_code != 500
     log = chatty.log()
     for message in mistakes:
         lines = [line for line in log.splitlines() if message in line]
@@ -321,6 +321,7 @@ def test_every_401_carries_a_bearer_challenge(served_shared_world) -> None:
         json={"query": "{ head }"},
         headers=[("authorization", f"Bearer {served_shared_world.tokens['ADMIN']}"), ("authorization", "Bearer rct_x")],
         timeout=30,
+        verify=TLS,
     )
     assert twice.status_code == 401 and twice.headers["www-authenticate"].startswith("Bearer ")
 

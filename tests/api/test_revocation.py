@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_harness import Server, World, open_served_world, start_server
+from api_harness import TLS, Server, World, open_served_world, start_server
 
 EVENTS = "subscription($after: Int!) { eventAppended(after: $after) { position } }"
 PROGRESS = "subscription($round: ID!) { progressChanged(roundId: $round) { position } }"
@@ -26,7 +26,7 @@ def issue_unit_token(world: World) -> dict[str, Any]:
 def asks(server: Server, secret: str) -> int:
     """The status of a query with this token."""
     return httpx.post(
-        server.graphql_url, json={"query": ME}, headers={"Authorization": f"Bearer {secret}"}, timeout=10
+        server.graphql_url, json={"query": ME}, headers={"Authorization": f"Bearer {secret}"}, timeout=10, verify=TLS
     ).status_code
 
 

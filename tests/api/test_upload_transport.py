@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_harness import STORES, World, open_served_world, per_store
+from api_harness import STORES, TLS, World, open_served_world, per_store
 from api_uploads import ATTACH, PREFLIGHT, answer, upload
 
 from evidence_files import pdf, photo
@@ -63,7 +63,7 @@ def test_a_file_in_a_multipart_request_reaches_its_variable_and_is_stored(world:
     assert attached["__typename"] == "Accepted", attached
     assert head(world) > before
     url = f"/findings/{world.finding_ids[CLEAN_UPS]}/evidence/{attached['id']}"
-    assert httpx.get(world.server.url + url, timeout=10).content == photo()
+    assert httpx.get(world.server.url + url, timeout=10, verify=TLS).content == photo()
 
 
 def test_a_multipart_request_without_a_preflight_header_or_a_token_is_refused_before_it_is_read(world: World) -> None:
@@ -97,10 +97,10 @@ def test_a_request_over_the_whole_cap_is_refused_with_413_as_it_streams_in(world
         yield from (body[i : i + 65536] for i in range(0, len(body), 65536))
 
     headers = {**PREFLIGHT, "Content-Type": content_type, "Authorization": f"Bearer {world.tokens['UNIT']}"}
-    response = httpx.post(world.server.graphql_url, content=chunks(), headers=headers, timeout=30)
+    response = httpx.post(world.server.graphql_url, content=chunks(), headers=headers, timeout=30, verify=TLS)
     assert response.status_code == 413
     assert f"over {CAP} bytes" in response.json()["errors"][0]["message"]
-    declared = httpx.post(world.server.graphql_url, content=body, headers=headers, timeout=30)
+    declared = httpx.post(world.server.graphql_url, content=body, headers=headers, timeout=30, verify=TLS)
     assert declared.status_code == 413
     assert head(world) == before
 

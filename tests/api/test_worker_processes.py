@@ -7,9 +7,17 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
-from api_harness import STORES, World, checked, load_world, open_served_world, per_store, start_server, start_worker
+from api_harness import (
+    PROBE,
+    STORES,
+    World,
+    checked,
+    load_world,
+    per_store,
+    start_server,
+    start_worker,
+)
 
 from rectify import settings
 from rectify.bootstrap import open_system
@@ -21,10 +29,14 @@ STALL_SECONDS = 5
 
 @contextlib.contextmanager
 def worker_beside_api(database_url: str) -> Iterator[World]:
-    """`rectify project` as a worker, and `rectify serve --no-projector` over the same store."""
+    """`rectify project` as a worker, and `rectify serve --no-projector` over the same store. The worker starts
+    once the world is in the store (started first, it could create the store's tables before the world is copied
+    into it, and a copy goes into an empty store only: see store_templates) and before the server, whose /health
+    answers once the worker has brought the views near the head."""
+    loaded, tokens = load_world(database_url)
     worker = start_worker(database_url, "--poll-interval", "0.05")
     try:
-        with open_served_world(database_url, "--no-projector") as world:
+        with checked(World(database_url, loaded, tokens, start_server(database_url, "--no-projector"))) as world:
             yield world
     finally:
         worker.terminate()
@@ -75,14 +87,14 @@ def test_health_fails_while_nothing_moves_the_views_and_recovers_once_a_worker_d
         system.close()
     server = start_server(database_url, "--no-projector", env={"RECTIFY_STALL_SECONDS": str(STALL_SECONDS)})
     with checked(World(database_url, loaded, tokens, server)) as world:
-        caught_up = httpx.get(f"{world.server.url}/health", timeout=10).json()
+        caught_up = PROBE.get(f"{world.server.url}/health", timeout=10).json()
         assert caught_up["views"] == caught_up["head"], caught_up
         assert world.record_clean_up()["__typename"] == "Accepted"
-        first = httpx.get(f"{world.server.url}/health", timeout=10)
+        first = PROBE.get(f"{world.server.url}/health", timeout=10)
         assert first.status_code == 200, first.text  # behind, but not yet for long
         assert first.json()["views"] < first.json()["head"]
         deadline = time.monotonic() + STALL_SECONDS + 30
-        while (stuck := httpx.get(f"{world.server.url}/health", timeout=10)).status_code == 200:
+        while (stuck := PROBE.get(f"{world.server.url}/health", timeout=10)).status_code == 200:
             assert time.monotonic() < deadline, stuck.text
             time.sleep(0.2)
         assert stuck.status_code == 503
@@ -92,7 +104,7 @@ def test_health_fails_while_nothing_moves_the_views_and_recovers_once_a_worker_d
         worker = start_worker(database_url, "--poll-interval", "0.05")
         try:
             deadline = time.monotonic() + 30
-            while (health := httpx.get(f"{world.server.url}/health", timeout=10)).status_code != 200:
+            while (health := PROBE.get(f"{world.server.url}/health", timeout=10)).status_code != 200:
                 assert time.monotonic() < deadline, health.text
                 time.sleep(0.2)
             assert health.json()["views"] == health.json()["head"]

@@ -9,11 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-from api_harness import open_served_world
+from api_harness import TLS, open_served_world
 
-from system_packages import CHROMIUM, require_system_packages
+from system_packages import require_system_packages
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 INTERNAL_HEADING = "规范工程项目资金管理"
 SCREENSHOT = Path(__file__).parents[2] / "docs" / "dashboard-round.png"
 
@@ -30,16 +29,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         yield {"server": world.server, "loaded": world.loaded, "tokens": world.tokens, "notice": notice}
 
 
-@pytest.fixture(scope="module")
-def browser(site: dict[str, Any]) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
-
-
 def open_round(browser: Any, site: dict[str, Any], token: str | None) -> Any:
     page = browser.new_page(viewport={"width": 1400, "height": 1100}, locale="zh-CN")
     query = f"?token={token}" if token else ""
@@ -51,7 +40,11 @@ def open_round(browser: Any, site: dict[str, Any], token: str | None) -> Any:
 def mutate(site: dict[str, Any], query: str, variables: dict[str, Any]) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {site['tokens']['UNIT']}"}
     answer = httpx.post(
-        f"{site['server'].url}/graphql", json={"query": query, "variables": variables}, headers=headers, timeout=30
+        f"{site['server'].url}/graphql",
+        json={"query": query, "variables": variables},
+        headers=headers,
+        timeout=30,
+        verify=TLS,
     ).json()
     assert "errors" not in answer, answer
     return answer["data"]
@@ -186,6 +179,7 @@ def test_a_units_feed_opens_on_its_last_twenty_events(browser: Any, site: dict[s
             },
             headers=headers,
             timeout=30,
+            verify=TLS,
         ).json()["data"]["events"]
         positions += [e["position"] for e in page_of_log["events"]]
         if not page_of_log["events"]:

@@ -18,9 +18,8 @@ from api_harness import SYSTEM, open_served_world
 from evidence_files import pdf, photo
 from rectify import settings
 from rectify.bootstrap import open_application
-from system_packages import CHROMIUM, require_system_packages
+from system_packages import require_system_packages
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 CLEAN_UPS = "人居环境品质有效提升"
 SCREENSHOT = Path(__file__).parents[2] / "docs" / "dashboard-evidence.png"
 
@@ -44,16 +43,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         finally:
             app.close()
         yield {"server": world.server, "loaded": world.loaded, "tokens": world.tokens}
-
-
-@pytest.fixture(scope="module")
-def browser(site: dict[str, Any]) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
 
 
 def open_round(browser: Any, site: dict[str, Any], token: str | None) -> Any:

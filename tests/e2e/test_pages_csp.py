@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 from api_harness import World, open_served_world  # type: ignore[import-not-found]
 
-from system_packages import CHROMIUM, require_system_packages  # type: ignore[import-not-found]
+from system_packages import require_system_packages  # type: ignore[import-not-found]
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCRIPT = "<script>window.__xss = 1</script>"
 IMAGE = '<img src="x" onerror="window.__xss = 2">'
 #: Recorded before any page script runs: every CSP violation the page reports.
@@ -41,16 +40,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, dict
         published = unit.mutate("publishNotice", ids)
         assert published["__typename"] == "NoticePublished", published
         yield world, published
-
-
-@pytest.fixture(scope="module")
-def browser(site: Any) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
 
 
 def watched_page(browser: Any) -> tuple[Any, list[str]]:

@@ -7,7 +7,7 @@ import threading
 import time
 
 import httpx
-from api_harness import load_world, start_server
+from api_harness import PROBE, load_world, start_server
 
 from rectify import eventlog, settings
 from rectify.bootstrap import open_application
@@ -26,7 +26,7 @@ def register(url: str, token: str, key: str) -> dict[str, object] | None:
         "i": {"name": f"单位{key}", "shortName": key, "address": "", "phone": "", "postcode": "", "idempotencyKey": key}
     }
     try:
-        answer = httpx.post(
+        answer = PROBE.post(
             f"{url}/graphql",
             json={"query": REGISTER, "variables": variables},
             headers={"Authorization": f"Bearer {token}"},

@@ -9,8 +9,7 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
-from api_harness import load_world, start_server, start_worker
+from api_harness import PROBE, load_world, start_server, start_worker
 
 from rectify import eventlog, settings
 from rectify.bootstrap import open_system
@@ -26,7 +25,7 @@ def register(url: str, token: str, key: str) -> dict[str, object]:
     variables = {
         "i": {"name": f"单位{key}", "shortName": key, "address": "", "phone": "", "postcode": "", "idempotencyKey": key}
     }
-    answer = httpx.post(
+    answer = PROBE.post(
         f"{url}/graphql",
         json={"query": REGISTER, "variables": variables},
         headers={"Authorization": f"Bearer {token}"},
@@ -56,14 +55,14 @@ def test_a_worker_killed_mid_burst_leaves_writes_accepted_and_a_new_worker_bring
         assert any(a["viewsCaughtUp"] is False for a in answers.values()), "the views could not have caught up"
 
         deadline = time.monotonic() + 20
-        while (health := httpx.get(f"{server.url}/health", timeout=10)).status_code == 200:
+        while (health := PROBE.get(f"{server.url}/health", timeout=10)).status_code == 200:
             assert time.monotonic() < deadline, health.text
             time.sleep(0.2)
         assert health.json()["problems"][0].startswith("the views have stayed"), health.text
 
         projecting = start_worker(database_url, "--poll-interval", "0.05")
         deadline = time.monotonic() + 30
-        while (health := httpx.get(f"{server.url}/health", timeout=10)).status_code != 200:
+        while (health := PROBE.get(f"{server.url}/health", timeout=10)).status_code != 200:
             assert time.monotonic() < deadline, health.text
             time.sleep(0.1)
         assert health.json()["views"] == health.json()["head"]

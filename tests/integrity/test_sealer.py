@@ -27,13 +27,13 @@ from rectify.integrity.verify import verify_store
 
 
 def add_events(url: str, count: int) -> None:
-    """`count` more events: contact changes of a unit of their own."""
+    """`count` more events: contact changes of a unit of their own (the unit read once and changed in hand: read
+    again for each change, it folded its whole history each time)."""
     app = open_application(settings.load({}, database_url=url))
     try:
-        unit_id = app.register_unit(SYSTEM, **songyuan.UNIT).entity_id
+        unit = app.repository.get(app.register_unit(SYSTEM, **songyuan.UNIT).entity_id)
+        assert isinstance(unit, Unit)
         for _ in range(count - 1):
-            unit = app.repository.get(unit_id)
-            assert isinstance(unit, Unit)
             unit.change_contact(unit.contact, actor=str(SYSTEM))
             app.save(unit)
     finally:

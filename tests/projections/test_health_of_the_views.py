@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from rectify.bootstrap import System
+from rectify.examples import songyuan
 from rectify.settings import Health
 from rectify.web.health import HealthCheck
 from scenario import load_reference
@@ -35,10 +36,8 @@ def test_current_views_are_healthy_and_views_far_behind_the_log_are_not(system: 
     check.close()
 
 
-def test_a_lag_is_timed_from_the_oldest_event_the_views_lack(system: System) -> None:
+def test_a_lag_is_timed_from_the_oldest_event_the_views_lack(system: System, loaded: songyuan.Loaded) -> None:
     """Measured from the log, so a dead worker in another process shows too: no runner here."""
-    load_reference(system.app)
-    system.projector.catch_up()
     check = HealthCheck(system, Health(lag_events=1000, lag_seconds=0.5))
     from rectify.access import Actor, Role
 

@@ -11,6 +11,7 @@ import pytest
 
 from rectify.access import Actor, Role
 from rectify.bootstrap import System
+from rectify.examples import songyuan
 from rectify.projections.feed import Feed
 from rectify.projections.runner import Runner
 from scenario import load_reference
@@ -79,9 +80,10 @@ def test_each_live_event_is_one_write_transaction_of_a_few_statements_and_no_rea
     assert counts["statements"] <= 10 * events
 
 
-def test_a_short_batch_ends_the_catch_up_without_an_empty_pass(system: System, monkeypatch: pytest.MonkeyPatch) -> None:
-    load_reference(system.app)
-    system.projector.catch_up()
+def test_a_short_batch_ends_the_catch_up_without_an_empty_pass(
+    system: System, loaded: songyuan.Loaded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    system.projector.catch_up()  # the views copied in are at the head: this projector learns where it starts
     steps: list[object] = []
     step = system.projector.step
     monkeypatch.setattr(system.projector, "step", lambda generation=None: steps.append(step(generation)) or steps[-1])
@@ -91,10 +93,9 @@ def test_a_short_batch_ends_the_catch_up_without_an_empty_pass(system: System, m
 
 
 def test_the_feed_takes_revocations_from_the_runner_s_batch_without_asking_the_log(
-    system: System, monkeypatch: pytest.MonkeyPatch
+    system: System, loaded: songyuan.Loaded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    load_reference(system.app)
-    system.projector.catch_up()
+    system.projector.catch_up()  # the views copied in are at the head: this projector learns where it starts
     runner = Runner(system.projector)
     feed = Feed(system.app, system.store, runner)
     heard: list[frozenset[Any]] = []

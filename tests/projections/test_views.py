@@ -16,6 +16,7 @@ from rectify.access import Actor, Role, may_see_finding
 from rectify.bootstrap import System, open_application, open_system
 from rectify.domain import Finding
 from rectify.domain.rule import StandingRule
+from rectify.examples import songyuan
 from rectify.projections.progress import Scope
 from rectify.projections.store import KEPT_VERSIONS
 from rectify.projections.views import At
@@ -29,9 +30,9 @@ def dump(system: System) -> tuple[Any, ...]:
         return view.position, view.ledger(), view.dump()  # type: ignore[attr-defined]
 
 
-def test_the_reference_scenario_counts_22_clean_ups_to_2025_11_12_and_5_trainings(system: System) -> None:
-    loaded = load_reference(system.app)
-    system.projector.catch_up()
+def test_the_reference_scenario_counts_22_clean_ups_to_2025_11_12_and_5_trainings(
+    system: System, loaded: songyuan.Loaded
+) -> None:
     scope = Scope(round_id=loaded.round_id)
     for at in (None, At(position=loaded.position)):
         cut = system.read.progress(scope, INSPECTOR, at=at, cut=date(2025, 11, 12))
@@ -72,13 +73,11 @@ def test_a_round_as_of_an_earlier_position_equals_the_view_that_existed_then(sys
 
 
 def test_a_round_as_of_a_position_just_passed_is_read_from_the_views_and_kept_rows(
-    system: System, monkeypatch: pytest.MonkeyPatch
+    system: System, loaded: songyuan.Loaded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A request pins the position of its first read; when a write moves the views on before its next
     read, that read takes the round from the views and the rows kept from the earlier read, folding
     nothing again (a replay costs the round's whole history, and under load happened on most requests)."""
-    loaded = load_reference(system.app)
-    system.projector.catch_up()
     scope = Scope(round_id=loaded.round_id)
     with system.read.view() as view:
         before, position = view.ledger(scope), view.position
@@ -164,11 +163,11 @@ def test_the_district_as_of_a_recent_position_folds_again_only_what_changed_sinc
         assert system.read.district_as_of(early).ledger() == seen[early]
 
 
-def test_a_district_as_of_view_answers_for_its_rounds_too(system: System, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_district_as_of_view_answers_for_its_rounds_too(
+    system: System, loaded: songyuan.Loaded, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The dashboard's district overview asks every round as of the same position: once the
     district is folded, the rounds are read from it instead of each being folded again."""
-    loaded = load_reference(system.app)
-    system.projector.catch_up()
     position = loaded.position - 3
     scope = Scope(round_id=loaded.round_id, unit_id=loaded.unit_id)
     on_its_own = system.read.progress(scope, INSPECTOR, at=At(position=position))
@@ -189,11 +188,9 @@ def test_a_district_as_of_view_answers_for_its_rounds_too(system: System, monkey
         district.aggregates(Finding)  # its settled findings are rows, not aggregates
 
 
-def test_past_states_kept_for_reuse_are_bounded_by_their_rows(system: System) -> None:
+def test_past_states_kept_for_reuse_are_bounded_by_their_rows(system: System, loaded: songyuan.Loaded) -> None:
     """A district view of a big log holds every finding: however many positions a caller asks
     for, the views kept for reuse hold at most so many rows (always the latest one)."""
-    loaded = load_reference(system.app)
-    system.projector.catch_up()
     system.read._cache_rows = 20  # a district view of the reference scenario holds 14
     first = system.read.district_as_of(loaded.position - 1)
     assert system.read.district_as_of(loaded.position - 1) is first  # kept
@@ -231,9 +228,7 @@ def test_a_round_as_of_a_position_reads_only_that_rounds_events(
     assert len(past.ledger()) == 14
 
 
-def test_a_record_time_names_the_last_position_at_or_before_it(system: System) -> None:
-    loaded = load_reference(system.app)
-    system.projector.catch_up()
+def test_a_record_time_names_the_last_position_at_or_before_it(system: System, loaded: songyuan.Loaded) -> None:
     middle = system.app.recorder.select_notifications(start=80, limit=1)[0]
     recorded_at = system.app.mapper.to_domain_event(middle).timestamp
     assert system.read.resolve(At(recorded_at=recorded_at)) == 80
@@ -328,9 +323,7 @@ def test_a_batch_another_process_committed_first_is_folded_again_not_twice(
     assert dump(system) == folded
 
 
-def test_readers_see_the_old_views_until_a_rebuild_swaps_in_the_new(system: System) -> None:
-    loaded = load_reference(system.app)
-    system.projector.catch_up()
+def test_readers_see_the_old_views_until_a_rebuild_swaps_in_the_new(system: System, loaded: songyuan.Loaded) -> None:
     before = dump(system)
     halfway, resume = threading.Event(), threading.Event()
 
