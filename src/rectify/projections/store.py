@@ -1018,6 +1018,11 @@ class SQLiteViewStore(ViewStore):
         return self.position_of(cursor, generation)  # BEGIN IMMEDIATE already holds the database's write lock
 
 
+#: Seconds a listener waits for a NOTIFY before it looks at its stop event again: a feed or runner stopping
+#: waits for its listener, and at 1 s each PostgreSQL system took about a second to close.
+LISTEN_POLL = 0.1
+
+
 class PostgresViewStore(ViewStore):
     """Views in the events' PostgreSQL schema; commits are announced with NOTIFY."""
 
@@ -1125,7 +1130,7 @@ class PostgresViewStore(ViewStore):
                     if listening is not None:
                         listening()
                     while not stop.is_set():
-                        for notice in conn.notifies(timeout=1.0, stop_after=1):
+                        for notice in conn.notifies(timeout=LISTEN_POLL, stop_after=1):
                             heard(notice.channel, notice.payload)
             except Exception:  # noqa: BLE001 - open it again; whoever listens polls meanwhile
                 log.exception("LISTEN connection lost; reconnecting")
