@@ -6,9 +6,10 @@
 
 Every --every seconds it prints the server's RSS, the writes and reads answered in that interval,
 (SQLite) the WAL's size, and the server's CPU per answered request: its user and system time over the
-requests answered in that interval, which the machine's other load changes little. At the end: RSS
-growth after the first sixth of the run (5 minutes of 30), write throughput of the last interval
-against the first, and the largest WAL seen. Targets (issue 11): RSS grows <= 50 MB after the first
+requests answered in that interval. It swings less with the machine's other load than the rates do, but
+it does swing (1.8 ms on a busy machine, 2.7-2.9 ms on a quiet one): compare runs under the same load.
+At the end: RSS growth after the first sixth of the run (5 minutes of 30), write throughput of the last
+interval against the first, and the largest WAL seen. Targets (issue 11): RSS grows <= 50 MB after the first
 5 minutes; writes at the end >= 0.8 x the start; WAL <= 64 MB.
 
 --history N first records N activities on each finding (in batches, the views caught up before the
