@@ -299,11 +299,8 @@ class Activities(Sequence[Activity]):
     _length: int
 
     def __init__(self, items: Iterable[Activity] = ()) -> None:
-        every = tuple(items)
-        whole = len(every) - len(every) % self.CHUNK
-        self._chunks = tuple(every[i : i + self.CHUNK] for i in range(0, whole, self.CHUNK))
-        self._tail = every[whole:]
-        self._length = len(every)
+        self._chunks, self._tail, self._length = (), (), 0
+        self._append(items)
 
     def appended(self, activity: Activity) -> Activities:
         grown = Activities.__new__(Activities)
@@ -317,13 +314,19 @@ class Activities(Sequence[Activity]):
 
     def extended(self, activities: Iterable[Activity]) -> Activities:
         """This sequence with `activities` appended: the full chunks shared, the tail and the new items regrouped."""
+        grown = Activities.__new__(Activities)
+        grown._chunks, grown._tail, grown._length = self._chunks, self._tail, self._length
+        grown._append(activities)
+        return grown
+
+    def _append(self, activities: Iterable[Activity]) -> None:
+        """Appends in place, regrouping the tail and the new items into full chunks: only for a sequence being
+        made (__init__, extended), never one already handed out."""
         every = (*self._tail, *activities)
         whole = len(every) - len(every) % self.CHUNK
-        grown = Activities.__new__(Activities)
-        grown._chunks = (*self._chunks, *(every[i : i + self.CHUNK] for i in range(0, whole, self.CHUNK)))
-        grown._tail = every[whole:]
-        grown._length = self._length + len(every) - len(self._tail)
-        return grown
+        self._chunks = (*self._chunks, *(every[i : i + self.CHUNK] for i in range(0, whole, self.CHUNK)))
+        self._length += len(every) - len(self._tail)
+        self._tail = every[whole:]
 
     def prefix(self, length: int) -> Activities:
         """The first `length` activities, sharing the full chunks they span (at most CHUNK - 1 items copied)."""
@@ -340,12 +343,12 @@ class Activities(Sequence[Activity]):
         """Whether this sequence is `prefix` with activities appended (its chunks shared, its tail's items the same
         objects): a check of n / CHUNK chunks and one partial chunk, not of every activity."""
         whole = len(prefix._chunks)
-        shared = self._chunks[:whole]
+        chunks = self._chunks[:whole]
         tail = self[whole * self.CHUNK : prefix._length]
         return (
             prefix._length <= self._length
-            and len(shared) == whole
-            and all(mine is theirs for mine, theirs in zip(shared, prefix._chunks, strict=True))
+            and len(chunks) == whole
+            and all(mine is theirs for mine, theirs in zip(chunks, prefix._chunks, strict=True))
             and len(tail) == len(prefix._tail)
             and all(mine is theirs for mine, theirs in zip(tail, prefix._tail, strict=True))
         )
