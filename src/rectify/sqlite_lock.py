@@ -13,11 +13,18 @@ import os
 import threading
 
 _locks: dict[str, threading.Lock] = {}
+#: The lock of each path as spelt: resolving a path takes a system call per component of it, and
+#: every write of the events, the views and the seals asks for its lock.
+_spelt: dict[str | os.PathLike[str], threading.Lock] = {}
 _guard = threading.Lock()
 
 
 def sqlite_write_lock(path: str | os.PathLike[str]) -> threading.Lock:
     """The lock of the SQLite file at `path` (however the path is spelt)."""
+    found = _spelt.get(path)
+    if found is not None:
+        return found
     key = os.path.realpath(path)
     with _guard:
-        return _locks.setdefault(key, threading.Lock())
+        found = _spelt[path] = _locks.setdefault(key, threading.Lock())
+    return found
