@@ -205,10 +205,10 @@ def test_rows_read_at_an_older_snapshot_find_their_own_activities_kept(
 def test_the_projector_keeps_folded_aggregates_within_a_bound_in_bytes(system: System) -> None:
     """A finding with thousands of activities weighs thousands of times a fresh one: counting entries bounds nothing."""
     load_reference(system.app)
-    projector = Projector(system.app, system.store, cache_bytes=32 * 1024)
+    projector = Projector(system.app, system.store, cache_bytes=24 * 1024)
     projector.catch_up()
     kept = projector._cache
-    assert 0 < kept.nbytes <= 32 * 1024
+    assert 0 < kept.nbytes <= 24 * 1024
     assert 0 < len(kept) < 10  # of the reference round's 16 aggregates, each charged by its events
 
 
@@ -234,3 +234,37 @@ def test_the_chunks_written_after_a_position_are_found_by_index_not_by_reading_e
         )
         plan = " ".join(str(row[-1]) for row in view.cursor.fetchall())
     assert "activities_written" in plan and "position>?" in plan.replace(" ", ""), plan
+
+
+def test_a_long_history_packed_in_every_process_reads_and_retracts_as_the_log_says(
+    system: System, loaded: Loaded
+) -> None:
+    """Past LOOSE chunks, the write side, the projector and the rows read each hold the older activities
+    packed; the rows still say what a rebuild from the log says, as of any position, and a retraction of a
+    packed activity rewrites its own chunk only."""
+    finding = loaded.finding_ids[FINDING]
+    unit = Actor("u", Role.UNIT, loaded.unit_id)
+    before = len(system.app.repository.get(finding).activities)
+    record(system, loaded, (Activities.LOOSE + 2) * Activities.CHUNK - before)
+    with system.store.snapshot() as view:
+        row = view.finding(finding)
+    written = system.app.repository.get(finding).activities
+    assert row is not None and isinstance(row.activities, Activities) and isinstance(written, Activities)
+    assert row.activities.packed[0] == written.packed[0] == 2 * Activities.CHUNK
+    assert list(row.activities) == list(written)
+    halfway = system.read.district_as_of(row.position - 300).finding(finding)
+    assert halfway is not None and halfway.activities == written[: len(halfway.activities)]
+    first = written[0]
+    system.app.retract_activity(unit, finding_id=finding, activity_id=first.activity_id, reason="重复登记")
+    with counting_writes(system) as writes:
+        system.projector.catch_up()
+    assert 0 < writes["activities"] < 8 * 1024  # the first chunk, not the history
+    with system.store.snapshot() as view:
+        after = view.finding(finding)
+    assert after is not None and after.activities[0].retracted
+    assert after.activities[1:] == row.activities[1:]
+    system.store.kept_rows.clear()
+    system.store.kept_activities.clear()
+    with system.store.snapshot() as view:
+        assert view.finding(finding) == after
+    assert system.read.district_as_of(after.position).finding(finding) == after

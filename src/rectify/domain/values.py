@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import enum
+import marshal
 import sys
 import weakref
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import overload
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 
 class Role(enum.Enum):
@@ -284,17 +286,114 @@ def shared(activity: Activity) -> Activity:
     return activity
 
 
+def uuid_of(value: int) -> UUID:
+    """The UUID of this 128-bit number, without the cost of UUID.__init__'s argument checks (decoders of
+    stored activities make thousands of them)."""
+    made = object.__new__(UUID)
+    object.__setattr__(made, "int", value)
+    object.__setattr__(made, "is_safe", _UNKNOWN)
+    return made
+
+
+_UNKNOWN = SafeUUID.unknown  # an enum member looked up once: each lookup costs a descriptor call
+
+
+class _Chunk:
+    """CHUNK activities of a sequence, held as objects or, once packed, as compressed bytes (about 40
+    bytes an activity, against about 360 for the objects). Packing changes how the chunk is held, never
+    what it holds: every sequence sharing the chunk sees the same activities, which is why a chunk packs
+    itself in place (Activities.startswith compares chunks by identity)."""
+
+    __slots__ = ("_items", "_packed")
+
+    def __init__(self, items: tuple[Activity, ...]) -> None:
+        self._items: tuple[Activity, ...] | None = items
+        self._packed = b""
+
+    def items(self) -> tuple[Activity, ...]:
+        items = self._items  # read once: another thread may pack the chunk meanwhile
+        return items if items is not None else _unpacked(self._packed)
+
+    def packed_bytes(self) -> bytes | None:
+        """The chunk as packed, or None while it holds its objects."""
+        return None if self._items is not None else self._packed
+
+    def pack(self) -> None:
+        items = self._items
+        if items is not None:
+            self._packed = _packed(items)  # set before the objects are let go, for readers in other threads
+            self._items = None
+
+
+def _packed(items: tuple[Activity, ...]) -> bytes:
+    return zlib.compress(
+        marshal.dumps(
+            tuple(
+                (
+                    a.activity_id.int,
+                    a.kind,
+                    a.occurred_on.toordinal(),
+                    a.unit,
+                    a.description,
+                    a.count,
+                    _digits(a.amount),
+                    None if a.measure_id is None else a.measure_id.int,
+                    a.retracted,
+                    a.retraction_reason,
+                )
+                for a in items
+            )
+        ),
+        1,
+    )
+
+
+def _digits(amount: Decimal | None) -> str | None:
+    """An amount as packed: its digits as written (1.50 stays 1.50), or None."""
+    return None if amount is None else str(amount)
+
+
+def _unpacked(data: bytes) -> tuple[Activity, ...]:
+    """The activities of a packed chunk: the process's object for one where one is alive and equal, else a new
+    object, not registered as alive (a chunk decoded to be read once would only fill the registry)."""
+    found: list[Activity] = []
+    for identifier, kind, ordinal, unit, description, count, amount, measure, retracted, reason in marshal.loads(
+        zlib.decompress(data)
+    ):
+        activity = Activity(
+            uuid_of(identifier),
+            kind,
+            date.fromordinal(ordinal),
+            unit,
+            description,
+            count,
+            None if amount is None else Decimal(amount),
+            None if measure is None else uuid_of(measure),
+            retracted,
+            reason,
+        )
+        alive = _ALIVE.get(activity.activity_id)
+        found.append(alive if alive is not None and alive == activity and _digits(alive.amount) == amount else activity)
+    return tuple(found)
+
+
 class Activities(Sequence[Activity]):
     """A finding's activities, oldest first: an immutable sequence that grows by one without copying what came
     before. Full chunks of CHUNK activities are shared by every later sequence; only the last, partial chunk
     is copied when an activity is recorded. As a tuple, a finding's history of n activities cost n copies of
     up to n items to fold (the views' as-of replays folded thousands of events a second under the soak);
-    here each costs at most CHUNK items and n / CHUNK chunks."""
+    here each costs at most CHUNK items and n / CHUNK chunks.
+
+    Of a long history only the last LOOSE full chunks stay objects; older ones are packed as bytes and
+    decoded when read. Recording and reading the latest activities, which is what commands and the views'
+    rows need, never decode them; figures over the whole history do. A finding of a few hundred activities
+    packs nothing; one of 30,000 under the soak held about 11 MB of objects in each process."""
 
     CHUNK = 64
+    LOOSE = 8
     __slots__ = ("_chunks", "_tail", "_length")
 
-    _chunks: tuple[tuple[Activity, ...], ...]
+    _chunks: tuple[_Chunk, ...]
     _tail: tuple[Activity, ...]
     _length: int
 
@@ -306,7 +405,8 @@ class Activities(Sequence[Activity]):
         grown = Activities.__new__(Activities)
         tail = (*self._tail, activity)
         if len(tail) == self.CHUNK:
-            grown._chunks, grown._tail = (*self._chunks, tail), ()
+            grown._chunks, grown._tail = (*self._chunks, _Chunk(tail)), ()
+            grown._pack()
         else:
             grown._chunks, grown._tail = self._chunks, tail
         grown._length = self._length + 1
@@ -324,9 +424,17 @@ class Activities(Sequence[Activity]):
         made (__init__, extended), never one already handed out."""
         every = (*self._tail, *activities)
         whole = len(every) - len(every) % self.CHUNK
-        self._chunks = (*self._chunks, *(every[i : i + self.CHUNK] for i in range(0, whole, self.CHUNK)))
+        self._chunks = (*self._chunks, *(_Chunk(every[i : i + self.CHUNK]) for i in range(0, whole, self.CHUNK)))
         self._length += len(every) - len(self._tail)
         self._tail = every[whole:]
+        self._pack()
+
+    def _pack(self) -> None:
+        """Packs the full chunks before the last LOOSE (those packed already are skipped at once)."""
+        for chunk in reversed(self._chunks[: -self.LOOSE]):
+            if chunk._items is None:
+                break  # packed from the oldest on: the ones before it are packed too
+            chunk.pack()
 
     def prefix(self, length: int) -> Activities:
         """The first `length` activities, sharing the full chunks they span (at most CHUNK - 1 items copied)."""
@@ -353,12 +461,18 @@ class Activities(Sequence[Activity]):
             and all(mine is theirs for mine, theirs in zip(tail, prefix._tail, strict=True))
         )
 
+    @property
+    def packed(self) -> tuple[int, int]:
+        """How many of the activities are held packed, and in how many bytes (the bytes objects' own)."""
+        sizes = [sys.getsizeof(packed) for chunk in self._chunks if (packed := chunk.packed_bytes()) is not None]
+        return self.CHUNK * len(sizes), sum(sizes)
+
     def __len__(self) -> int:
         return self._length
 
     def __iter__(self) -> Iterator[Activity]:
         for chunk in self._chunks:
-            yield from chunk
+            yield from chunk.items()
         yield from self._tail
 
     @overload
@@ -375,7 +489,7 @@ class Activities(Sequence[Activity]):
             taken: list[Activity] = []
             while start < stop:
                 chunk, offset = divmod(start, self.CHUNK)
-                part = self._chunks[chunk] if chunk < len(self._chunks) else self._tail
+                part = self._chunks[chunk].items() if chunk < len(self._chunks) else self._tail
                 piece = part[offset : offset + stop - start]
                 taken.extend(piece)
                 start += len(piece)
@@ -385,7 +499,7 @@ class Activities(Sequence[Activity]):
         if not 0 <= index < self._length:
             raise IndexError("activity index out of range")
         chunk, offset = divmod(index, self.CHUNK)
-        return self._chunks[chunk][offset] if chunk < len(self._chunks) else self._tail[offset]
+        return self._chunks[chunk].items()[offset] if chunk < len(self._chunks) else self._tail[offset]
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Activities):

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
-from uuid import UUID, SafeUUID
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Mapper, Notification
@@ -25,7 +25,7 @@ from eventsourcing.utils import get_topic
 from rectify.access import audience_of
 from rectify.domain import Finding, Round, Unit
 from rectify.domain.rule import StandingRule
-from rectify.domain.values import Activity, shared
+from rectify.domain.values import Activity, shared, uuid_of
 from rectify.projections.ledger import LedgerRow, ledger_row
 
 #: An aggregate of the class asked for: `aggregates(Round)` gives Rounds.
@@ -223,17 +223,6 @@ class Fold:
         return [s.aggregate for s in self.states.values() if isinstance(s.aggregate, cls)]
 
 
-_UNKNOWN = SafeUUID.unknown  # an enum member looked up once: each lookup costs a descriptor call
-
-
-def _uuid(value: int) -> UUID:
-    """Rebuilds a pickled UUID without the cost of UUID.__init__'s argument checks."""
-    uuid = object.__new__(UUID)
-    object.__setattr__(uuid, "int", value)
-    object.__setattr__(uuid, "is_safe", _UNKNOWN)
-    return uuid
-
-
 ACTIVITY_FIELDS = fields(Activity)
 
 
@@ -251,7 +240,7 @@ class StateCodec:
 
     dispatch = {
         **copyreg.dispatch_table,
-        UUID: lambda u: (_uuid, (u.int,)),
+        UUID: lambda u: (uuid_of, (u.int,)),
         Activity: lambda a: (_activity, tuple(getattr(a, f.name) for f in ACTIVITY_FIELDS)),
     }
 
@@ -270,4 +259,4 @@ class StateCodec:
 
 #: Bump when the pickled classes (aggregates, LedgerRow, …) or the tables change shape:
 #: views in an older format are rebuilt from the log when rectify starts.
-VIEW_FORMAT = 9
+VIEW_FORMAT = 10

@@ -22,15 +22,15 @@ from rectify.application import RectifyApplication
 from rectify.caching import BoundedCache
 from rectify.domain.token import AccessToken
 from rectify.projections.fold import Fold, State, paused_garbage_collection, scope_of
-from rectify.projections.store import ACTIVITY_BYTES, HISTORY_CHUNK, PostgresViewStore, ViewStore
+from rectify.projections.store import HISTORY_CHUNK, PostgresViewStore, ViewStore, activities_bytes
 
 log = logging.getLogger(__name__)
 REVOKED = get_topic(AccessToken.Revoked)
 FOLLOW_INTERVAL = 0.2  # seconds between the followers' passes, at least
-#: What a folded aggregate is charged in the cache: a base, and per event folded into it (what a decoded
-#: activity weighs, the commonest event of a long history).
+#: What a folded aggregate is charged in the cache: a base, per event folded into it, and a finding's
+#: activities as the views' caches charge them (store.activities_bytes; packed, most of a long history).
 STATE_BYTES = 2048
-EVENT_BYTES = ACTIVITY_BYTES
+EVENT_BYTES = 128
 MAX_BACKOFF = 1.0  # seconds between tries of a failing batch, at most: the views catch up soon after an outage
 
 
@@ -179,8 +179,11 @@ class Projector:
             chunk = last_chunks.get(state.aggregate.id)
             if chunk is None:  # not changed by this batch: not written, and its chunk not known here
                 continue
+            activities = getattr(state.aggregate, "activities", ())
             self._cache.put(
-                (generation, identifier), (state, chunk), STATE_BYTES + EVENT_BYTES * state.aggregate.version
+                (generation, identifier),
+                (state, chunk),
+                STATE_BYTES + EVENT_BYTES * state.aggregate.version + activities_bytes(activities),
             )
 
     def catch_up(self, generation: int | None = None, on_advance: Callable[[Advance], None] | None = None) -> int:
