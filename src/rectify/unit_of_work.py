@@ -23,6 +23,7 @@ import random
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -38,7 +39,7 @@ from eventsourcing.persistence import ConnectionUnavailableError, IntegrityError
 from rectify import idempotency
 from rectify import validation as v
 from rectify.access import Actor, authorise_role
-from rectify.caching import BoundedCache
+from rectify.caching import BoundedCache, aggregate_bytes
 from rectify.domain.errors import Conflict, InvalidInput, StoreFault
 from rectify.persistence import position_of
 from rectify.sqlite_lock import sqlite_write_lock
@@ -226,9 +227,9 @@ class UnitOfWork:
     ) -> None:
         self.app = app
         self.deadline = deadline  # seconds a command may wait for the store (None: no bound)
-        # Aggregates as last read or saved, charged the bytes of their stored events: a command
+        # Aggregates as last read or saved, charged as caching.aggregate_bytes weighs them: a command
         # reads only the events after the kept version, so its cost does not grow with history.
-        self.cache: BoundedCache[UUID, _Kept] = BoundedCache(cache_bytes)
+        self.cache: BoundedCache[UUID, Aggregate] = BoundedCache(cache_bytes)  # never handed out: copies are
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -266,8 +267,7 @@ class UnitOfWork:
         """A private copy of the aggregate at the head of its history: the kept one brought up to date
         with the events after it (usually none), else folded from all its events."""
         kept = self.cache.get(aggregate_id)
-        aggregate: Any = _copy(kept.aggregate) if kept is not None else None
-        nbytes = kept.nbytes if kept is not None else 0
+        aggregate: Any = _copy(kept) if kept is not None else None
         recorder, mapper = self.app.recorder, self.app.mapper
         newer = recorder.select_events(aggregate_id, gt=aggregate.version) if kept is not None else None
         if newer is None:
@@ -277,28 +277,23 @@ class UnitOfWork:
         for stored in newer:
             event: Any = mapper.to_domain_event(stored)
             aggregate = event.mutate(aggregate)
-            nbytes += len(stored.state)
         if newer:
-            self.cache.put(aggregate_id, _Kept(_copy(aggregate), nbytes), nbytes)
+            self.cache.put(aggregate_id, _copy(aggregate), aggregate_bytes(aggregate))
         return aggregate
 
     def _keep_saved(self, aggregates: list[Aggregate], recordings: Any) -> None:
         """Keeps the aggregates as saved, so that the next command on one reads nothing but later events."""
-        added: dict[UUID, tuple[int, int]] = {}  # aggregate → events saved, their bytes
-        for recording in recordings:
-            count, nbytes = added.get(recording.notification.originator_id, (0, 0))
-            added[recording.notification.originator_id] = (count + 1, nbytes + len(recording.notification.state))
+        added = Counter(recording.notification.originator_id for recording in recordings)  # events saved
         for aggregate in aggregates:
-            if isinstance(aggregate, idempotency.CommandRecord) or aggregate.id not in added:
+            count = added[aggregate.id]
+            if isinstance(aggregate, idempotency.CommandRecord) or not count:
                 continue
-            count, nbytes = added[aggregate.id]
-            if aggregate.version != count:  # not created by this save: add to what is kept, if it is the prefix
+            if aggregate.version != count:  # not created by this save: kept only if what is kept is its prefix
                 kept = self.cache.get(aggregate.id)
-                if kept is None or kept.aggregate.version != aggregate.version - count:
+                if kept is None or kept.version != aggregate.version - count:
                     self.cache.discard(aggregate.id)
                     continue
-                nbytes += kept.nbytes
-            self.cache.put(aggregate.id, _Kept(_copy(aggregate), nbytes), nbytes)
+            self.cache.put(aggregate.id, _copy(aggregate), aggregate_bytes(aggregate))
 
     def exists(self, aggregate_id: UUID) -> bool:
         batch = self._batch()
@@ -728,12 +723,6 @@ class _Progress:
         with self._lock:
             self._abandoned = True
             return self.saving
-
-
-@dataclass(frozen=True)
-class _Kept:
-    aggregate: Aggregate  # never handed out: commands get copies
-    nbytes: int
 
 
 def _copy(aggregate: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import sqlite3
 from typing import Any
 
@@ -227,6 +228,25 @@ def test_the_aggregate_cache_is_bounded_by_bytes(app: RectifyApplication) -> Non
     assert app.work.cache.nbytes <= 4096
     assert world.finding_id not in app.work.cache  # its events outgrew the bound
     assert len(app.finding(world.finding_id).measures) == 30
+
+
+def test_a_long_history_is_charged_what_it_holds_packed_not_its_events_bytes(world: World) -> None:
+    """Charged by its stored events' bytes (about 250 an activity), a finding of 67,000 activities outgrew the
+    write side's 64 MiB while it held 2 MB of them packed, and then every command on it folded its whole
+    history again. Charged what it holds, it stays kept within half its events' bytes."""
+    from rectify.caching import BoundedCache, aggregate_bytes
+
+    app, finding_id = world.app, world.finding_id
+    record = functools.partial(
+        app.record_activity, world.unit, finding_id=finding_id, kind="自查", occurred_on="2025-09-01", count=1
+    )
+    app.batch(lambda: [record(description=f"第{i}次自查，覆盖全部网格") for i in range(2000)])
+    stored = sum(len(event.state) for event in app.recorder.select_events(finding_id))
+    app.work.cache = BoundedCache(stored // 2)
+    record(description="又一次")
+    kept = app.work.cache.get(finding_id)
+    assert kept is not None and kept.activities.packed[0] > 1000
+    assert aggregate_bytes(kept) < stored // 2
 
 
 # -- group commit: commands queued while a commit is in flight share the next one -----------------

@@ -296,6 +296,7 @@ def uuid_of(value: int) -> UUID:
 
 
 _UNKNOWN = SafeUUID.unknown  # an enum member looked up once: each lookup costs a descriptor call
+_BYTES_HEADER = sys.getsizeof(b"")  # what a bytes object weighs besides its bytes
 
 
 class _Chunk:
@@ -313,10 +314,6 @@ class _Chunk:
     def items(self) -> tuple[Activity, ...]:
         items = self._items  # read once: another thread may pack the chunk meanwhile
         return items if items is not None else _unpacked(self._packed)
-
-    def packed_bytes(self) -> bytes | None:
-        """The chunk as packed, or None while it holds its objects."""
-        return None if self._items is not None else self._packed
 
     def pack(self) -> None:
         items = self._items
@@ -463,9 +460,10 @@ class Activities(Sequence[Activity]):
 
     @property
     def packed(self) -> tuple[int, int]:
-        """How many of the activities are held packed, and in how many bytes (the bytes objects' own)."""
-        sizes = [sys.getsizeof(packed) for chunk in self._chunks if (packed := chunk.packed_bytes()) is not None]
-        return self.CHUNK * len(sizes), sum(sizes)
+        """How many of the activities are held packed, and in how many bytes (the bytes objects' own): a pass
+        over the chunks, not the activities (30 µs at 30,000 activities)."""
+        sizes = [len(chunk._packed) for chunk in self._chunks if chunk._items is None]
+        return self.CHUNK * len(sizes), sum(sizes) + _BYTES_HEADER * len(sizes)
 
     def __len__(self) -> int:
         return self._length

@@ -19,18 +19,14 @@ from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from rectify.application import RectifyApplication
-from rectify.caching import BoundedCache
+from rectify.caching import BoundedCache, aggregate_bytes
 from rectify.domain.token import AccessToken
 from rectify.projections.fold import Fold, State, paused_garbage_collection, scope_of
-from rectify.projections.store import HISTORY_CHUNK, PostgresViewStore, ViewStore, activities_bytes
+from rectify.projections.store import HISTORY_CHUNK, PostgresViewStore, ViewStore
 
 log = logging.getLogger(__name__)
 REVOKED = get_topic(AccessToken.Revoked)
 FOLLOW_INTERVAL = 0.2  # seconds between the followers' passes, at least
-#: What a folded aggregate is charged in the cache: a base, per event folded into it, and a finding's
-#: activities as the views' caches charge them (store.activities_bytes; packed, most of a long history).
-STATE_BYTES = 2048
-EVENT_BYTES = 128
 MAX_BACKOFF = 1.0  # seconds between tries of a failing batch, at most: the views catch up soon after an outage
 
 
@@ -179,12 +175,7 @@ class Projector:
             chunk = last_chunks.get(state.aggregate.id)
             if chunk is None:  # not changed by this batch: not written, and its chunk not known here
                 continue
-            activities = getattr(state.aggregate, "activities", ())
-            self._cache.put(
-                (generation, identifier),
-                (state, chunk),
-                STATE_BYTES + EVENT_BYTES * state.aggregate.version + activities_bytes(activities),
-            )
+            self._cache.put((generation, identifier), (state, chunk), aggregate_bytes(state.aggregate))
 
     def catch_up(self, generation: int | None = None, on_advance: Callable[[Advance], None] | None = None) -> int:
         """Processes batches until the views reach the head of the log; returns the position reached."""

@@ -31,7 +31,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from rectify.caching import BoundedCache
+from rectify.caching import BoundedCache, activities_bytes
 from rectify.domain import Finding
 from rectify.domain.values import Activities, Activity
 from rectify.projections.fold import (
@@ -172,23 +172,6 @@ KEPT_ROWS_BYTES = 64 * 1024 * 1024
 #: Of each finding, the ledger rows of this many positions are kept at most (the latest ones read).
 KEPT_VERSIONS = 3
 KEPT_ACTIVITIES_BYTES = 64 * 1024 * 1024
-#: What a decoded activity is charged in a cache: the activity and its UUID weigh about 220 bytes and its
-#: entry among the activities alive (values.shared) 137, as measured with tracemalloc; its kind, unit and
-#: day are shared by every activity of that value, and the rest is the chunks' tuples. Charged in full by
-#: each cache that holds it (the views', the projector's), though they hold one object: whichever keeps it
-#: alive pays for it. At 512 bytes and 32 MiB, the soak's 4 findings outgrew the views' cache after 16
-#: minutes (15,500 activities each), and from then on every read decoded a finding's whole history.
-ACTIVITY_BYTES = 384
-#: What a chunk of activities held packed (values.Activities) is charged beyond its bytes: the chunk object
-#: and its slot in the sequence's tuple.
-PACKED_CHUNK_BYTES = 96
-
-
-def activities_bytes(activities: Sequence[Activity]) -> int:
-    """What a finding's activities are charged in a cache: ACTIVITY_BYTES for each held as an object, the
-    bytes of the packed ones (about 27 an activity under the soak, 1/14 of the objects)."""
-    count, nbytes = activities.packed if isinstance(activities, Activities) else (0, 0)
-    return ACTIVITY_BYTES * (len(activities) - count) + nbytes + PACKED_CHUNK_BYTES * (count // Activities.CHUNK)
 
 
 class KeptRows(BoundedCache[tuple[str, int], LedgerRow]):
