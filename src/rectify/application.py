@@ -15,6 +15,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder
 
+from rectify import eventlog
 from rectify import validation as v
 from rectify.access import Actor, Role, authorise
 from rectify.domain import Finding, Round, Unit, chinese
@@ -93,6 +94,7 @@ class RectifyApplication(Application[UUID]):
         self.today: Callable[[], date] = today or (lambda: datetime.now(zone).date())
         self.saved_listeners: list[Callable[[int], None]] = []
         self.refusals = Refusals()  # the store's last lasting refusal of a write, for /health
+        self.recent = eventlog.Recent()  # the notifications this process saved last
         #: (round, unit, edition, position, published_on, window_until) → (text, title, template version);
         #: wired by rectify.bootstrap to the notice read model.
         self.notice_renderer: Callable[[UUID, UUID, Edition, int, date, date], tuple[str, str, str]] | None = None
@@ -110,8 +112,10 @@ class RectifyApplication(Application[UUID]):
         super().close()
 
     def _notify(self, recordings: Sequence[Any]) -> None:
-        # Wakes in-process followers (the embedded projection runner) without waiting for a poll.
+        # Keeps what was saved for the reads just after it, and wakes in-process followers (the embedded
+        # projection runner) without waiting for a poll.
         if recordings:
+            self.recent.saved(r.notification for r in recordings)
             self.refusals.saved()
             position = max(r.notification.id for r in recordings)
             for listener in list(self.saved_listeners):

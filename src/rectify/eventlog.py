@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterator
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -71,14 +73,66 @@ def describe(notification: Notification, mapper: Mapper[UUID]) -> LoggedEvent:
     )
 
 
+class Recent:
+    """The notifications this process saved last, in order, for the reads of the log just after them.
+
+    The projector reads the log after its position, which under a stream of writes is the event this
+    process has just saved (and a unit's answer looks at the events just before its write): each read
+    cost a transaction and a query of the store, 28 % of the projector's work per command. Positions are
+    the store's, and an event is at one position only, so a run of saved notifications that starts right
+    after a position is what the store holds there. Anything else (another process's events in between,
+    a position skipped by a rolled back insert, an event saved before this process started) is read from
+    the store, as before."""
+
+    SIZE = 256
+
+    def __init__(self) -> None:
+        self._saved: deque[Notification] = deque(maxlen=self.SIZE)
+        self._lock = threading.Lock()
+
+    def saved(self, notifications: Iterable[Notification]) -> None:
+        with self._lock:
+            self._saved.extend(notifications)
+
+    def after(self, position: int, limit: int) -> list[Notification] | None:
+        """The saved notifications at position + 1 onwards, as far as their positions run on without a gap
+        (at most `limit`); None unless the one at position + 1 is among them."""
+        run: list[Notification] = []
+        with self._lock:
+            for notification in reversed(self._saved):  # the ones asked for are the last few
+                if notification.id <= position:
+                    break
+                run.append(notification)
+        if not run or run[-1].id != position + 1:
+            return None
+        run.reverse()
+        ends = next((i for i, n in enumerate(run) if n.id != position + 1 + i), len(run))
+        return run[: min(ends, limit)]
+
+
+def notifications_after(recorder: Any, recent: Recent | None, position: int, limit: int) -> list[Notification]:
+    """The log's notifications after `position` (at most `limit`): those this process just saved, else the store's."""
+    found = recent.after(position, limit) if recent is not None else None
+    if found is None:
+        found = list(recorder.select_notifications(start=position, limit=limit, inclusive_of_start=False))
+    return found
+
+
 def read(
-    recorder: Any, mapper: Mapper[UUID], *, after: int = 0, limit: int | None = None, batch: int = 1000
+    recorder: Any,
+    mapper: Mapper[UUID],
+    *,
+    after: int = 0,
+    limit: int | None = None,
+    batch: int = 1000,
+    recent: Recent | None = None,
 ) -> Iterator[LoggedEvent]:
-    """The log after a position, in order, in batches; stops after `limit` events if given."""
+    """The log after a position, in order, in batches; stops after `limit` events if given. With `recent`,
+    the events this process has just saved are not read from the store again."""
     remaining = limit
     while remaining is None or remaining > 0:
         size = batch if remaining is None else min(batch, remaining)
-        notifications = recorder.select_notifications(start=after, limit=size, inclusive_of_start=False)
+        notifications = notifications_after(recorder, recent, after, size)
         if not notifications:
             return
         for notification in notifications:

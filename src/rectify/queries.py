@@ -631,7 +631,7 @@ class Reading:
         app, owners, audiences = self.queries.app, self.queries.owners, set(self._audiences)
         start = max(indexed, position - HEAD_TAIL)
         last = 0
-        for record in eventlog.read(app.recorder, app.mapper, after=start, limit=position - start):
+        for record in eventlog.read(app.recorder, app.mapper, after=start, limit=position - start, recent=app.recent):
             if record.position > position:
                 break
             if owners.audience(record) in audiences:

@@ -113,3 +113,38 @@ def test_the_feed_takes_revocations_from_the_runner_s_batch_without_asking_the_l
     assert heard == [frozenset({token_id})]
     assert all(not topics for topics in asked)  # no look for revocations of its own
     runner.stop()
+
+
+def test_the_projector_folds_what_this_process_just_saved_without_reading_it_back(
+    system: System, loaded: songyuan.Loaded, config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a stream of commands, the event after the views' position is the one this process has just saved:
+    it is folded from what was saved (eventlog.Recent). Another process's events in between are read from the
+    store, and the views still hold every event once, in order."""
+    from rectify.bootstrap import open_application
+
+    system.projector.catch_up()  # the views copied in are at the head: this projector learns where it starts
+    asked: list[int] = []
+    select = system.app.recorder.select_notifications
+    monkeypatch.setattr(
+        system.app.recorder, "select_notifications", lambda *a, **k: asked.append(k.get("start", 0)) or select(*a, **k)
+    )
+    unit = Actor("u", Role.UNIT, loaded.unit_id)
+    finding = loaded.finding_ids["人居环境品质有效提升"]
+    record = {"finding_id": finding, "kind": "大扫除", "occurred_on": "2026-03-10", "count": 1}
+    system.app.record_activity(unit, description="本进程", **record)
+    assert system.projector.catch_up() == system.app.head()
+    assert asked == []
+    other = open_application(config)  # another process's application on the same store
+    try:
+        other.record_activity(unit, description="另一进程", **record)
+    finally:
+        other.close()
+    system.app.record_activity(unit, description="本进程又一次", **record)
+    assert system.projector.catch_up() == system.app.head()
+    assert asked  # the other process's event was read from the store
+    with system.store.snapshot() as view:
+        row = view.finding(finding)
+    assert row is not None
+    assert [a.description for a in row.activities[-3:]] == ["本进程", "另一进程", "本进程又一次"]
+    assert row.activities == system.app.repository.get(finding).activities

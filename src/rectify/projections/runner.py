@@ -21,6 +21,7 @@ from eventsourcing.utils import get_topic
 from rectify.application import RectifyApplication
 from rectify.caching import BoundedCache, aggregate_bytes
 from rectify.domain.token import AccessToken
+from rectify.eventlog import notifications_after
 from rectify.projections.fold import Fold, State, paused_garbage_collection, scope_of
 from rectify.projections.store import HISTORY_CHUNK, PostgresViewStore, ViewStore
 
@@ -70,7 +71,7 @@ class Projector:
         self._positions: dict[int, int] = {}
 
     def _notifications(self, after: int, limit: int) -> list[Notification]:
-        return list(self.app.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False))
+        return notifications_after(self.app.recorder, self.app.recent, after, limit)
 
     def step(self, generation: int | None = None) -> Advance | None:
         """Processes the next batch into the live (or given) generation; None when there is nothing new.
