@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import pickle
+import sys
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
@@ -118,6 +119,25 @@ def test_a_long_history_keeps_its_latest_chunks_as_objects_and_the_older_ones_pa
     assert sequence[60:70] == tuple(items[60:70]) and sequence.prefix(70) == tuple(items[:70])
     short, _ = grown((Activities.LOOSE + 1) * Activities.CHUNK - 1)
     assert short.packed == (0, 0)  # a history of a few hundred packs nothing
+
+
+def held_packed(sequence: Activities) -> tuple[int, int]:
+    """What `packed` says, counted chunk by chunk."""
+    chunks = [c for c in sequence._chunks if c._items is None]
+    return Activities.CHUNK * len(chunks), sum(sys.getsizeof(c._packed) for c in chunks)
+
+
+def test_what_a_sequence_holds_packed_is_known_however_it_was_made() -> None:
+    """Caches weigh a finding on every change of it: the total is kept by the chunks, not counted again."""
+    sequence, items = grown(LONG)
+    assert sequence.packed == held_packed(sequence) and sequence.packed[0] == 3 * Activities.CHUNK
+    retold = Activities(items)
+    assert retold.packed == held_packed(retold) and retold.packed[0] == sequence.packed[0]
+    for kept in (Activities.CHUNK + 3, LONG - 10):  # cut inside the packed chunks, and after them
+        regrown = sequence.prefix(kept).extended(activity(-i) for i in range(LONG - kept + 200))
+        packed_chunks = len(regrown) // Activities.CHUNK - Activities.LOOSE
+        assert regrown.packed == held_packed(regrown) and regrown.packed[0] == Activities.CHUNK * packed_chunks
+        assert sequence.packed == held_packed(sequence)
 
 
 def test_packing_a_chunk_shared_by_an_earlier_sequence_keeps_it_a_prefix() -> None:
