@@ -229,7 +229,7 @@ class UnitOfWork:
         self.deadline = deadline  # seconds a command may wait for the store (None: no bound)
         # Aggregates as last read or saved, charged as caching.aggregate_bytes weighs them: a command
         # reads only the events after the kept version, so its cost does not grow with history.
-        self.cache: BoundedCache[UUID, Aggregate] = BoundedCache(cache_bytes)  # never handed out: copies are
+        self.cache: BoundedCache[UUID, Aggregate] = BoundedCache(cache_bytes)  # commands get copies, never these
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()

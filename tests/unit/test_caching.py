@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +78,23 @@ def test_the_response_cache_bound_is_a_setting_of_64_mib_by_default() -> None:
     for wrong in ("-1", "lots", "1.5MiB", "64 parsecs"):
         with pytest.raises(settings.SettingsError, match="RECTIFY_RESPONSE_CACHE_BYTES"):
             settings.load({"RECTIFY_RESPONSE_CACHE_BYTES": wrong})
+
+
+def test_a_sqlite_file_s_lock_is_found_without_resolving_its_path_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every write of the events, the views and the seals asks for its file's lock: the path is resolved
+    (a system call per component) the first time it is spelt so, not on every write."""
+    import os
+
+    from rectify.sqlite_lock import sqlite_write_lock
+
+    path = str(tmp_path / "rectify.db")
+    resolved: list[str] = []
+    realpath = os.path.realpath
+    monkeypatch.setattr(os.path, "realpath", lambda p: resolved.append(p) or realpath(p))
+    lock = sqlite_write_lock(path)
+    assert sqlite_write_lock(path) is lock and sqlite_write_lock(path) is lock
+    assert resolved == [path]
+    otherwise = os.path.join(str(tmp_path), ".", "rectify.db")
+    assert sqlite_write_lock(otherwise) is lock and resolved == [path, otherwise]  # the same file's lock
