@@ -268,3 +268,40 @@ def test_a_long_history_packed_in_every_process_reads_and_retracts_as_the_log_sa
     with system.store.snapshot() as view:
         assert view.finding(finding) == after
     assert system.read.district_as_of(after.position).finding(finding) == after
+
+
+def test_reading_a_round_as_of_a_recent_position_costs_the_same_late_in_its_history(
+    system: System, loaded: Loaded
+) -> None:
+    """StoredView.round_at finds the round's own aggregates by their first history chunk. Indexed on scope
+    alone, it looked at every history chunk of every finding of the round: a cost that grew with the round's
+    history, and under the soak the server's CPU per request stepped up by a sixth. Counted in SQLite's
+    virtual-machine steps (a progress handler), not in time."""
+    if not system.app.env.get("SQLITE_DBNAME"):
+        pytest.skip("SQLite's progress handler counts the steps; PostgreSQL's plan is its own")
+    finding = loaded.finding_ids[FINDING]
+    unit = Actor("u", Role.UNIT, loaded.unit_id)
+    round_id = system.app.finding(finding).round_id
+
+    def steps_of_a_read(more: int) -> int:
+        system.app.batch(
+            lambda: [
+                system.app.record_activity(
+                    unit, finding_id=finding, kind="大扫除", occurred_on="2026-03-10", count=1, description=f"{i}"
+                )
+                for i in range(more)
+            ]
+        )
+        system.projector.catch_up()
+        with system.store.snapshot() as view:
+            counted = [0]
+            view.cursor.connection.set_progress_handler(lambda: counted.__setitem__(0, counted[0] + 1) or 0, 10)
+            try:
+                assert view.round_at(round_id, view.position - 1) is not None
+            finally:
+                view.cursor.connection.set_progress_handler(None, 10)
+        return counted[0]
+
+    early = steps_of_a_read(HISTORY_CHUNK)
+    late = steps_of_a_read(60 * HISTORY_CHUNK)
+    assert late <= 1.25 * early

@@ -259,4 +259,4 @@ class StateCodec:
 
 #: Bump when the pickled classes (aggregates, LedgerRow, …) or the tables change shape:
 #: views in an older format are rebuilt from the log when rectify starts.
-VIEW_FORMAT = 10
+VIEW_FORMAT = 11
