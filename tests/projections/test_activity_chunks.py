@@ -270,6 +270,7 @@ def test_a_long_history_packed_in_every_process_reads_and_retracts_as_the_log_sa
     assert system.read.district_as_of(after.position).finding(finding) == after
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # SQLite's progress handler counts the steps
 def test_reading_a_round_as_of_a_recent_position_costs_the_same_late_in_its_history(
     system: System, loaded: Loaded
 ) -> None:
@@ -277,8 +278,6 @@ def test_reading_a_round_as_of_a_recent_position_costs_the_same_late_in_its_hist
     alone, it looked at every history chunk of every finding of the round: a cost that grew with the round's
     history, and under the soak the server's CPU per request stepped up by a sixth. Counted in SQLite's
     virtual-machine steps (a progress handler), not in time."""
-    if not system.app.env.get("SQLITE_DBNAME"):
-        pytest.skip("SQLite's progress handler counts the steps; PostgreSQL's plan is its own")
     finding = loaded.finding_ids[FINDING]
     unit = Actor("u", Role.UNIT, loaded.unit_id)
     round_id = system.app.finding(finding).round_id
