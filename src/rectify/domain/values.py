@@ -280,11 +280,20 @@ def shared(activity: Activity) -> Activity:
     and the rows read each decode a finding's activities on their own; shared, each activity is one object
     however many of them hold it, where it was three of about 400 bytes each. Activities are immutable,
     so holding one object for equal ones changes nothing else."""
-    found = _ALIVE.get(activity.activity_id)
-    if found is not None and found == activity and str(found.amount) == str(activity.amount):
+    found = _alive(activity)
+    if found is not None:
         return found
     _ALIVE[activity.activity_id] = activity
     return activity
+
+
+def _alive(activity: Activity) -> Activity | None:
+    """The object this process holds for an activity equal to this one (the same id, fields and amount's
+    digits: 1.50 is not 1.5), if one is alive."""
+    found = _ALIVE.get(activity.activity_id)
+    if found is None or found != activity or _digits(found.amount) != _digits(activity.amount):
+        return None
+    return found
 
 
 def uuid_of(value: int) -> UUID:
@@ -383,8 +392,7 @@ def _unpacked(data: bytes) -> tuple[Activity, ...]:
             retracted,
             reason,
         )
-        alive = _ALIVE.get(activity.activity_id)
-        found.append(alive if alive is not None and alive == activity and _digits(alive.amount) == amount else activity)
+        found.append(_alive(activity) or activity)
     return tuple(found)
 
 
@@ -444,7 +452,7 @@ class Activities(Sequence[Activity]):
         """Packs the full chunks before the last LOOSE, oldest first, from the first one not yet packed."""
         chunks = self._chunks
         first = last = len(chunks) - self.LOOSE
-        while first > 0 and chunks[first - 1]._items is not None:
+        while first > 0 and _loose(chunks[first - 1]):
             first -= 1
         for number in range(first, last):
             chunks[number].pack(chunks[number - 1]._total if number else 0)
