@@ -12,6 +12,7 @@ extension (WebSocket operations, GET requests): a vetted document is not checked
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -185,6 +186,7 @@ def _validated(
     return errors
 
 
+@functools.cache
 def validation_rules(limits: Limits) -> tuple[type[ASTValidationRule], ...]:
     rules = (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule)  # as Strawberry validates
     return rules if limits.introspection else (*rules, NoSchemaIntrospectionCustomRule)
@@ -197,6 +199,13 @@ def vet(schema: GraphQLSchema, query: str, limits: Limits) -> list[GraphQLError]
     except GraphQLError as error:
         return [error]
     return list(_validated(schema, query, validation_rules(limits), limits))
+
+
+def vetted(schema: GraphQLSchema, query: str, limits: Limits) -> list[GraphQLError] | None:
+    """What `vet` found for this text when it last vetted it, without parsing or validating; None
+    when it has not (or no longer keeps it): then `vet` it, off the event loop if it may be large."""
+    errors = _validations.get((schema, query, validation_rules(limits), limits))
+    return None if errors is None else list(errors)
 
 
 class Guard(SchemaExtension):

@@ -67,7 +67,7 @@ from strawberry.types.graphql import OperationType as RunAs
 
 from rectify.access import PUBLIC, Actor
 from rectify.caching import BoundedCache
-from rectify.graphql.guard import parse_document, vet
+from rectify.graphql.guard import parse_document, vet, vetted
 from rectify.graphql.resolvers import LOG_FIELDS
 from rectify.graphql.scalars import UploadedFile
 
@@ -482,7 +482,10 @@ class Endpoint:
                 return cached.response()
 
         limits = self.state.web.limits
-        errors = await run_in_threadpool(vet, self.state.schema._schema, parsed.query, limits)
+        schema = self.state.schema._schema
+        errors = vetted(schema, parsed.query, limits)  # a document vetted before: no thread needed
+        if errors is None:
+            errors = await run_in_threadpool(vet, schema, parsed.query, limits)
         if errors:
             return self._request_errors(request, media, errors).response()
         operation = operation_of(parse_document(parsed.query, limits.max_tokens), parsed.operation_name)
