@@ -24,6 +24,7 @@ from rectify import domain
 from rectify import validation as v
 from rectify.application import Receipt
 from rectify.graphql.context import blocking, context
+from rectify.graphql.inputs import plan_inputs
 from rectify.graphql.scalars import uploaded
 from rectify.graphql.types import (
     Accepted,
@@ -468,6 +469,7 @@ COMMANDS: dict[str, tuple[type, str]] = {
     "amend_rule": (AmendRuleInput, "New terms of a standing rule from a date on; earlier periods keep theirs."),
     "retire_rule": (RetireRuleInput, "A standing rule no longer applies from a date on."),
 }
+plan_inputs(AmountInput, NarrativeItemInput, *(kind for kind, _ in COMMANDS.values()))
 
 
 async def _issue_token(info: strawberry.Info, input: IssueTokenInput) -> IssueTokenResult:  # noqa: A002
