@@ -85,6 +85,17 @@ def test_a_vetted_document_is_parsed_and_validated_once(monkeypatch: pytest.Monk
     assert runs == ["parse", "validate"]
 
 
+def test_what_was_vetted_is_known_without_work_and_what_was_not_is_not() -> None:
+    """The HTTP endpoint answers a known document on the event loop and sends only an unknown one to a
+    worker thread to be parsed and validated."""
+    good, bad, fresh = "query Known { head }", "query Wrong { nowhere }", "query Fresh { head me { role } }"
+    assert messages(good) == [] and len(messages(bad)) == 1
+    assert guard.vetted(SCHEMA, good, Limits()) == []
+    assert [error.message for error in guard.vetted(SCHEMA, bad, Limits()) or []] == messages(bad)
+    assert guard.vetted(SCHEMA, fresh, Limits()) is None
+    assert guard.vetted(SCHEMA, good, Limits(max_depth=3)) is None  # other limits: vetted again
+
+
 def test_parsed_documents_are_kept_by_the_bytes_they_weigh_not_by_their_number() -> None:
     big = "query { " + " ".join(f"a{n}: head" for n in range(600)) + " }"  # 1,803 tokens, with <SOF> and <EOF> 1,805
     document = guard.parse_document(big, 2000)
