@@ -59,6 +59,8 @@ MAX_EVENTS_PAGE = 500
 MAX_SCAN = 5000
 #: Events after the views' position looked at for a position shown to an audience that may not see all.
 HEAD_TAIL = 1000
+#: Events just saved by this process that a position shown is looked for among before the views are asked.
+SAVED_LOOKBACK = 8
 
 
 # -- what a caller asks for -------------------------------------------------------------------
@@ -618,12 +620,28 @@ class Reading:
         with self._lock:
             found = self._shown.get(position)
         if found is None:
+            found = self._seen_among_saved(position)
+        if found is None:
             found, indexed = self.queries.read.last_seen(self._texts(), position)
             if position > indexed:
                 found = max(found, self._last_seen_in_tail(indexed, position))
             with self._lock:
                 self._shown[position] = found
         return found
+
+    def _seen_among_saved(self, position: int) -> int | None:
+        """The last event the audience may see among the few up to `position` that this process has
+        just saved (its own write's, as a rule), read from memory; None when none of those is or they
+        are not at hand. A command's answer asks this right after its write."""
+        assert self._audiences is not None
+        app, owners, audiences = self.queries.app, self.queries.owners, set(self._audiences)
+        for at in range(position, max(0, position - SAVED_LOOKBACK), -1):
+            saved = app.recent.after(at - 1, 1)
+            if not saved:
+                return None
+            if owners.audience(eventlog.describe(saved[0], app.mapper)) in audiences:
+                return at
+        return None
 
     def _last_seen_in_tail(self, indexed: int, position: int) -> int:
         """The last event in (indexed, position] the audience may see (of the last HEAD_TAIL of them)."""

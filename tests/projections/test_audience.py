@@ -58,3 +58,37 @@ def test_a_rebuild_writes_the_same_index_as_batch_after_batch(system: System) ->
 def songyuan_unit(system: System) -> object:
     with system.store.snapshot() as view:
         return next(row.unit_id for row in view.ledger() if row.disclosure is Disclosure.INTERNAL)
+
+
+def test_a_position_shown_just_after_a_write_is_found_among_the_events_saved_without_asking_the_views(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command's answer asks at once which of its write's positions the caller is shown. The last few
+    events this process saved tell, read from memory, when one of them is the caller's to see; else the
+    views' index is asked, as for any other position."""
+    app = system.app
+    unit_id = songyuan_unit(system)
+    with system.store.snapshot() as view:
+        internal = next(row.finding_id for row in view.ledger() if row.disclosure is Disclosure.INTERNAL)
+    unit, public = Actor("松园", Role.UNIT, unit_id), Actor("公众", Role.PUBLIC)  # type: ignore[arg-type]
+    refund = {"kind": "清退资金", "occurred_on": "2025-12-02", "amount": "2", "unit": "万元"}
+    for n in range(5):  # ten events the public may not see: each activity and the record saved with it
+        written = app.record_activity(unit, finding_id=internal, idempotency_key=f"k{n}", **refund)
+    assert written.position == app.head() and written.own_position == written.position - 1  # the record is last
+    audiences = {r.position: system.owners.audience(r) for r in eventlog.read(app.recorder, app.mapper)}
+
+    def expected(visible: set[object], position: int) -> int:
+        return max((p for p, a in audiences.items() if p <= position and a in visible), default=0)
+
+    asked: list[int] = []
+    last_seen = system.read.last_seen
+    monkeypatch.setattr(system.read, "last_seen", lambda *args: asked.append(args[1]) or last_seen(*args))
+    for position in (written.position, written.own_position):
+        assert (
+            system.queries.reading(unit).shown(position)
+            == expected({EVERYONE, unit_id}, position)
+            == written.own_position
+        )
+    assert asked == []  # the unit's own activity, just saved: found in memory
+    assert system.queries.reading(public).shown(written.position) == expected({EVERYONE}, written.position)
+    assert asked == [written.position]  # none of the last eight saved is the public's: the views' index answered

@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -48,6 +49,7 @@ from rectify.graphql.types import (
 from rectify.sheets.progress import Stage, imports
 
 if TYPE_CHECKING:
+    from rectify.queries import Reading
     from rectify.sheets.planner import Plan
     from rectify.sheets.reader import SheetRejected
 
@@ -360,6 +362,21 @@ def camel(field: str) -> str:
     return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), field)
 
 
+def _carry_out(
+    command: Callable[..., Receipt], actor: Any, reading: Reading | None, /, **arguments: Any
+) -> tuple[Receipt, int | None]:
+    """The command's receipt and, for a caller who does not see everything, the position it is shown
+    (None when the store could not tell it after the commit: the write stands all the same)."""
+    receipt = command(actor, **arguments)
+    if reading is None:
+        return receipt, None
+    try:
+        return receipt, reading.shown(receipt.position)
+    except Exception:
+        log.warning("stored at %d, but the position shown could not be looked up", receipt.position, exc_info=True)
+        return receipt, None
+
+
 def _arguments(value: Any) -> Any:
     """An input object as the application's keyword arguments (nested inputs as tuples)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -378,8 +395,12 @@ async def run_command(info: strawberry.Info, method: str, input_object: Any, **e
     arguments the input object does not hold (an uploaded file)."""
     ctx = context(info)
     command = getattr(ctx.commands, method)
+    # As every position the caller is shown: that of its write's last event it may see (not of the
+    # idempotency record saved with it, which only the office sees). The log up to the position is
+    # fixed, so it is looked up at once, in the same worker thread, before the views catch up.
+    reading = None if ctx.actor.sees_everything else ctx.queries.reading(ctx.actor)
     try:
-        receipt = await blocking(command, ctx.actor, **_arguments(input_object), **extra)
+        receipt, shown = await blocking(_carry_out, command, ctx.actor, reading, **_arguments(input_object), **extra)
     except domain.RectifyError as error:
         problem = problem_of(error)
         if hasattr(problem, "field"):
@@ -391,24 +412,13 @@ async def run_command(info: strawberry.Info, method: str, input_object: Any, **e
     caught_up = False
     try:
         async with asyncio.timeout(VIEWS_WAIT + 0.5):
-            if ctx.actor.sees_everything:
-                caught_up = await ctx.feed.reached(receipt.position, VIEWS_WAIT)
-            else:
-                # As every position the caller is shown: that of its write's last event it may see (not of
-                # the idempotency record saved with it, which only the office sees). The log up to the
-                # position is fixed, so it is looked up while the views catch up, not after.
-                shown = asyncio.ensure_future(blocking(ctx.queries.reading(ctx.actor).shown, receipt.position))
-                try:
-                    caught_up = await ctx.feed.reached(receipt.position, VIEWS_WAIT)
-                except BaseException:
-                    shown.cancel()
-                    raise
-                receipt = dataclasses.replace(receipt, position=await shown)
+            caught_up = await ctx.feed.reached(receipt.position, VIEWS_WAIT)
     except Exception:  # the store or the views failed after the commit: the write stands all the same
         log.warning("%s at %d: stored, but the views could not be waited for", method, receipt.position, exc_info=True)
-        if not ctx.actor.sees_everything:
-            receipt = dataclasses.replace(receipt, position=receipt.own_position or receipt.position)
-    return dataclasses.replace(receipt, views_caught_up=caught_up)
+    position = receipt.position
+    if reading is not None:
+        position = shown if shown is not None else receipt.own_position or receipt.position
+    return dataclasses.replace(receipt, position=position, views_caught_up=caught_up)
 
 
 def _command_mutation(method: str, input_type: type, description: str) -> Any:
