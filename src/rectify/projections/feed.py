@@ -105,6 +105,8 @@ class Feed:
         PostgreSQL its announcement reaches this feed; on SQLite nothing announces it, so the
         views' position is also read now and then while waiting.
         """
+        if self.position >= position:  # folded while the command's answer came back
+            return True
         deadline = asyncio.get_running_loop().time() + timeout
         signals = self.signals()
         try:
