@@ -25,6 +25,9 @@ from eventsourcing.utils import retry
 from psycopg.errors import InterfaceError, OperationalError
 from psycopg.sql import SQL, Identifier
 
+#: Server processes remembered as this recorder's own (a pool holds a few connections at a time).
+OWN_BACKENDS = 64
+
 
 class PostgresRecorder(PostgresApplicationRecorder):
     """The library's application recorder, which can also tell which aggregates have no events, and
@@ -37,6 +40,10 @@ class PostgresRecorder(PostgresApplicationRecorder):
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
+        #: The server processes of this recorder's connections that have inserted events: a NOTIFY on
+        #: the events channel from one of them announces this process's own save, which its listeners
+        #: hear of without it (RectifyApplication.saved_listeners).
+        self.own_backends: set[int] = set()
         self.insert_columns_statement = SQL(
             "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) "
@@ -50,6 +57,11 @@ class PostgresRecorder(PostgresApplicationRecorder):
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         self._lock_table(curs)
         self._notify_channel(curs)
+        backend = curs.connection.info.backend_pid
+        if backend not in self.own_backends:
+            if len(self.own_backends) >= OWN_BACKENDS:  # connections replaced again and again: start afresh
+                self.own_backends.clear()
+            self.own_backends.add(backend)
         columns = (
             [e.originator_id for e in stored_events],
             [e.originator_version for e in stored_events],
@@ -135,6 +147,11 @@ class PostgresFactory(LibraryPostgresFactory):
             tcp_user_timeout=int(statement * 1000),
             options=f"-c statement_timeout={int(statement * 1000)}",
         )
+
+
+def own_backends(recorder: ApplicationRecorder) -> Collection[int]:
+    """The server processes that have inserted this recorder's events (none known for another recorder)."""
+    return recorder.own_backends if isinstance(recorder, PostgresRecorder) else frozenset()
 
 
 def unrecorded(recorder: ApplicationRecorder, aggregate_ids: Collection[UUID]) -> frozenset[UUID]:

@@ -148,3 +148,54 @@ def test_the_projector_folds_what_this_process_just_saved_without_reading_it_bac
     assert row is not None
     assert [a.description for a in row.activities[-3:]] == ["本进程", "另一进程", "本进程又一次"]
     assert row.activities == system.app.repository.get(finding).activities
+
+
+@pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_postgres_listeners_leave_this_process_s_saves_to_it_and_still_hear_another_s(
+    system: System, loaded: songyuan.Loaded, config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The events table's NOTIFY comes for every save. The runner and the feed of the process that saved
+    hear of their own saves as they are made; woken again by the NOTIFY, they would find nothing new only
+    by asking the store (the runner a pass, the feed a look for revocations): they let the NOTIFY of a save
+    from their own connections go, and still wake at once for another process's."""
+    import threading
+    import time
+
+    from rectify.bootstrap import open_application
+    from rectify.persistence import own_backends
+
+    system.projector.catch_up()  # the views copied in are at the head: this projector learns where it starts
+    asked: dict[str, int] = {}
+    select = system.app.recorder.select_notifications
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        name = threading.current_thread().name
+        asked[name] = asked.get(name, 0) + 1
+        return select(*args, **kwargs)
+
+    monkeypatch.setattr(system.app.recorder, "select_notifications", counted)
+    runner = Runner(system.projector, poll_interval=60)  # no poll in the test's time: only wakes
+    feed = Feed(system.app, system.store, runner)
+    runner.start()
+    feed.start()
+    try:
+        time.sleep(0.5)  # both listening, and the passes LISTEN taking effect starts are over
+        asked.clear()
+        unit = Actor("u", Role.UNIT, loaded.unit_id)
+        record = {"finding_id": loaded.finding_ids["人居环境品质有效提升"], "kind": "大扫除", "occurred_on": "2026-03-10"}
+        for n in range(10):
+            position = system.app.record_activity(unit, count=1, description=f"第{n}次", **record).position
+            assert runner.wait_for(position, timeout=5)
+        time.sleep(0.5)  # every NOTIFY of those saves delivered
+        assert own_backends(system.app.recorder)
+        assert asked == {}  # folded from memory, and no second pass or look for any of them
+        other = open_application(config)  # another process's save: heard through the NOTIFY alone
+        try:
+            position = other.record_activity(unit, count=1, description="另一进程", **record).position
+        finally:
+            other.close()
+        assert runner.wait_for(position, timeout=5)
+        assert asked.get("rectify-projector", 0) >= 1 and asked.get("rectify-feed-_listen", 0) >= 1
+    finally:
+        feed.stop()
+        runner.stop()

@@ -20,7 +20,7 @@ def test_a_failure_that_repeats_is_logged_in_full_once_then_in_one_line(
     def damaged(**_: object) -> None:
         raise DatabaseError("database disk image is malformed")
 
-    monkeypatch.setattr(system.projector, "catch_up", damaged)
+    monkeypatch.setattr(system.projector, "advance", damaged)
     runner = Runner(system.projector)
     with caplog.at_level(logging.ERROR, logger="rectify.projections.runner"):
         runner.start()

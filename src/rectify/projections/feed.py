@@ -227,14 +227,17 @@ class Feed:
     def _listen(self) -> None:
         from eventsourcing.postgres import PostgresApplicationRecorder  # psycopg, only where PostgreSQL is used
 
+        from rectify.persistence import own_backends
+
         store, recorder = self.store, self.app.recorder
         assert isinstance(store, PostgresViewStore) and isinstance(recorder, PostgresApplicationRecorder)
         events_channel = recorder.channel_name
+        own = own_backends(recorder)
 
-        def heard(channel: str, payload: str) -> None:
+        def heard(channel: str, payload: str, pid: int) -> None:
             if channel == store.channel:
                 self.publish(parse_views_payload(payload))
-            else:
+            elif pid not in own:  # this process's own saves are heard of as they are made (_on_saved)
                 self._grew()
                 self.publish(Signal(False, 0))
 

@@ -180,6 +180,14 @@ class Projector:
 
     def catch_up(self, generation: int | None = None, on_advance: Callable[[Advance], None] | None = None) -> int:
         """Processes batches until the views reach the head of the log; returns the position reached."""
+        reached = self.advance(generation, on_advance)
+        return reached.position if reached else self.store.tracking_position()
+
+    def advance(
+        self, generation: int | None = None, on_advance: Callable[[Advance], None] | None = None
+    ) -> Advance | None:
+        """Processes batches until the views reach the head of the log; the last batch, None if there
+        was nothing new (and then, unlike catch_up, no read of the position the views are at)."""
         reached = None
         while (advance := self.step(generation)) is not None:
             reached = advance
@@ -187,7 +195,7 @@ class Projector:
                 on_advance(advance)
             if not advance.full:  # the head as read: no empty pass to find nothing more
                 break
-        return reached.position if reached else self.store.tracking_position()
+        return reached
 
     def rebuild(self, *, batch_size: int = 10_000, progress: Callable[[int], None] | None = None) -> int:
         """Rebuilds every view from zero into a fresh generation, then swaps it in; returns the generation.
@@ -301,7 +309,7 @@ class Runner:
         failures = 0
         while not self._stop.is_set():
             try:
-                self.projector.catch_up(on_advance=self._publish)
+                self.projector.advance(on_advance=self._publish)
                 self._follow.set()
                 failures = 0
             except Exception as error:  # noqa: BLE001 - kept for wait_for and retried with backoff
@@ -341,10 +349,19 @@ class Runner:
                     return
 
     def _listen(self) -> None:
-        """Wakes the runner on the events table's NOTIFY (PostgreSQL)."""
+        """Wakes the runner on the events table's NOTIFY (PostgreSQL) from another process: this one's
+        saves wake it as they are made (saved_listeners), and a second pass would find nothing new
+        only by asking the store."""
         from eventsourcing.postgres import PostgresApplicationRecorder  # psycopg, only where PostgreSQL is used
+
+        from rectify.persistence import own_backends
 
         store, recorder = self.projector.store, self.projector.app.recorder
         assert isinstance(store, PostgresViewStore) and isinstance(recorder, PostgresApplicationRecorder)
-        channel = recorder.channel_name
-        store.listen([channel], lambda _channel, _payload: self._wake.set(), self._stop, listening=self._wake.set)
+        own = own_backends(recorder)
+
+        def heard(_channel: str, _payload: str, pid: int) -> None:
+            if pid not in own:
+                self._wake.set()
+
+        store.listen([recorder.channel_name], heard, self._stop, listening=self._wake.set)

@@ -1112,14 +1112,15 @@ class PostgresViewStore(ViewStore):
     def listen(
         self,
         channels: Sequence[str],
-        heard: Callable[[str, str], None],
+        heard: Callable[[str, str, int], None],
         stop: threading.Event,
         *,
         listening: Callable[[], None] | None = None,
     ) -> None:
-        """Calls `heard(channel, payload)` for each NOTIFY on these channels until `stop` is set (run it
-        in a thread of its own). A lost connection is opened again; `listening` is called each time
-        LISTEN takes effect, since whatever was announced before it went unheard."""
+        """Calls `heard(channel, payload, pid)` for each NOTIFY on these channels until `stop` is set (run
+        it in a thread of its own; `pid`: the server process that sent it). A lost connection is opened
+        again; `listening` is called each time LISTEN takes effect, since whatever was announced before
+        it went unheard."""
         import psycopg
 
         while not stop.is_set():
@@ -1131,7 +1132,7 @@ class PostgresViewStore(ViewStore):
                         listening()
                     while not stop.is_set():
                         for notice in conn.notifies(timeout=LISTEN_POLL, stop_after=1):
-                            heard(notice.channel, notice.payload)
+                            heard(notice.channel, notice.payload, notice.pid)
             except Exception:  # noqa: BLE001 - open it again; whoever listens polls meanwhile
                 log.exception("LISTEN connection lost; reconnecting")
                 stop.wait(1.0)
