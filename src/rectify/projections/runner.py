@@ -27,7 +27,7 @@ from rectify.projections.store import HISTORY_CHUNK, PostgresViewStore, ViewStor
 
 log = logging.getLogger(__name__)
 REVOKED = get_topic(AccessToken.Revoked)
-FOLLOW_INTERVAL = 0.2  # seconds between the followers' passes, at least
+FOLLOW_INTERVAL = 1.0  # seconds between the followers' passes, at least: a pass has a fixed cost of a dozen queries
 MAX_BACKOFF = 1.0  # seconds between tries of a failing batch, at most: the views catch up soon after an outage
 
 
