@@ -11,8 +11,10 @@ For each store, in one run, on a fresh database:
      the same with the aggregate cache off (uncached), beside it;
   2. the API: `rectify serve` (uvicorn, projector in process) and one client sending recordActivity
      in sequence over keep-alive HTTP, each answered once the views include it: with the standard
-     library's http.client (the figure the target is checked on) and, beside it, with httpx, whose
-     own work per request is a large share of the time on this machine;
+     library's http.client (the figure the target is checked on; the server's CPU per command beside
+     it) and, beside it, with httpx, whose own work per request is a large share of the time on this
+     machine; and `mutation { __typename }` in the same way, what the HTTP and GraphQL stack alone
+     costs a mutation;
   3. 16 concurrent clients, http.client in a thread each, spread over 4 client processes (one
      process running all 16 adds its own queueing to their latencies): throughput and p50/p99.
   T. (--phases trips) the projector's live path per event: one command, then the runner's catch-up
@@ -333,6 +335,30 @@ def concurrent_in_processes(
     return len(latencies) / (ended - began), latencies
 
 
+def server_cpu(pid: int) -> float:
+    """The server's user and system time so far, in seconds (every thread)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bare_mutations(base: str, secret: str, pid: int, n: int) -> tuple[float, float]:
+    """`mutation { __typename }` in sequence, as the API commands are sent: what the HTTP and GraphQL
+    stack costs a mutation that does nothing. Its rate and the server's CPU seconds over it."""
+    client = LeanClient(base, secret)
+    body = json.dumps({"query": "mutation { __typename }"})
+    try:
+        for _ in range(20):
+            client.connection.request("POST", "/graphql", body=body, headers=client.headers)
+            client.connection.getresponse().read()
+        spent, began = server_cpu(pid), time.perf_counter()
+        for _ in range(n):
+            client.connection.request("POST", "/graphql", body=body, headers=client.headers)
+            client.connection.getresponse().read()
+        return n / (time.perf_counter() - began), server_cpu(pid) - spent
+    finally:
+        client.close()
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
@@ -349,12 +375,18 @@ def api(url: str, n: int, clients: int, each: int, processes: int) -> dict[str, 
     process, base = serve(url)
     try:
         rate, seq = asyncio.run(sequential(base, secret, findings, n))
+        spent = server_cpu(process.pid)
         lean_rate, lean = sequential_lean(base, secret, findings, n)
+        spent = server_cpu(process.pid) - spent
+        floor_rate, floor_spent = bare_mutations(base, secret, process.pid, n)
         many, lat = concurrent_in_processes(base, secret, findings, clients, each, processes)
     finally:
         process.terminate()
         process.wait(timeout=30)
     return {
+        "lean_cpu_ms": spent / (n + 20) * 1000,
+        "floor_rate": floor_rate,
+        "floor_cpu_ms": floor_spent / n * 1000,
         "clients": clients,
         "api_rate": rate,
         "api_p50_ms": percentile(seq, 50),
@@ -493,9 +525,14 @@ def report(kind: str, f: dict[str, float]) -> None:
             f"2  API, one client (http.client):      {f['lean_rate']:8.0f}/s   {f['lean_rate'] / b:.2f} B   "
             f"p50 {f['lean_p50_ms']:.1f} ms  p99 {f['lean_p99_ms']:.1f} ms"
         )
+        print(f"   server CPU per command:             {f['lean_cpu_ms']:8.2f} ms (all threads)")
         print(
             f"   the same with httpx:                {f['api_rate']:8.0f}/s   {f['api_rate'] / b:.2f} B   "
             f"p50 {f['api_p50_ms']:.1f} ms  p99 {f['api_p99_ms']:.1f} ms"
+        )
+        print(
+            f"   the stack alone, mutation {{ __typename }}: {f['floor_rate']:5.0f}/s   {f['floor_rate'] / b:.2f} B   "
+            f"server CPU {f['floor_cpu_ms']:.2f} ms per request"
         )
         print(
             f"3  API, {int(f['clients'])} clients (http.client):    {f['concurrent_rate']:8.0f}/s   "

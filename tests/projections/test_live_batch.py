@@ -182,7 +182,8 @@ def test_postgres_listeners_leave_this_process_s_saves_to_it_and_still_hear_anot
         time.sleep(0.5)  # both listening, and the passes LISTEN taking effect starts are over
         asked.clear()
         unit = Actor("u", Role.UNIT, loaded.unit_id)
-        record = {"finding_id": loaded.finding_ids["人居环境品质有效提升"], "kind": "大扫除", "occurred_on": "2026-03-10"}
+        finding = loaded.finding_ids["人居环境品质有效提升"]
+        record = {"finding_id": finding, "kind": "大扫除", "occurred_on": "2026-03-10"}
         for n in range(10):
             position = system.app.record_activity(unit, count=1, description=f"第{n}次", **record).position
             assert runner.wait_for(position, timeout=5)
