@@ -40,6 +40,12 @@ class PostgresRecorder(PostgresApplicationRecorder):
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
+        # The library names the NOTIFY channel after the table alone, so all the schemas of a database
+        # shared it, and every process listening woke for the saves of every schema. One channel per
+        # schema, as the views' announcements have. (The library's database functions, which would
+        # notify the channel named before, are not enabled by rectify.)
+        assert not datastore.enable_db_functions
+        self.channel_name = f"rectify_events_{datastore.schema}"
         #: The server processes of this recorder's connections that have inserted events: a NOTIFY on
         #: the events channel from one of them announces this process's own save, which its listeners
         #: hear of without it (RectifyApplication.saved_listeners).

@@ -152,15 +152,17 @@ def test_the_projector_folds_what_this_process_just_saved_without_reading_it_bac
 
 @pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 def test_postgres_listeners_leave_this_process_s_saves_to_it_and_still_hear_another_s(
-    system: System, loaded: songyuan.Loaded, config: Any, monkeypatch: pytest.MonkeyPatch
+    system: System, loaded: songyuan.Loaded, config: Any, monkeypatch: pytest.MonkeyPatch, postgres_schemas: Any
 ) -> None:
     """The events table's NOTIFY comes for every save. The runner and the feed of the process that saved
     hear of their own saves as they are made; woken again by the NOTIFY, they would find nothing new only
     by asking the store (the runner a pass, the feed a look for revocations): they let the NOTIFY of a save
-    from their own connections go, and still wake at once for another process's."""
+    from their own connections go, and still wake at once for another process's. The saves to another schema
+    of the database go to that schema's channel and wake neither."""
     import threading
     import time
 
+    from rectify import settings
     from rectify.bootstrap import open_application
     from rectify.persistence import own_backends
 
@@ -190,7 +192,15 @@ def test_postgres_listeners_leave_this_process_s_saves_to_it_and_still_hear_anot
         time.sleep(0.5)  # every NOTIFY of those saves delivered
         assert own_backends(system.app.recorder)
         assert asked == {}  # folded from memory, and no second pass or look for any of them
-        other = open_application(config)  # another process's save: heard through the NOTIFY alone
+        with postgres_schemas() as elsewhere:  # saves to another schema of the database: not this store's
+            neighbour = open_application(settings.load({}, database_url=elsewhere))
+            try:
+                neighbour.register_unit(SYSTEM, name="别处的单位", short_name="别处")
+            finally:
+                neighbour.close()
+        time.sleep(0.5)
+        assert asked == {}  # its NOTIFY went to that schema's channel
+        other = open_application(config)  # another process's save to this store: heard through the NOTIFY alone
         try:
             position = other.record_activity(unit, count=1, description="另一进程", **record).position
         finally:
