@@ -633,28 +633,32 @@ class Reading:
         """The last event the audience may see among the few up to `position` that this process has
         just saved (its own write's, as a rule), read from memory; None when none of those is or they
         are not at hand. A command's answer asks this right after its write."""
-        assert self._audiences is not None
-        app, owners, audiences = self.queries.app, self.queries.owners, set(self._audiences)
+        app, sees = self.queries.app, self._sees()
         for at in range(position, max(0, position - SAVED_LOOKBACK), -1):
             saved = app.recent.after(at - 1, 1)
             if not saved:
                 return None
-            if owners.audience(eventlog.describe(saved[0], app.mapper)) in audiences:
+            if sees(eventlog.describe(saved[0], app.mapper)):
                 return at
         return None
 
     def _last_seen_in_tail(self, indexed: int, position: int) -> int:
         """The last event in (indexed, position] the audience may see (of the last HEAD_TAIL of them)."""
-        assert self._audiences is not None
-        app, owners, audiences = self.queries.app, self.queries.owners, set(self._audiences)
+        app, sees = self.queries.app, self._sees()
         start = max(indexed, position - HEAD_TAIL)
         last = 0
         for record in eventlog.read(app.recorder, app.mapper, after=start, limit=position - start, recent=app.recent):
             if record.position > position:
                 break
-            if owners.audience(record) in audiences:
+            if sees(record):
                 last = record.position
         return last
+
+    def _sees(self) -> Callable[[eventlog.LoggedEvent], bool]:
+        """Whether this audience may see an event of the log, classified on its own."""
+        assert self._audiences is not None
+        owners, audiences = self.queries.owners, set(self._audiences)
+        return lambda record: owners.audience(record) in audiences
 
     def _texts(self) -> list[str]:
         assert self._audiences is not None
