@@ -78,11 +78,13 @@ class InputPlan:
     def _conversion(
         kind: StrawberryType | type, context: InputContext, graphql_name: str
     ) -> Callable[[Any, InputContext], Any]:
+        def by_strawberry(value: Any, context: InputContext) -> Any:
+            return context.convert(value, kind, graphql_name)
+
         if isinstance(kind, StrawberryMaybe):  # wrapped in Some, and null checked: Strawberry's own work
-            inner: Any = None
-        else:
-            inner = kind.of_type if isinstance(kind, StrawberryOptional) else kind
-        if inner is not None and _is_plain_leaf(inner, context):
+            return by_strawberry
+        inner = kind.of_type if isinstance(kind, StrawberryOptional) else kind
+        if _is_plain_leaf(inner, context):
             return _as_is  # coerced by graphql-core already, as Strawberry leaves a scalar
         if isinstance(inner, StrawberryList):
             item = inner.of_type
@@ -97,10 +99,6 @@ class InputPlan:
                     return [None if v is None else plan(plan.kind, v, context) for v in value]
 
                 return items
-
-        def by_strawberry(value: Any, context: InputContext) -> Any:
-            return context.convert(value, kind, graphql_name)
-
         return by_strawberry
 
 
