@@ -109,7 +109,20 @@ def test_two_bodies_that_mean_the_same_request_share_one_cache_key() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["", "   ", "Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "bearer  ", "Token rct_x", "Bearer a b", 'Ba"sic x']
+    "value",
+    [
+        "",
+        "   ",
+        "Basic dXNlcjpwYXNz",
+        "Bearer",
+        "Bearer ",
+        "bearer  ",
+        "Token rct_x",
+        "Bearer a b",
+        "Bearer a\tb",
+        "Bearer a\u3000b",
+        'Ba"sic x',
+    ],
 )
 def test_credentials_that_are_not_a_bearer_token_are_refused_never_read_as_the_public(value: str) -> None:
     with pytest.raises(BadCredentials) as refused:

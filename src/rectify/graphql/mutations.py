@@ -25,6 +25,7 @@ from rectify import domain
 from rectify import validation as v
 from rectify.application import Receipt
 from rectify.graphql.context import blocking, context
+from rectify.graphql.context import reading as operation_reading
 from rectify.graphql.inputs import plan_inputs
 from rectify.graphql.scalars import uploaded
 from rectify.graphql.types import (
@@ -379,15 +380,30 @@ def _carry_out(
 
 def _arguments(value: Any) -> Any:
     """An input object as the application's keyword arguments (nested inputs as tuples)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        if isinstance(value, AmountInput):
-            return (value.label, value.amount, value.unit)
-        if isinstance(value, NarrativeItemInput):
-            return (value.title, value.text)
-        return {f.name: _arguments(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, list):
         return [_arguments(v) for v in value]
-    return value
+    names = _input_fields(type(value))
+    if names is None:
+        return value
+    if isinstance(value, AmountInput):
+        return (value.label, value.amount, value.unit)
+    if isinstance(value, NarrativeItemInput):
+        return (value.title, value.text)
+    return {name: _arguments(getattr(value, name)) for name in names}
+
+
+_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+def _input_fields(kind: type) -> tuple[str, ...] | None:
+    """The field names of an input object's class (a dataclass); None for any other type."""
+    try:
+        return _FIELDS[kind]
+    except KeyError:
+        names = _FIELDS[kind] = (
+            tuple(f.name for f in dataclasses.fields(kind)) if dataclasses.is_dataclass(kind) else None
+        )
+        return names
 
 
 async def run_command(info: strawberry.Info, method: str, input_object: Any, **extra: Any) -> Receipt | Any:
@@ -398,7 +414,7 @@ async def run_command(info: strawberry.Info, method: str, input_object: Any, **e
     # As every position the caller is shown: that of its write's last event it may see (not of the
     # idempotency record saved with it, which only the office sees). The log up to the position is
     # fixed, so it is looked up at once, in the same worker thread, before the views catch up.
-    reading = None if ctx.actor.sees_everything else ctx.queries.reading(ctx.actor)
+    reading = None if ctx.actor.sees_everything else operation_reading(info)
     try:
         receipt, shown = await blocking(_carry_out, command, ctx.actor, reading, **_arguments(input_object), **extra)
     except domain.RectifyError as error:
