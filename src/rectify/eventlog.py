@@ -193,7 +193,10 @@ class Owners:
 
     def audience(self, logged: LoggedEvent) -> str | UUID | None:
         """Who may see that the event happened (rectify.access.audience_of)."""
-        event = logged.event
+        return self.audience_of(logged.event)
+
+    def audience_of(self, event: Any) -> str | UUID | None:
+        """`audience` of a domain event, for a caller that has not described it (its payload unneeded)."""
         return audience_of(event, self._created_event(event) if isinstance(event, Finding.Event) else None)
 
     def _created_event(self, event: Any) -> Any:

@@ -638,7 +638,7 @@ class Reading:
             saved = app.recent.after(at - 1, 1)
             if not saved:
                 return None
-            if sees(eventlog.describe(saved[0], app.mapper)):
+            if sees(app.mapper.to_domain_event(saved[0])):
                 return at
         return None
 
@@ -650,15 +650,15 @@ class Reading:
         for record in eventlog.read(app.recorder, app.mapper, after=start, limit=position - start, recent=app.recent):
             if record.position > position:
                 break
-            if sees(record):
+            if sees(record.event):
                 last = record.position
         return last
 
-    def _sees(self) -> Callable[[eventlog.LoggedEvent], bool]:
-        """Whether this audience may see an event of the log, classified on its own."""
+    def _sees(self) -> Callable[[Any], bool]:
+        """Whether this audience may see a (domain) event of the log, classified on its own."""
         assert self._audiences is not None
         owners, audiences = self.queries.owners, set(self._audiences)
-        return lambda record: owners.audience(record) in audiences
+        return lambda event: owners.audience_of(event) in audiences
 
     def _texts(self) -> list[str]:
         assert self._audiences is not None
