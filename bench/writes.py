@@ -258,12 +258,15 @@ class LeanClient:
         }
         body = json.dumps({"query": MUTATION, "variables": variables})
         began = time.perf_counter()
-        self.connection.request("POST", "/graphql", body=body, headers=self.headers)
-        answer = self.connection.getresponse().read()
+        answer = self.post(body)
         latencies.append(time.perf_counter() - began)
         result = json.loads(answer)["data"]["recordActivity"]
         if result["__typename"] != "Accepted":
             raise RuntimeError(f"not accepted: {result}")
+
+    def post(self, body: str) -> bytes:
+        self.connection.request("POST", "/graphql", body=body, headers=self.headers)
+        return self.connection.getresponse().read()
 
     def close(self) -> None:
         self.connection.close()
@@ -348,12 +351,10 @@ def bare_mutations(base: str, secret: str, pid: int, n: int) -> tuple[float, flo
     body = json.dumps({"query": "mutation { __typename }"})
     try:
         for _ in range(20):
-            client.connection.request("POST", "/graphql", body=body, headers=client.headers)
-            client.connection.getresponse().read()
+            client.post(body)
         spent, began = server_cpu(pid), time.perf_counter()
         for _ in range(n):
-            client.connection.request("POST", "/graphql", body=body, headers=client.headers)
-            client.connection.getresponse().read()
+            client.post(body)
         return n / (time.perf_counter() - began), server_cpu(pid) - spent
     finally:
         client.close()
